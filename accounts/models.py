@@ -1,0 +1,117 @@
+"""Tenants (organizations), their members and their subscription keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Organization(models.Model):
+    """The tenant: owns keys, the wallet, jobs, webhook deliveries and files."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="organizations")
+    # Standard Webhooks signing secret ("whsec_" + base64). The previous one keeps signing for
+    # an overlap window after a rotation so receivers can switch without dropping events.
+    webhook_secret = models.CharField(max_length=100)
+    previous_webhook_secret = models.CharField(max_length=100, blank=True, default="")
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in {self.Role.OWNER, self.Role.ADMIN}
+
+
+class Subscription(models.Model):
+    """A named key set holding a primary and a secondary key, as API gateways do.
+
+    Either key authenticates; regenerating one slot at a time lets a client rotate without
+    downtime. Revoking the subscription revokes both.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="subscriptions")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], condition=models.Q(revoked_at__isnull=True), name="unique_active_subscription_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.name}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class ApiKey(models.Model):
+    """One key of a subscription. Only an HMAC digest of the secret is stored.
+
+    The full key reads ``cf_<prefix>_<secret>``; the prefix is public and indexed for look-up,
+    the digest is compared in constant time.
+    """
+
+    class Slot(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        SECONDARY = "secondary", "Secondary"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="keys")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    slot = models.CharField(max_length=16, choices=Slot.choices)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set when the slot is regenerated or the subscription revoked; kept for the audit trail.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "slot"], condition=models.Q(revoked_at__isnull=True), name="one_live_key_per_slot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cf_{self.prefix}_… ({self.slot})"

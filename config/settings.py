@@ -1,0 +1,260 @@
+"""Settings, read from the environment in one place.
+
+With no environment at all the service runs on the embedded default: SQLite, an in-process
+Dramatiq worker (StubBroker), in-memory rate-limit counters and local files. Setting
+``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL, the Redis broker and Redis counters,
+with separate worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is false")
+    SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - local development only
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Absolute base for URLs handed to API clients (polling_url, media_url, webhooks). Empty means
+# "derive from the request".
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "corsheaders",
+    "django_dramatiq",
+    "accounts",
+    "billing",
+    "jobs",
+    "restoration",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default runs web requests and the in-process worker on threads; WAL and a
+    # busy timeout keep SQLite's writer lock from surfacing as "database is locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# --- Storage: local files by default, S3 (or any S3-compatible store) when a bucket is set.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    _media_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("MEDIA_URL_TTL_S", 3600, minimum=60),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _media_backend = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _media_backend,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Redis, the broker and the rate-limit counters.
+REDIS_URL = env_str("REDIS_URL")
+EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", not REDIS_URL)
+
+_dramatiq_middleware = [
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Retries",
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+]
+if REDIS_URL:
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "OPTIONS": {"url": REDIS_URL, "namespace": env_str("DRAMATIQ_NAMESPACE", "codeformer")},
+        "MIDDLEWARE": _dramatiq_middleware,
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    RATE_LIMIT_STORAGE_URI = env_str("RATE_LIMIT_STORAGE_URI", REDIS_URL)
+else:
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.stub.StubBroker",
+        "OPTIONS": {},
+        "MIDDLEWARE": _dramatiq_middleware,
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    RATE_LIMIT_STORAGE_URI = env_str("RATE_LIMIT_STORAGE_URI", "memory://")
+DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
+
+# --- API keys: digests are HMAC-SHA256 under this pepper (rotating it invalidates every key).
+API_KEY_PEPPER = env_str("API_KEY_PEPPER") or hashlib.sha256(f"api-key:{SECRET_KEY}".encode()).hexdigest()
+
+# --- Product limits.
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+MAX_OUTPUT_PIXELS = env_int("MAX_OUTPUT_PIXELS", 64_000_000, minimum=1)
+MAX_IMAGES_PER_REQUEST = env_int("MAX_IMAGES_PER_REQUEST", 8, minimum=1)
+# Django refuses request bodies past this before any view runs; base64 inflates by 4/3.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES * 4 // 3 * MAX_IMAGES_PER_REQUEST + 64 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+IMAGE_FETCH_TIMEOUT_S = env_int("IMAGE_FETCH_TIMEOUT_S", 15, minimum=1)
+IMAGE_FETCH_MAX_REDIRECTS = env_int("IMAGE_FETCH_MAX_REDIRECTS", 3, minimum=0)
+# Networks the server may reach despite the SSRF rules (e.g. an internal image store). Empty in
+# production; tests that need a local HTTP server add 127.0.0.1/32 for themselves.
+try:
+    OUTBOUND_ALLOWED_NETWORKS = [ipaddress.ip_network(n) for n in env_list("OUTBOUND_ALLOWED_NETWORKS")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {exc}") from exc
+
+RESULT_RETENTION_HOURS = env_int("RESULT_RETENTION_HOURS", 24, minimum=1)
+MEDIA_URL_TTL_S = env_int("MEDIA_URL_TTL_S", 3600, minimum=60)
+JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 900, minimum=10)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A PROCESSING job not finished this long after it started belongs to a dead worker.
+JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", JOB_TIME_LIMIT_S + 120, minimum=10)
+DEMO_SYNC_TIMEOUT_S = env_int("DEMO_SYNC_TIMEOUT_S", 300, minimum=1)
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 30, minimum=1)
+# Delays (seconds) before each webhook attempt after the first: 7 attempts over ~3.6 hours.
+WEBHOOK_RETRY_DELAYS_S = [int(s) for s in env_list("WEBHOOK_RETRY_DELAYS_S", ["30", "120", "600", "1800", "3600", "7200"])]
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
+WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24, minimum=0)
+
+# --- The engine.
+WEIGHTS_DIR = Path(env_str("WEIGHTS_DIR", str(BASE_DIR / "weights")))
+ML_DEVICE = env_str("ML_DEVICE", "auto")
+if ML_DEVICE not in {"auto", "cpu", "cuda", "mps"}:
+    raise ImproperlyConfigured(f"ML_DEVICE must be auto, cpu, cuda or mps, got {ML_DEVICE!r}")
+ML_NUM_THREADS = env_int("ML_NUM_THREADS", 0, minimum=0) or None
+ML_BG_TILE = env_int("ML_BG_TILE", 400, minimum=32)
+# CodeFormer's weights are non-commercial (S-Lab License 1.0): list only the models this
+# deployment has the rights to serve.
+ENABLED_MODELS = env_list("ENABLED_MODELS", ["codeformer"])
+# Dotted path of the engine factory the worker uses; tests point it at small fakes where the
+# real network is not what is under test.
+RESTORATION_ENGINE = env_str("RESTORATION_ENGINE", "jobs.engine.build_pipeline")
+
+# --- HTTP API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CodeFormer face restoration API",
+    "DESCRIPTION": "Asynchronous gateway API and synchronous demo API for CodeFormer face restoration.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_URLS_REGEX = r"^/(api|v2|codeformer-image-restoration)/.*$"
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "cache-control",
+    "content-type",
+    "idempotency-key",
+    "ocp-apim-subscription-key",
+    "x-webhook-url",
+    "x-requested-with",
+]
+CORS_EXPOSE_HEADERS = ["retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+
+# --- Stripe (top-ups) switches on when configured.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,14 @@
+"""Test settings: the real PostgreSQL and Redis of this machine unless the environment says otherwise."""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/codeformer")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DRAMATIQ_NAMESPACE", "codeformer-test")
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="codeformer-test-media-"))
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -1,0 +1,162 @@
+"""Restoration jobs, their logs, webhook deliveries and worker heartbeats."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+REQUEST_ID_PREFIX = "codeformer-image-restoration_"
+
+
+class Job(models.Model):
+    """One image to restore. Moves QUEUED -> PROCESSING -> COMPLETED | FAILED | ERROR (or CANCELED)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        PROCESSING = "PROCESSING", "Processing"
+        COMPLETED = "COMPLETED", "Completed"
+        FAILED = "FAILED", "Failed"
+        ERROR = "ERROR", "Error"
+        CANCELED = "CANCELED", "Canceled"
+
+    TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.ERROR, Status.CANCELED})
+    IN_FLIGHT = frozenset({Status.QUEUED, Status.PROCESSING})
+
+    class Source(models.TextChoices):
+        GATEWAY = "gateway", "Gateway API"
+        DEMO = "demo", "Demo API"
+        DASHBOARD = "dashboard", "Dashboard"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="jobs")
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GATEWAY)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    model = models.CharField(max_length=40, default="codeformer")
+    params = models.JSONField(default=dict)
+    price = models.PositiveIntegerField()
+    input_file = models.FileField(upload_to="inputs/", max_length=300, blank=True)
+    input_name = models.CharField(max_length=255, blank=True, default="")
+    input_url = models.URLField(max_length=2000, blank=True, default="")
+    input_width = models.PositiveIntegerField(null=True, blank=True)
+    input_height = models.PositiveIntegerField(null=True, blank=True)
+    output_file = models.FileField(upload_to="outputs/", max_length=300, blank=True)
+    output_width = models.PositiveIntegerField(null=True, blank=True)
+    output_height = models.PositiveIntegerField(null=True, blank=True)
+    faces_detected = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    webhook_url = models.URLField(max_length=2000, blank=True, default="")
+    webhook_events = models.JSONField(default=list, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    files_purged_at = models.DateTimeField(null=True, blank=True)
+    # Staff moderation: a removed job's files are deleted and its output is never served again.
+    moderated_at = models.DateTimeField(null=True, blank=True)
+    moderation_note = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="unique_job_idempotency_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status"]),
+            models.Index(fields=["status", "started_at"]),
+            models.Index(fields=["completed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+    @property
+    def request_id(self) -> str:
+        return f"{REQUEST_ID_PREFIX}{self.id}"
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}-image-restoration"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class JobLog(models.Model):
+    """A progress line a client can read while the job runs."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class WebhookDelivery(models.Model):
+    """One event to deliver to one URL, retried with back-off; each try is a WebhookAttempt."""
+
+    class Event(models.TextChoices):
+        START = "start", "start"
+        OUTPUT = "output", "output"
+        LOGS = "logs", "logs"
+        COMPLETED = "completed", "completed"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="webhook_deliveries")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(max_length=16, choices=Event.choices)
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    @property
+    def message_id(self) -> str:
+        return f"msg_{self.id.hex}"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="unique_attempt_number")]
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by each worker process so the health endpoint can tell whether one is alive."""
+
+    worker_id = models.CharField(max_length=100, unique=True)
+    hostname = models.CharField(max_length=200)
+    device = models.CharField(max_length=20)
+    models_loaded = models.JSONField(default=list)
+    seen_at = models.DateTimeField()
