@@ -1,0 +1,45 @@
+"""Fixtures every test module shares.
+
+Each test starts with an empty Redis test database (rate-limit counters and broker queues from
+one test must not leak into the next) and its own media folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DIR = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED_DIR.is_dir():
+        pytest.fail(f"shared material not found at {SHARED_DIR}; set SHARED_DIR")
+    return SHARED_DIR
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Flush the test Redis database (counters, queues) before each test."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).flushdb()
+        except redis.ConnectionError:
+            pass  # tests that need Redis fail on their own with a clear error
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _media_root(request, tmp_path, settings):
+    """Give each Django test its own MEDIA_ROOT so leftover-file checks are exact."""
+    media = tmp_path / "media"
+    media.mkdir()
+    settings.MEDIA_ROOT = str(media)
+    yield media
