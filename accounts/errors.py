@@ -1,0 +1,51 @@
+"""Domain errors of tenancy, keys and request-rate limiting."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from config.errors import ApplicationError, Conflict, Forbidden, Unauthorized
+
+# Azure API Management's wording, which gateway clients already recognise.
+MISSING_KEY_MESSAGE = (
+    "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
+)
+INVALID_KEY_MESSAGE = (
+    "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+)
+
+
+class MissingSubscriptionKey(Unauthorized):
+    default_message = MISSING_KEY_MESSAGE
+
+
+class InvalidSubscriptionKey(Unauthorized):
+    default_message = INVALID_KEY_MESSAGE
+
+
+class RevokedSubscriptionKey(Forbidden):
+    default_message = "This subscription key has been revoked."
+
+
+class OrganizationSuspended(Forbidden):
+    default_message = "The organization that owns this subscription key is suspended."
+
+
+class SubscriptionNameTaken(Conflict):
+    default_message = "A subscription with this name already exists."
+
+
+class SubscriptionRevoked(Conflict):
+    default_message = "This subscription has been revoked; create a new one."
+
+
+class LastOwner(Conflict):
+    default_message = "An organization must keep at least one owner."
+
+
+class RateLimited(ApplicationError):
+    """429: the key's requests-per-minute budget is spent. Carries Retry-After and RateLimit-* headers."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too Many Requests"
+    default_message = "Rate limit is exceeded."

@@ -1,0 +1,189 @@
+"""Writes for organizations, memberships, subscription keys and webhook secrets."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.errors import LastOwner, SubscriptionNameTaken, SubscriptionRevoked
+from accounts.keys import generate_key, key_digest
+from accounts.models import ApiKey, Membership, Organization, Subscription
+from billing.models import Plan, Wallet
+from billing.services import wallet_topup
+from config.errors import BadRequest
+
+WEBHOOK_SECRET_BYTES = 24
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + base64 of random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+
+
+def default_plan() -> Plan:
+    plan = Plan.objects.filter(is_default=True).order_by("id").first()
+    if plan is None:
+        plan, _ = Plan.objects.get_or_create(code="standard", defaults={"name": "Standard", "is_default": True})
+    return plan
+
+
+def _unique_slug(name: str) -> str:
+    base = (slugify(name) or "org")[:60]
+    slug = base
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def organization_create(*, name: str, slug: str | None = None, plan: Plan | None = None, owner=None, initial_credit: int = 0) -> Organization:
+    """A new tenant with its wallet and webhook secret; ``initial_credit`` arrives as a top-up entry."""
+    name = (name or "").strip()
+    if not name:
+        raise BadRequest("An organization needs a name.")
+    if initial_credit < 0:
+        raise BadRequest("Initial credit cannot be negative.")
+    organization = Organization(
+        name=name,
+        slug=slug or _unique_slug(name),
+        plan=plan or default_plan(),
+        webhook_secret=new_webhook_secret(),
+    )
+    organization.full_clean()
+    organization.save()
+    wallet = Wallet(organization=organization)
+    wallet.full_clean()
+    wallet.save()
+    if owner is not None:
+        membership_add(organization=organization, user=owner, role=Membership.Role.OWNER)
+    if initial_credit:
+        wallet_topup(
+            organization=organization,
+            amount=initial_credit,
+            idempotency_key=f"org:{organization.id}:initial-credit",
+            description="Initial credit",
+            created_by=owner,
+        )
+    # A fresh instance: the one above caches the wallet as it was before the top-up.
+    return Organization.objects.select_related("plan", "wallet").get(pk=organization.pk)
+
+
+@transaction.atomic
+def organization_set_status(*, organization: Organization, status: str) -> Organization:
+    """Suspend or reactivate. A suspended organization's keys answer 403."""
+    if status not in Organization.Status.values:
+        raise BadRequest(f"Unknown status {status!r}; expected one of {', '.join(Organization.Status.values)}.")
+    Organization.objects.filter(pk=organization.pk).update(status=status)
+    organization.status = status
+    return organization
+
+
+@transaction.atomic
+def membership_add(*, organization: Organization, user, role: str = Membership.Role.MEMBER) -> Membership:
+    """Add ``user`` with ``role``; an existing member gets the new role."""
+    if role not in Membership.Role.values:
+        raise BadRequest(f"Unknown role {role!r}; expected one of {', '.join(Membership.Role.values)}.")
+    membership = Membership.objects.select_for_update().filter(organization=organization, user=user).first()
+    if membership is None:
+        membership = Membership(organization=organization, user=user, role=role)
+        membership.full_clean()
+        membership.save()
+        return membership
+    if membership.role != role:
+        _ensure_owner_remains(organization=organization, leaving=membership, new_role=role)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    _ensure_owner_remains(organization=membership.organization, leaving=membership, new_role=None)
+    membership.delete()
+
+
+def _ensure_owner_remains(*, organization: Organization, leaving: Membership, new_role: str | None) -> None:
+    if leaving.role != Membership.Role.OWNER or new_role == Membership.Role.OWNER:
+        return
+    owners = Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.OWNER)
+    if not owners.exclude(pk=leaving.pk).exists():
+        raise LastOwner()
+
+
+def _issue_key(*, subscription: Subscription, slot: str) -> str:
+    prefix, full_key = generate_key()
+    api_key = ApiKey(
+        subscription=subscription,
+        organization_id=subscription.organization_id,
+        slot=slot,
+        prefix=prefix,
+        digest=key_digest(full_key),
+    )
+    api_key.full_clean(validate_constraints=False)
+    api_key.save()
+    return full_key
+
+
+@transaction.atomic
+def subscription_create(*, organization: Organization, name: str) -> tuple[Subscription, dict[str, str]]:
+    """A named key set with a primary and a secondary key. The full keys are returned once
+    (slot -> key) and never stored."""
+    name = (name or "").strip()
+    if not name:
+        raise BadRequest("A subscription needs a name.")
+    if Subscription.objects.filter(organization=organization, name=name, revoked_at__isnull=True).exists():
+        raise SubscriptionNameTaken(f"A subscription named {name!r} already exists.")
+    subscription = Subscription(organization=organization, name=name)
+    subscription.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            subscription.save()
+    except IntegrityError as exc:  # a concurrent create with the same name won
+        raise SubscriptionNameTaken(f"A subscription named {name!r} already exists.") from exc
+    keys = {slot: _issue_key(subscription=subscription, slot=slot) for slot in ApiKey.Slot.values}
+    return subscription, keys
+
+
+@transaction.atomic
+def api_key_regenerate(*, subscription: Subscription, slot: str) -> str:
+    """Replace one slot's key; the other slot keeps working, so clients rotate without downtime.
+    The old row stays, revoked, for the audit trail."""
+    if slot not in ApiKey.Slot.values:
+        raise BadRequest(f"Unknown slot {slot!r}; expected primary or secondary.")
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if subscription.revoked_at is not None:
+        raise SubscriptionRevoked()
+    ApiKey.objects.filter(subscription=subscription, slot=slot, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return _issue_key(subscription=subscription, slot=slot)
+
+
+@transaction.atomic
+def subscription_revoke(*, subscription: Subscription) -> Subscription:
+    """Revoke the subscription and both its keys (403 from then on). Revoking twice is harmless."""
+    now = timezone.now()
+    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = now
+        locked.save(update_fields=["revoked_at"])
+    ApiKey.objects.filter(subscription=locked, revoked_at__isnull=True).update(revoked_at=now)
+    subscription.revoked_at = locked.revoked_at
+    return subscription
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, organization: Organization) -> str:
+    """A new signing secret. The old one moves to ``previous_webhook_secret`` and keeps signing
+    (alongside the new one) for settings.WEBHOOK_SECRET_OVERLAP_HOURS."""
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    locked.previous_webhook_secret = locked.webhook_secret
+    locked.webhook_secret = new_webhook_secret()
+    locked.webhook_secret_rotated_at = timezone.now()
+    locked.save(update_fields=["previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at"])
+    organization.previous_webhook_secret = locked.previous_webhook_secret
+    organization.webhook_secret = locked.webhook_secret
+    organization.webhook_secret_rotated_at = locked.webhook_secret_rotated_at
+    return locked.webhook_secret

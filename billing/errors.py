@@ -1,0 +1,57 @@
+"""Domain errors of wallets, holds and prices."""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from accounts.errors import RateLimited
+from config.errors import ApplicationError, BadRequest, Conflict, ServiceUnavailable
+
+__all__ = [
+    "IdempotencyKeyReused",
+    "InsufficientBalance",
+    "InvalidAmount",
+    "PriceTableIncomplete",
+    "RateLimited",
+    "TooManyJobsInFlight",
+]
+
+
+class InsufficientBalance(ApplicationError):
+    """402, worded as the gateway document shows it."""
+
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    title = "Insufficient Balance"
+    default_message = "Your wallet does not have enough balance."
+
+
+class TooManyJobsInFlight(ApplicationError):
+    """429: the organization already has ``plan.max_jobs_in_flight`` jobs queued or processing."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too Many Requests"
+    default_message = "Too many jobs in flight for this organization; wait for some to finish."
+    # Nobody knows when a job will finish; a short Retry-After keeps well-behaved clients polite.
+    retry_after_s = 10
+
+    def __init__(self, message: str | None = None, *, limit: int | None = None, in_flight: int | None = None, **kwargs):
+        headers = {"Retry-After": str(self.retry_after_s), **(kwargs.pop("headers", None) or {})}
+        if limit is not None:
+            headers.setdefault("RateLimit-Limit", str(limit))
+            headers.setdefault("RateLimit-Remaining", "0")
+            headers.setdefault("RateLimit-Reset", str(self.retry_after_s))
+        super().__init__(message, headers=headers, **kwargs)
+        self.limit = limit
+        self.in_flight = in_flight
+
+
+class InvalidAmount(BadRequest):
+    default_message = "The amount is not valid."
+
+
+class IdempotencyKeyReused(Conflict):
+    default_message = "This idempotency key was already used for another wallet."
+
+
+class PriceTableIncomplete(ServiceUnavailable):
+    default_message = "Pricing is not configured; try again later."

@@ -1,0 +1,250 @@
+"""Writes to wallets and the append-only ledger.
+
+Every movement is one LedgerEntry written under the wallet's row lock, and the wallet's ``balance``
+and ``held`` columns move by exactly the entry's ``amount`` and ``held_change``. Each entry carries
+a unique idempotency key: repeating a call with the same key returns the first entry and moves no
+money. A job's hold is settled once, either captured (COMPLETED) or released (FAILED, ERROR,
+CANCELED); the checks for that run under the same lock, so the two can never both happen.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount
+from billing.models import LedgerEntry, Wallet
+from billing.selectors import wallet_for_update
+
+Kind = LedgerEntry.Kind
+
+
+def hold_key(job) -> str:
+    return f"job:{job.id}:hold"
+
+
+def capture_key(job) -> str:
+    return f"job:{job.id}:capture"
+
+
+def release_key(job) -> str:
+    return f"job:{job.id}:release"
+
+
+def _existing(*, wallet: Wallet, idempotency_key: str) -> LedgerEntry | None:
+    entry = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if entry is not None and entry.wallet_id != wallet.id:
+        raise IdempotencyKeyReused()
+    return entry
+
+
+def _append(
+    *,
+    wallet: Wallet,
+    kind: str,
+    amount: int,
+    held_change: int,
+    idempotency_key: str,
+    job=None,
+    description: str = "",
+    created_by=None,
+) -> LedgerEntry:
+    """Write one entry and move the (already locked) wallet by it, or return the entry that
+    already carries ``idempotency_key``."""
+    existing = _existing(wallet=wallet, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    wallet.balance += amount
+    wallet.held += held_change
+    entry = LedgerEntry(
+        wallet=wallet,
+        organization_id=wallet.organization_id,
+        kind=kind,
+        amount=amount,
+        held_change=held_change,
+        balance_after=wallet.balance,
+        held_after=wallet.held,
+        idempotency_key=idempotency_key,
+        job=job,
+        description=description[:300],
+        created_by=created_by,
+    )
+    entry.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        # A savepoint, so that losing a race on the key (another wallet's entry committed with
+        # the same key after our look-up) leaves the caller's transaction usable.
+        with transaction.atomic():
+            wallet.save(update_fields=["balance", "held", "updated_at"])
+            entry.save()
+    except IntegrityError:
+        wallet.refresh_from_db(fields=["balance", "held"])
+        existing = _existing(wallet=wallet, idempotency_key=idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return entry
+
+
+def _require_key(idempotency_key: str) -> str:
+    idempotency_key = (idempotency_key or "").strip()
+    if not idempotency_key:
+        raise InvalidAmount("An idempotency key is required.")
+    return idempotency_key
+
+
+@transaction.atomic
+def wallet_topup(*, organization, amount: int, idempotency_key: str, description: str = "", created_by=None) -> LedgerEntry:
+    """Add ``amount`` (> 0, minor units) to the balance."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidAmount("A top-up must be a positive whole number of minor units.")
+    wallet = wallet_for_update(organization)
+    return _append(
+        wallet=wallet,
+        kind=Kind.TOPUP,
+        amount=amount,
+        held_change=0,
+        idempotency_key=_require_key(idempotency_key),
+        description=description or "Top-up",
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def wallet_adjust(*, organization, amount: int, idempotency_key: str, description: str = "", created_by=None) -> LedgerEntry:
+    """A manual correction by a signed ``amount``. A reason is required; the money held for jobs in
+    flight cannot be taken away (the available balance never goes below zero)."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+        raise InvalidAmount("An adjustment must be a non-zero whole number of minor units.")
+    if not description.strip():
+        raise InvalidAmount("An adjustment needs a reason.")
+    idempotency_key = _require_key(idempotency_key)
+    wallet = wallet_for_update(organization)
+    existing = _existing(wallet=wallet, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    if wallet.available + amount < 0:
+        raise InsufficientBalance(f"The adjustment would take the available balance ({wallet.available}) below zero.")
+    return _append(
+        wallet=wallet,
+        kind=Kind.ADJUSTMENT,
+        amount=amount,
+        held_change=0,
+        idempotency_key=idempotency_key,
+        description=description.strip(),
+        created_by=created_by,
+    )
+
+
+def hold_place(*, wallet: Wallet, job, amount: int) -> LedgerEntry:
+    """Reserve ``amount`` for ``job``. The caller holds the wallet's row lock (``wallet_for_update``)
+    in its transaction, so the availability check and the update cannot interleave with another
+    submission. Raises InsufficientBalance (402) when ``balance - held < amount``."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold_place must run inside the transaction that locked the wallet")
+    if job.organization_id != wallet.organization_id:
+        raise ValueError("the job and the wallet belong to different organizations")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise InvalidAmount("A hold must be a non-negative whole number of minor units.")
+    existing = _existing(wallet=wallet, idempotency_key=hold_key(job))
+    if existing is not None:
+        return existing
+    if wallet.available < amount:
+        raise InsufficientBalance()
+    return _append(
+        wallet=wallet,
+        kind=Kind.HOLD,
+        amount=0,
+        held_change=amount,
+        idempotency_key=hold_key(job),
+        job=job,
+        description=f"Hold for {getattr(job, 'request_id', job.id)}",
+    )
+
+
+def _open_hold(job) -> LedgerEntry | None:
+    """The job's hold if it is neither captured nor released yet."""
+    entries = {entry.kind: entry for entry in LedgerEntry.objects.filter(job_id=job.id, kind__in=[Kind.HOLD, Kind.CAPTURE, Kind.RELEASE])}
+    if Kind.CAPTURE in entries or Kind.RELEASE in entries:
+        return None
+    return entries.get(Kind.HOLD)
+
+
+@transaction.atomic
+def hold_capture(*, job) -> LedgerEntry | None:
+    """Charge the held price of a COMPLETED job. Returns None (and does nothing) when the job has
+    no open hold: never held, already captured, or already released."""
+    wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
+    hold = _open_hold(job)
+    if hold is None:
+        return None
+    return _append(
+        wallet=wallet,
+        kind=Kind.CAPTURE,
+        amount=-hold.held_change,
+        held_change=-hold.held_change,
+        idempotency_key=capture_key(job),
+        job=job,
+        description=f"Charge for {getattr(job, 'request_id', job.id)}",
+    )
+
+
+@transaction.atomic
+def hold_release(*, job, reason: str = "") -> LedgerEntry | None:
+    """Give back the held price of a FAILED, ERROR or canceled job. Returns None (and does nothing)
+    when the job has no open hold."""
+    wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
+    hold = _open_hold(job)
+    if hold is None:
+        return None
+    label = f"Release for {getattr(job, 'request_id', job.id)}"
+    return _append(
+        wallet=wallet,
+        kind=Kind.RELEASE,
+        amount=0,
+        held_change=-hold.held_change,
+        idempotency_key=release_key(job),
+        job=job,
+        description=f"{label}: {reason}" if reason else label,
+    )
+
+
+def ledger_check(*, organization=None) -> list[str]:
+    """Every disagreement between wallets and their ledgers, as readable lines (empty when sound).
+
+    Checks, per wallet: balance == sum(amount); held == sum(held_change); held == the sum of the
+    holds not yet captured or released; the last entry's running totals match the row.
+    """
+    wallets = Wallet.objects.select_related("organization").order_by("id")
+    if organization is not None:
+        wallets = wallets.filter(organization=organization)
+    problems: list[str] = []
+    for wallet in wallets:
+        problems.extend(_wallet_problems(wallet))
+    return problems
+
+
+def _wallet_problems(wallet: Wallet) -> list[str]:
+    name = f"{wallet.organization.slug} (wallet {wallet.id})"
+    entries = LedgerEntry.objects.filter(wallet=wallet)
+    sums = entries.aggregate(amount=Sum("amount"), held=Sum("held_change"))
+    total, total_held = sums["amount"] or 0, sums["held"] or 0
+    settled = entries.filter(kind__in=[Kind.CAPTURE, Kind.RELEASE], job__isnull=False).values("job_id")
+    open_holds = entries.filter(kind=Kind.HOLD).exclude(job_id__in=settled).aggregate(s=Sum("held_change"))["s"] or 0
+    problems = []
+    if wallet.balance != total:
+        problems.append(f"{name}: balance {wallet.balance} != sum of ledger amounts {total}")
+    if wallet.held != total_held:
+        problems.append(f"{name}: held {wallet.held} != sum of ledger held changes {total_held}")
+    if wallet.held != open_holds:
+        problems.append(f"{name}: held {wallet.held} != sum of open holds {open_holds}")
+    foreign = entries.exclude(organization_id=wallet.organization_id).count()
+    if foreign:
+        problems.append(f"{name}: {foreign} ledger entries name another organization")
+    # ids come from a sequence and are assigned under the wallet lock, so the highest is the latest.
+    last = entries.order_by("-id").first()
+    if last is not None and (last.balance_after, last.held_after) != (wallet.balance, wallet.held):
+        problems.append(
+            f"{name}: last entry {last.idempotency_key} ends at balance {last.balance_after}/held {last.held_after}, "
+            f"wallet row says {wallet.balance}/{wallet.held}"
+        )
+    return problems
