@@ -1,0 +1,459 @@
+"""The restoration stages, in order: decode, detect, align, restore, background, paste, encode.
+
+This follows CodeFormer's own ``inference_codeformer.py`` and its ``facelib`` face helper (not
+facexlib's helper, which differs in threshold, masks and interpolation), so that with the same
+weights it computes the same image; shared/parity/README.md pins down every step. Where the
+product needs more than the reference (exact output size, alpha, 16-bit, an output cap, failing
+loudly instead of returning an unrestored face) the additions sit around those steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ml import loading
+from ml.device import configure_threads, resolve_device
+from ml.errors import InvalidImage, MLError, ModelNotEnabled, RestorationFailed
+from ml.face import geometry
+from ml.face.color import gray_face_like, is_gray
+from ml.face.paste import parse_mask, paste_face
+from ml.models import DETECTOR_CHECKPOINT, PARSER_CHECKPOINT, RESTORERS, UPSAMPLER_CHECKPOINT
+from ml.models.parsenet import FaceParser
+from ml.models.realesrgan import BackgroundUpsampler
+from ml.models.restorer import FaceRestorer
+from ml.models.retinaface import FaceDetector
+from ml.models.tensors import crops_to_tensor, faces_to_parser_tensor, tensor_to_faces
+from ml.options import RestoreOptions
+from ml.weights import Checkpoint
+
+TIMING_KEYS = ("decode", "load", "detect", "align", "restore", "background", "paste", "encode", "forward")
+MIN_EYE_DISTANCE = 5.0  # pixels in the internal frame; smaller faces are too small to restore
+
+
+@dataclass
+class RestoreResult:
+    """One restored image. ``image`` (BGR HxWx3 or gray HxW, uint8/uint16) and ``alpha`` are
+    what ``png`` encodes; ``internal_image`` is the image before the final resize to
+    ``upscale`` times the input (the reference's own output, compared by the parity tests);
+    ``upscale`` is the factor applied (lower than asked only when the output cap bites)."""
+
+    png: bytes
+    width: int
+    height: int
+    faces: int
+    timings: dict[str, float]
+    warnings: list[str]
+    image: np.ndarray | None = None
+    internal_image: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    upscale: int = 1
+
+
+@dataclass
+class _Input:
+    """The image as the stages see it: BGR, uint8 for 8-bit input, float32 on the 0..255 scale
+    for 16-bit input (so 16-bit precision survives the resizes and the blend)."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    bit_depth: int
+    single_channel: bool
+    gray: bool
+
+
+@dataclass
+class _Job:
+    on_progress: Callable[[str], None] | None
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_KEYS, 0.0))
+    warnings: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.on_progress is not None:
+            self.on_progress(name)
+        start = time.perf_counter()
+        try:
+            yield
+        except MLError:
+            raise
+        except Exception as exc:  # a bug or an out-of-memory on good input: the job is an ERROR
+            raise RestorationFailed(f"the {name} stage failed: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            self.timings[name] += time.perf_counter() - start
+
+    @contextmanager
+    def timed(self, key: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[key] += time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class _Plan:
+    upscale: int  # applied factor (the requested one unless the output cap lowers it)
+    factor: float  # internal enlargement of small inputs (1.0: none)
+    out_size: tuple[int, int]  # (w, h) the caller gets
+
+
+class RestorationPipeline:
+    """Restores faces in images. Build one per worker process: models load lazily, once, and
+    are reused by every later call."""
+
+    def __init__(
+        self,
+        *,
+        weights_dir: Path,
+        device: str | None = None,
+        enabled_models: Sequence[str] = ("codeformer",),
+        bg_tile: int = 400,
+        max_output_pixels: int = 64_000_000,
+        num_threads: int | None = None,
+        manifest: Mapping[str, Checkpoint] | None = None,
+    ) -> None:
+        """``manifest`` overrides ml.weights' checkpoint manifest (file names and sizes); the
+        tests use it for their generated checkpoints."""
+        unknown = sorted(set(enabled_models) - set(RESTORERS))
+        if unknown:
+            raise ModelNotEnabled(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(RESTORERS))}")
+        configure_threads(num_threads)
+        self.device = resolve_device(device)
+        self.weights_dir = Path(weights_dir)
+        self.enabled_models = tuple(enabled_models)
+        self.bg_tile = bg_tile
+        self.max_output_pixels = max_output_pixels
+        self.manifest = manifest
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def restore(
+        self, data: bytes, options: RestoreOptions, *, on_progress: Callable[[str], None] | None = None
+    ) -> RestoreResult:
+        """Image file bytes in, PNG bytes out (plus the arrays)."""
+        from ml.imageio import decode_image, encode_png
+
+        self._check_model(options.model)
+        job = _Job(on_progress)
+        with job.stage("decode"):
+            decoded = decode_image(data, max_pixels=self.max_output_pixels)
+            image = _Input(
+                pixels=_working_pixels(decoded.pixels),
+                alpha=decoded.alpha,
+                bit_depth=decoded.bit_depth,
+                single_channel=decoded.pixels.ndim == 2,
+                gray=bool(decoded.is_gray),
+            )
+        result = self._run(image, options, job)
+        with job.stage("encode"):
+            result.png = encode_png(result.image, result.alpha)
+        return result
+
+    def restore_array(
+        self, image: Any, options: RestoreOptions, *, on_progress: Callable[[str], None] | None = None
+    ) -> RestoreResult:
+        """Like ``restore`` for an already decoded image (``DecodedImage`` or a BGR/BGRA/gray
+        uint8/uint16 array); ``png`` is left empty and the result is in ``image``/``alpha``."""
+        self._check_model(options.model)
+        return self._run(_input_from(image), options, _Job(on_progress))
+
+    def warmup(self) -> None:
+        """Load every model a job on this pipeline can need, so the first job is not slow."""
+        job = _Job(None)
+        self._detector(job)
+        self._parser(job)
+        self._upsampler(job)
+        for name in self.enabled_models:
+            self._restorer(name, job)
+
+    # --- the stages -----------------------------------------------------------------------------
+
+    def _run(self, image: _Input, options: RestoreOptions, job: _Job) -> RestoreResult:
+        height, width = image.pixels.shape[:2]
+        plan = self._plan(height, width, options, job)
+        if options.has_aligned:
+            internal, faces = self._restore_aligned(image, options, plan, job)
+        else:
+            internal, faces = self._restore_whole(image, options, plan, job)
+        internal = _to_output_dtype(internal, image.bit_depth)
+        final = _resize_to(internal, plan.out_size)
+        final = _as_gray(final, image) if image.gray else final
+        alpha = None if image.alpha is None else cv2.resize(image.alpha, plan.out_size, interpolation=cv2.INTER_LINEAR)
+        return RestoreResult(
+            png=b"",
+            width=plan.out_size[0],
+            height=plan.out_size[1],
+            faces=faces,
+            timings=job.timings,
+            warnings=job.warnings,
+            image=final,
+            internal_image=internal,
+            alpha=alpha,
+            upscale=plan.upscale,
+        )
+
+    def _plan(self, height: int, width: int, options: RestoreOptions, job: _Job) -> _Plan:
+        """Apply the output cap: lower the upscale like the official demo, then drop the
+        internal enlargement if the enlarged output alone would break the cap."""
+        upscale = int(options.upscale)
+        while upscale > 1 and height * width * upscale**2 > self.max_output_pixels:
+            upscale -= 1
+        if height * width * upscale**2 > self.max_output_pixels:
+            raise InvalidImage(f"image has {height * width:,} pixels; the limit is {self.max_output_pixels:,}")
+        if upscale != options.upscale:
+            job.warnings.append(
+                f"upscale lowered from {options.upscale} to {upscale}: the output would exceed "
+                f"{self.max_output_pixels:,} pixels"
+            )
+        factor = 1.0 if options.has_aligned else geometry.upsize_factor(height, width)
+        enlarged = round(height * factor) * round(width * factor) * upscale**2
+        if enlarged > self.max_output_pixels:
+            factor = 1.0
+        return _Plan(upscale=upscale, factor=factor, out_size=(width * upscale, height * upscale))
+
+    def _restore_aligned(
+        self, image: _Input, options: RestoreOptions, plan: _Plan, job: _Job
+    ) -> tuple[np.ndarray, int]:
+        """The input is one face already aligned to the 512 template: no detection, no paste."""
+        with job.stage("align"):
+            size = (geometry.FACE_SIZE, geometry.FACE_SIZE)
+            crop = cv2.resize(image.pixels, size, interpolation=cv2.INTER_LINEAR)
+        with job.stage("restore"):
+            face = self._restore_faces([crop], options, is_gray(crop), job)[0]
+        if options.face_upsample:
+            with job.stage("paste"):
+                face = self._upsample_face(face, plan.upscale, job)
+        return face, 1
+
+    def _restore_whole(self, image: _Input, options: RestoreOptions, plan: _Plan, job: _Job) -> tuple[np.ndarray, int]:
+        internal = geometry.upsize(image.pixels, plan.factor)
+        with job.stage("detect"):
+            faces = self._find_faces(internal, plan.factor, options, job)
+        with job.stage("align"):
+            crops, matrices = self._align(internal, faces, job)
+        restored: list[np.ndarray] = []
+        if crops:
+            with job.stage("restore"):
+                restored = self._restore_faces(crops, options, is_gray(image.pixels), job)
+        with job.stage("background"):
+            canvas = self._background(image, internal, options, plan, job)
+        with job.stage("paste"):
+            canvas = self._paste_faces(canvas, restored, matrices, options, plan, job)
+        return canvas, len(restored)
+
+    def _find_faces(
+        self, internal: np.ndarray, factor: float, options: RestoreOptions, job: _Job
+    ) -> list[geometry.Face]:
+        height, width = internal.shape[:2]
+        if options.landmarks is not None:
+            try:
+                faces = geometry.faces_from_landmarks(options.landmarks, factor, geometry.detector_scale(height, width))
+            except ValueError as exc:
+                raise InvalidImage(f"landmarks must be 5 (x, y) points per face: {exc}") from None
+        else:
+            detector_image, scale = geometry.detector_input(internal)
+            detector = self._detector(job)
+            with job.timed("forward"):
+                rows = detector.detect(detector_image)
+            # Side and tiny faces (eyes a few pixels apart) cannot be aligned meaningfully.
+            faces = [
+                f for f in geometry.faces_from_detections(rows, scale) if geometry.eye_distance(f) >= MIN_EYE_DISTANCE
+            ]
+        if options.only_center_face and faces:
+            faces = [geometry.center_face(faces, height, width)]
+        return faces
+
+    def _align(
+        self, internal: np.ndarray, faces: list[geometry.Face], job: _Job
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        crops, matrices = [], []
+        for face in faces:
+            matrix = geometry.estimate_alignment(face.landmarks)
+            if matrix is None:
+                job.warnings.append("a face with degenerate landmarks was skipped")
+                continue
+            crops.append(geometry.warp_face(internal, matrix))
+            matrices.append(matrix)
+        return crops, matrices
+
+    def _restore_faces(
+        self, crops: list[np.ndarray], options: RestoreOptions, gray: bool, job: _Job
+    ) -> list[np.ndarray]:
+        """All faces in one batched forward (the restorer splits it if memory is short). Any
+        failure raises RestorationFailed: the reference would paste the unrestored crop back."""
+        restorer = self._restorer(options.model, job)
+        batch = crops_to_tensor(crops, self.device)
+        try:
+            with job.timed("forward"):
+                output = restorer.restore(batch, options.fidelity)
+        except MLError:
+            raise
+        except Exception as exc:
+            raise RestorationFailed(f"{options.model} failed on {len(crops)} face(s): {exc}") from exc
+        faces = tensor_to_faces(output)
+        if gray:
+            # CodeFormer colourises grey faces; give them back the photo's grey tint.
+            faces = [gray_face_like(face, crop) for face, crop in zip(faces, crops, strict=True)]
+        return faces
+
+    def _background(
+        self, image: _Input, internal: np.ndarray, options: RestoreOptions, plan: _Plan, job: _Job
+    ) -> np.ndarray:
+        height, width = internal.shape[:2]
+        size = (int(width * plan.upscale), int(height * plan.upscale))
+        if not options.background_enhance:
+            # LINEAR, not LANCZOS4: the reference resizes a plain background this way.
+            return cv2.resize(internal, size, interpolation=cv2.INTER_LINEAR)
+        upsampler = self._upsampler(job)
+        # Real-ESRGAN runs on the original (not the enlarged) image: 2x is the model's own
+        # factor, and LANCZOS4 takes it to the output size, as the reference does.
+        with job.timed("forward"):
+            enhanced = upsampler.upscale(image.pixels.astype(np.float32) / 255.0) * 255.0
+        enhanced = enhanced.round().astype(np.uint8) if image.bit_depth == 8 else enhanced
+        return cv2.resize(enhanced, size, interpolation=cv2.INTER_LANCZOS4)
+
+    def _paste_faces(
+        self,
+        canvas: np.ndarray,
+        restored: list[np.ndarray],
+        matrices: list[np.ndarray],
+        options: RestoreOptions,
+        plan: _Plan,
+        job: _Job,
+    ) -> np.ndarray:
+        """Blend every face into the canvas in turn; all faces are parsed in one batch."""
+        if not restored:
+            return canvas
+        if options.face_upsample:
+            restored = [self._upsample_face(face, plan.upscale, job) for face in restored]
+        parser = self._parser(job)
+        size = (geometry.FACE_SIZE, geometry.FACE_SIZE)
+        parser_input = [cv2.resize(face, size, interpolation=cv2.INTER_LINEAR) for face in restored]
+        with job.timed("forward"):
+            labels = parser.parse(faces_to_parser_tensor(parser_input, self.device))
+        for face, matrix, face_labels in zip(restored, matrices, labels, strict=True):
+            inverse = geometry.paste_matrix(matrix, plan.upscale, face_upsampled=options.face_upsample)
+            canvas = paste_face(canvas, face, parse_mask(face_labels), inverse, plan.upscale)
+        return canvas
+
+    def _upsample_face(self, face: np.ndarray, upscale: int, job: _Job) -> np.ndarray:
+        """Real-ESRGAN 2x on a restored face, then LANCZOS4 to 512*upscale (the reference's
+        ``face_upsample``): sharper faces at large output factors."""
+        upsampler = self._upsampler(job)
+        with job.timed("forward"):
+            enhanced = upsampler.upscale(face.astype(np.float32) / 255.0)
+        enhanced = (enhanced * 255.0).round().astype(np.uint8)
+        side = geometry.FACE_SIZE * upscale
+        if side != enhanced.shape[0]:
+            enhanced = cv2.resize(enhanced, (side, side), interpolation=cv2.INTER_LANCZOS4)
+        return enhanced
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def _check_model(self, name: str) -> None:
+        if name not in self.enabled_models:
+            raise ModelNotEnabled(
+                f"model {name!r} is not enabled on this deployment; enabled: {', '.join(self.enabled_models)}"
+            )
+
+    def _restorer(self, name: str, job: _Job) -> FaceRestorer:
+        spec = RESTORERS[name]
+        max_batch = 8 if self.device == "cuda" else 4
+        return self._model(
+            f"restorer:{name}",
+            job,
+            lambda: spec.wrap(spec.load(self._path(spec.checkpoint), self.device), self.device, max_batch=max_batch),
+        )
+
+    def _detector(self, job: _Job) -> FaceDetector:
+        return self._model(
+            "detector",
+            job,
+            lambda: FaceDetector(loading.load_retinaface(self._path(DETECTOR_CHECKPOINT), self.device), self.device),
+        )
+
+    def _parser(self, job: _Job) -> FaceParser:
+        return self._model(
+            "parser",
+            job,
+            lambda: FaceParser(loading.load_parsenet(self._path(PARSER_CHECKPOINT), self.device), self.device),
+        )
+
+    def _upsampler(self, job: _Job) -> BackgroundUpsampler:
+        def build() -> BackgroundUpsampler:
+            module = loading.load_realesrgan(self._path(UPSAMPLER_CHECKPOINT), self.device)
+            return BackgroundUpsampler(module, self.device, tile=self.bg_tile)
+
+        return self._model("upsampler", job, build)
+
+    def _model(self, key: str, job: _Job, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._models:
+                with job.timed("load"):
+                    self._models[key] = build()
+            return self._models[key]
+
+    def _path(self, checkpoint: str) -> Path:
+        return loading.checkpoint_path(checkpoint, self.weights_dir, self.manifest)
+
+
+# --- image helpers ------------------------------------------------------------------------------
+
+
+def _input_from(image: Any) -> _Input:
+    pixels = getattr(image, "pixels", image)
+    if not isinstance(pixels, np.ndarray) or pixels.dtype not in (np.uint8, np.uint16):
+        raise InvalidImage("expected a uint8 or uint16 image array")
+    alpha = getattr(image, "alpha", None)
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)) or min(pixels.shape[:2]) < 1:
+        raise InvalidImage("expected an HxW, HxWx3 or HxWx4 image")
+    single = pixels.ndim == 2
+    gray = single or bool(
+        np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2])
+    )
+    bit_depth = 16 if pixels.dtype == np.uint16 else 8
+    return _Input(_working_pixels(pixels), alpha, bit_depth, single, gray)
+
+
+def _working_pixels(pixels: np.ndarray) -> np.ndarray:
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR) if pixels.ndim == 2 else np.ascontiguousarray(pixels)
+    if bgr.dtype == np.uint16:
+        return bgr.astype(np.float32) / 257.0  # 0..65535 -> 0..255, keeping the fraction
+    return bgr
+
+
+def _to_output_dtype(image: np.ndarray, bit_depth: int) -> np.ndarray:
+    if bit_depth == 16:
+        return np.clip(np.round(image.astype(np.float64) * 257.0), 0, 65535).astype(np.uint16)
+    if image.dtype == np.uint8:
+        return image
+    # Truncation, not rounding: the reference converts its float blend with astype(uint8).
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    height, width = image.shape[:2]
+    if (width, height) == size:
+        return image
+    shrinking = size[0] <= width and size[1] <= height
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def _as_gray(image: np.ndarray, source: _Input) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return gray if source.single_channel else cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
