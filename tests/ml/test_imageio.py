@@ -85,6 +85,14 @@ def test_it_returns_pixels_in_bgr_order():
     assert pixels[0, 0].tolist() == [0, 10, 255]
 
 
+def test_a_multi_picture_phone_jpeg_counts_as_jpeg():
+    first, second = Image.new("RGB", (20, 10), (255, 0, 0)), Image.new("RGB", (20, 10), (0, 0, 255))
+    data = pillow_bytes(first, "MPO", save_all=True, append_images=[second])
+
+    assert probe_image(data, max_pixels=CAP).format == "JPEG"
+    assert decode_image(data, max_pixels=CAP).pixels[5, 5, 2] > 240  # the first picture: red
+
+
 def test_it_rejects_a_format_outside_the_allowed_list():
     data = pillow_bytes(gradient_rgb(), "GIF")
 
