@@ -21,9 +21,16 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
+def _django_active(request) -> bool:
+    return request.config.pluginmanager.hasplugin("django")
+
+
 @pytest.fixture(autouse=True)
-def _clean_redis():
+def _clean_redis(request):
     """Flush the test Redis database (counters, queues) before each test."""
+    if not _django_active(request):
+        yield
+        return
     from django.conf import settings
 
     if settings.REDIS_URL:
@@ -37,8 +44,12 @@ def _clean_redis():
 
 
 @pytest.fixture(autouse=True)
-def _media_root(request, tmp_path, settings):
+def _media_root(request, tmp_path):
     """Give each Django test its own MEDIA_ROOT so leftover-file checks are exact."""
+    if not _django_active(request):
+        yield None
+        return
+    settings = request.getfixturevalue("settings")
     media = tmp_path / "media"
     media.mkdir()
     settings.MEDIA_ROOT = str(media)
