@@ -162,6 +162,15 @@ def api_key_regenerate(*, subscription: Subscription, slot: str) -> str:
 
 
 @transaction.atomic
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke one key (403 from then on) without issuing a replacement; the slot can be
+    regenerated later. Revoking twice is harmless."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+@transaction.atomic
 def subscription_revoke(*, subscription: Subscription) -> Subscription:
     """Revoke the subscription and both its keys (403 from then on). Revoking twice is harmless."""
     now = timezone.now()

@@ -1,0 +1,86 @@
+"""Requests per minute per subscription key set, counted in shared storage.
+
+Counters live in ``settings.RATE_LIMIT_STORAGE_URI`` (Redis in production and tests, ``memory://``
+in the embedded single-process mode) through the ``limits`` library, whose moving-window hit is
+one atomic Lua script on Redis: many web processes share one budget without a race. The budget
+belongs to the subscription (both its keys), so rotating a key does not reset it. The number
+comes from the organization's plan; a plan with 0 requests per minute is unlimited.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+
+from accounts.errors import RateLimited
+from accounts.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "codeformer-rpm"
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    limit: int
+    remaining: int
+    reset_after_s: int
+
+
+def build_limiter(storage_uri: str) -> RateLimiter:
+    """A limiter on its own storage connection (what each web process builds once)."""
+    return MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+
+@functools.cache
+def _process_limiter(storage_uri: str) -> RateLimiter:
+    return build_limiter(storage_uri)
+
+
+def get_limiter() -> RateLimiter:
+    return _process_limiter(settings.RATE_LIMIT_STORAGE_URI)
+
+
+def ratelimit_headers(state: RateLimitState) -> dict[str, str]:
+    """The RateLimit-* headers (IETF draft, delta-seconds reset) for any response."""
+    if state.limit <= 0:
+        return {}
+    return {
+        "RateLimit-Limit": str(state.limit),
+        "RateLimit-Remaining": str(max(0, state.remaining)),
+        "RateLimit-Reset": str(max(0, state.reset_after_s)),
+        "RateLimit-Policy": f"{state.limit};w=60",
+    }
+
+
+def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None) -> RateLimitState:
+    """Count one request against the key's subscription; raise RateLimited (429, with Retry-After
+    and RateLimit-* headers) when the minute's budget is spent."""
+    per_minute = api_key.organization.plan.requests_per_minute
+    if per_minute <= 0:
+        return RateLimitState(limit=0, remaining=0, reset_after_s=0)
+    limiter = limiter or get_limiter()
+    item = RateLimitItemPerMinute(per_minute, namespace=NAMESPACE)
+    identifier = f"subscription:{api_key.subscription_id}"
+    try:
+        allowed = limiter.hit(item, identifier)
+        stats = limiter.get_window_stats(item, identifier)
+    except Exception:
+        # Counting is protection, not billing (holds guard the money): an unreachable counter store
+        # must not take the API down with it.
+        logger.exception("rate-limit storage unavailable; letting the request through")
+        return RateLimitState(limit=per_minute, remaining=per_minute, reset_after_s=60)
+    reset_after_s = max(1, math.ceil(stats.reset_time - time.time()))
+    state = RateLimitState(limit=per_minute, remaining=stats.remaining, reset_after_s=reset_after_s)
+    if not allowed:
+        headers = {"Retry-After": str(reset_after_s), **ratelimit_headers(state)}
+        raise RateLimited(f"Rate limit is exceeded. Try again in {reset_after_s} seconds.", headers=headers)
+    return state

@@ -1,0 +1,105 @@
+"""Admin for plans, prices, wallets and the ledger.
+
+The ledger is read-only (no add, change or delete); wallet balances are read-only and move only
+through the top-up action, which calls ``billing.services.wallet_topup``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from billing.models import LedgerEntry, Plan, PriceItem, Wallet
+from billing.services import wallet_topup
+from config.errors import ApplicationError
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "requests_per_minute", "max_jobs_in_flight", "is_default"]
+
+
+@admin.register(PriceItem)
+class PriceItemAdmin(admin.ModelAdmin):
+    list_display = ["code", "description", "amount"]
+
+
+class TopUpForm(forms.Form):
+    amount = forms.IntegerField(min_value=1, help_text="Minor units (cents).")
+    description = forms.CharField(max_length=300, initial="Top-up by staff")
+    # Rendered hidden: a double-submitted form posts the same key and tops up once.
+    idempotency_key = forms.CharField(max_length=200, widget=forms.HiddenInput)
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ["organization", "currency", "balance", "held", "available", "updated_at"]
+    search_fields = ["organization__name", "organization__slug"]
+    readonly_fields = ["organization", "currency", "balance", "held", "available", "updated_at"]
+    actions = ["top_up"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # wallets come with their organization
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="available")
+    def available(self, obj: Wallet) -> int:
+        return obj.available
+
+    @admin.action(description="Top up the selected wallet")
+    def top_up(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one wallet to top up.", messages.ERROR)
+            return None
+        wallet = queryset.select_related("organization").get()
+        if "apply" in request.POST:
+            form = TopUpForm(request.POST)
+            if form.is_valid():
+                try:
+                    entry = wallet_topup(
+                        organization=wallet.organization,
+                        amount=form.cleaned_data["amount"],
+                        idempotency_key=form.cleaned_data["idempotency_key"],
+                        description=form.cleaned_data["description"],
+                        created_by=request.user,
+                    )
+                except ApplicationError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                else:
+                    self.message_user(request, f"{wallet.organization}: balance now {entry.balance_after}.")
+                return HttpResponseRedirect(request.get_full_path())
+        else:
+            form = TopUpForm(initial={"idempotency_key": f"admin-topup:{uuid.uuid4()}"})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Top up {wallet.organization}",
+            "wallet": wallet,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/billing/wallet/topup.html", context)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "organization", "kind", "amount", "held_change", "balance_after", "held_after", "job", "idempotency_key"]
+    list_filter = ["kind"]
+    search_fields = ["organization__name", "idempotency_key", "description"]
+    list_select_related = ["organization", "job"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,28 @@
+"""Check that every wallet agrees with its ledger; exit non-zero on any discrepancy."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.selectors import organization_by_ref
+from billing.services import ledger_check
+from config.errors import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Check balance == sum(amount), held == sum(held_change) == open holds for every wallet."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--organization", default=None, help="Only this organization (slug or id).")
+
+    def handle(self, *args, organization, **options):
+        try:
+            org = organization_by_ref(organization) if organization else None
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        problems = ledger_check(organization=org)
+        for problem in problems:
+            self.stdout.write(problem)
+        if problems:
+            raise CommandError(f"{len(problems)} ledger discrepancies found.")
+        self.stdout.write("Ledger OK: every wallet matches its entries.")
