@@ -49,6 +49,9 @@ class Job(models.Model):
     error = models.TextField(blank=True, default="")
     webhook_url = models.URLField(max_length=2000, blank=True, default="")
     webhook_events = models.JSONField(default=list, blank=True)
+    # Where the client reached us, so URLs in webhook bodies (sent later by a worker, with no
+    # request at hand) are absolute even when PUBLIC_BASE_URL is not configured.
+    base_url = models.CharField(max_length=300, blank=True, default="")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)

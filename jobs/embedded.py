@@ -1,0 +1,48 @@
+"""The in-process worker of the embedded mode (``manage.py runservice`` with EMBEDDED_WORKER).
+
+Two Dramatiq workers share the configured broker (a StubBroker on the SQLite default): one
+thread for the gpu queue, so jobs run one at a time as on a real gpu worker, and two for the
+webhooks and maintenance queues, so deliveries and sweeps never wait behind a long restoration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import dramatiq
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedWorkers:
+    workers: list[dramatiq.Worker]
+    scheduler_stop: threading.Event
+
+    def stop(self) -> None:
+        self.scheduler_stop.set()
+        for worker in self.workers:
+            worker.stop(timeout=10_000)
+
+
+def start_embedded_workers() -> EmbeddedWorkers:
+    from jobs import actors
+    from jobs.models import Job
+    from jobs.scheduler import start_scheduler_thread
+
+    broker = dramatiq.get_broker()
+    workers = [
+        dramatiq.Worker(broker, queues={"gpu"}, worker_threads=1),
+        dramatiq.Worker(broker, queues={"webhooks", "maintenance"}, worker_threads=2),
+    ]
+    for worker in workers:
+        worker.start()
+    # An in-memory broker forgets its messages when the process exits: send QUEUED jobs again
+    # (a job that was already delivered ignores the duplicate).
+    for job_id in Job.objects.filter(status=Job.Status.QUEUED).values_list("id", flat=True):
+        actors.process_job.send(str(job_id))
+    _, stop = start_scheduler_thread()
+    logger.info("embedded worker started (queues gpu, webhooks, maintenance) on %s", type(broker).__name__)
+    return EmbeddedWorkers(workers=workers, scheduler_stop=stop)

@@ -1,0 +1,100 @@
+"""The gpu worker's heartbeat, read by the health endpoint (``jobs.selectors.worker_status``).
+
+A Dramatiq middleware starts one thread per worker that consumes the ``gpu`` queue; it writes
+``WorkerHeartbeat`` at boot and every ``WORKER_HEARTBEAT_S`` and deletes the row on a clean
+shutdown. The first beat builds the engine, so the weights are loaded before the first job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+import dramatiq
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from dramatiq.middleware import Middleware
+
+logger = logging.getLogger(__name__)
+
+GPU_QUEUE = "gpu"
+
+
+def heartbeat_write(*, worker_id: str, engine_loaded: bool = True) -> None:
+    from jobs.engine import get_engine, loaded_engine
+    from jobs.models import WorkerHeartbeat
+
+    device, models = "unavailable", []
+    try:
+        engine = get_engine() if engine_loaded else loaded_engine()
+    except Exception:
+        logger.exception("the restoration engine could not be built")
+        engine = None
+    if engine is not None:
+        device = str(getattr(engine, "device", "unknown"))
+        models = list(getattr(engine, "enabled_models", None) or settings.ENABLED_MODELS)
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={"hostname": socket.gethostname()[:200], "device": device[:20], "models_loaded": models, "seen_at": timezone.now()},
+    )
+
+
+class _Beat(threading.Thread):
+    def __init__(self, worker_id: str):
+        super().__init__(name=f"heartbeat-{worker_id}", daemon=True)
+        self.worker_id = worker_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                close_old_connections()
+                heartbeat_write(worker_id=self.worker_id)
+            except Exception:
+                logger.exception("heartbeat write failed")
+            finally:
+                connection.close()
+            if self.stopped.wait(settings.WORKER_HEARTBEAT_S):
+                return
+
+
+class HeartbeatMiddleware(Middleware):
+    """Beats for every worker that consumes the gpu queue (all queues when none are named)."""
+
+    def __init__(self) -> None:
+        self.beats: dict[int, _Beat] = {}
+
+    def after_worker_boot(self, broker, worker) -> None:
+        queues = getattr(worker, "consumer_whitelist", None)
+        if queues and GPU_QUEUE not in queues:
+            return
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        beat = _Beat(worker_id)
+        self.beats[id(worker)] = beat
+        beat.start()
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        beat = self.beats.pop(id(worker), None)
+        if beat is None:
+            return
+        beat.stopped.set()
+        beat.join(timeout=10)
+        try:
+            from jobs.models import WorkerHeartbeat
+
+            WorkerHeartbeat.objects.filter(worker_id=beat.worker_id).delete()
+        except Exception:
+            logger.exception("could not remove the heartbeat of %s", beat.worker_id)
+        finally:
+            connection.close()
+
+
+def install_heartbeat(broker: dramatiq.Broker | None = None) -> None:
+    """Add the middleware to the broker once (settings name the broker's other middleware)."""
+    broker = broker or dramatiq.get_broker()
+    if not any(isinstance(m, HeartbeatMiddleware) for m in broker.middleware):
+        broker.add_middleware(HeartbeatMiddleware())

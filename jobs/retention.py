@@ -1,0 +1,59 @@
+"""Deleting job files: after the retention period, and when staff remove a job.
+
+Files are deleted first and the job marked afterwards, so a crash in between only means the next
+purge deletes nothing and marks the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.media import delete_stored
+from jobs.models import Job, JobLog
+
+logger = logging.getLogger(__name__)
+
+
+def job_files_delete(*, job: Job, message: str, now=None) -> bool:
+    """Delete the job's input and output files and record when. False if already done."""
+    now = now or timezone.now()
+    for name in (job.input_file.name, job.output_file.name):
+        delete_stored(name)
+    with transaction.atomic():
+        changed = Job.objects.filter(id=job.id, files_purged_at__isnull=True).update(files_purged_at=now, updated_at=now)
+        if changed:
+            JobLog.objects.create(job=job, message=message[:500])
+    job.refresh_from_db()
+    return bool(changed)
+
+
+def files_purge_expired(*, now=None) -> int:
+    """Delete the files of every finished job older than ``RESULT_RETENTION_HOURS``."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.RESULT_RETENTION_HOURS)
+    expired = Job.objects.filter(status__in=Job.TERMINAL, completed_at__lt=cutoff, files_purged_at__isnull=True)
+    purged = 0
+    for job in expired.iterator(chunk_size=200):
+        try:
+            purged += job_files_delete(
+                job=job,
+                message=f"Input and output files deleted after the {settings.RESULT_RETENTION_HOURS}-hour retention period.",
+                now=now,
+            )
+        except Exception:
+            logger.exception("could not purge the files of job %s", job.id)
+    return purged
+
+
+def job_moderate(*, job: Job, note: str = "", now=None) -> Job:
+    """Staff removal: the files are deleted and the output is never served again."""
+    now = now or timezone.now()
+    Job.objects.filter(id=job.id, moderated_at__isnull=True).update(moderated_at=now, moderation_note=note[:300], updated_at=now)
+    job_files_delete(job=job, message="Files removed by moderation.", now=now)
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,131 @@
+"""Reads of jobs, their status object, webhook deliveries and worker health.
+
+Every tenant-owned read takes the organization first; another tenant's job is a 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from config.errors import NotFound
+from jobs.media import media_url
+from jobs.models import REQUEST_ID_PREFIX, Job, JobLog, WebhookAttempt, WebhookDelivery, WorkerHeartbeat
+
+
+def parse_request_id(request_id: str) -> uuid.UUID | None:
+    """The job id inside ``codeformer-image-restoration_<uuid>`` (a bare uuid is accepted too)."""
+    raw = (request_id or "").strip()
+    if raw.startswith(REQUEST_ID_PREFIX):
+        raw = raw[len(REQUEST_ID_PREFIX) :]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def job_get(*, organization, request_id: str) -> Job:
+    job_id = parse_request_id(request_id)
+    if job_id is None:
+        raise NotFound("No request with this id.")
+    try:
+        return Job.objects.select_related("organization").get(id=job_id, organization=organization)
+    except Job.DoesNotExist as exc:
+        raise NotFound("No request with this id.") from exc
+
+
+def jobs_for(organization, *, status: str | None = None, source: str | None = None, api_key=None) -> QuerySet[Job]:
+    qs = Job.objects.filter(organization=organization)
+    if status:
+        qs = qs.filter(status=status)
+    if source:
+        qs = qs.filter(source=source)
+    if api_key is not None:
+        qs = qs.filter(api_key=api_key)
+    return qs.order_by("-created_at")
+
+
+def job_logs(job: Job) -> QuerySet[JobLog]:
+    return JobLog.objects.filter(job=job).order_by("created_at", "id")
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a Z, as the gateway document writes times."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def retention_expires_at(job: Job) -> datetime | None:
+    if job.completed_at is None:
+        return None
+    return job.completed_at + timedelta(hours=settings.RESULT_RETENTION_HOURS)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def job_output_available(job: Job) -> bool:
+    return (
+        job.status == Job.Status.COMPLETED
+        and bool(job.output_file.name)
+        and job.files_purged_at is None
+        and job.moderated_at is None
+    )
+
+
+def job_status_payload(job: Job, *, base_url: str) -> dict:
+    """The documented status object, plus logs, timings and retention."""
+    output = None
+    if job_output_available(job):
+        output = {"media_url": [media_url(job, "output", base_url=base_url)], "media_type": "image/png"}
+    files_deleted = job.files_purged_at is not None or job.moderated_at is not None
+    return {
+        "request_id": job.request_id,
+        "status": job.status,
+        "model_id": job.model_id,
+        "error": job.error or None,
+        "output": output,
+        "created_at": iso_ms(job.created_at),
+        "updated_at": iso_ms(job.updated_at),
+        "completed_at": iso_ms(job.completed_at),
+        "logs": [{"at": iso_ms(line.created_at), "message": line.message} for line in job_logs(job)],
+        "timings": {
+            "queue_wait_s": _seconds(job.created_at, job.started_at),
+            "processing_s": _seconds(job.started_at, job.completed_at),
+            "stages": job.timings or {},
+        },
+        "retention": {
+            "expires_at": iso_ms(retention_expires_at(job)),
+            "files_deleted": files_deleted,
+        },
+    }
+
+
+def webhook_deliveries_for(organization, job: Job | None = None) -> QuerySet[WebhookDelivery]:
+    qs = WebhookDelivery.objects.filter(organization=organization)
+    if job is not None:
+        qs = qs.filter(job=job)
+    attempts = Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number"))
+    return qs.select_related("job").prefetch_related(attempts).order_by("-created_at")
+
+
+def worker_status() -> dict:
+    """Whether a gpu worker has written its heartbeat recently, and on which device it runs."""
+    beat = WorkerHeartbeat.objects.order_by("-seen_at").first()
+    if beat is None:
+        return {"alive": False, "last_seen_at": None, "device": None}
+    # Three missed beats before a worker counts as gone: one slow write is not an outage.
+    fresh_after = timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_S)
+    return {"alive": beat.seen_at >= fresh_after, "last_seen_at": beat.seen_at, "device": beat.device}
+
+
+def queue_depth() -> int:
+    return Job.objects.filter(status=Job.Status.QUEUED).count()

@@ -1,0 +1,444 @@
+"""Writes on jobs: submission, cancellation, the worker's run, and recovery of stale work.
+
+Every transition that can race (worker vs cancel vs sweep) is one conditional UPDATE on the
+status the caller expects, plus ``attempts`` where a re-queued job could meet its old worker;
+whoever loses the race changes nothing. Money follows the state in the same transaction:
+COMPLETED captures the hold, FAILED/ERROR/CANCELED release it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+from billing.errors import TooManyJobsInFlight
+from billing.pricing import price_for
+from billing.selectors import wallet_for_update
+from billing.services import hold_capture, hold_place, hold_release
+from config.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
+from jobs.engine import get_engine
+from jobs.media import delete_stored, input_path, output_path
+from jobs.models import Job, JobLog
+from jobs.types import ImageInput, JobParams
+from jobs.webhooks import webhook_emit, webhook_events_normalize
+from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
+
+logger = logging.getLogger(__name__)
+
+# The first job of a request carries the client's key; the others "<key>::<n>", so the unique
+# constraint on (organization, idempotency_key) guards the whole request.
+_KEY_SEPARATOR = "::"
+MAX_IDEMPOTENCY_KEY_LENGTH = 190
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class JobAbandoned(Exception):  # noqa: N818 - a signal, not an error
+    """The job was canceled or taken over while the pipeline ran; stop working on it."""
+
+
+# --- Submission -------------------------------------------------------------------------------
+
+
+def job_submit(
+    *,
+    organization,
+    params: JobParams,
+    images: list[ImageInput],
+    source: str,
+    api_key=None,
+    user=None,
+    webhook_url: str = "",
+    webhook_events: list[str] | None = None,
+    idempotency_key: str | None = None,
+    fingerprint: str = "",
+    base_url: str = "",
+) -> tuple[list[Job], bool]:
+    """Create one QUEUED job per image, holding each job's price, all or nothing.
+
+    Returns ``(jobs, created)``; ``created`` is False when ``idempotency_key`` matched an earlier
+    request of the organization, whose jobs are returned without holding again. Input files are
+    stored before the transaction commits, so every failure path deletes them.
+    """
+    if not images:
+        raise BadRequest("At least one image is required.")
+    key = _clean_idempotency_key(idempotency_key)
+    if key:
+        earlier = _jobs_for_key(organization, key)
+        if earlier:
+            return _replay(earlier, fingerprint), False
+    webhook_url = (webhook_url or "").strip()
+    events = webhook_events_normalize(webhook_events) if webhook_url else []
+    if webhook_url:
+        from restoration.netfetch import check_public_url
+
+        check_public_url(webhook_url)
+    stored: list[str] = []
+    try:
+        jobs, created = _create_jobs(
+            organization=organization,
+            params=params,
+            images=images,
+            source=source,
+            api_key=api_key,
+            user=user,
+            webhook_url=webhook_url,
+            webhook_events=events,
+            key=key,
+            fingerprint=fingerprint,
+            base_url=base_url,
+            stored=stored,
+        )
+    except IntegrityError:
+        _delete_all(stored)
+        # Lost the race for the idempotency key to a concurrent request: answer with its jobs.
+        earlier = _jobs_for_key(organization, key) if key else []
+        if earlier:
+            return _replay(earlier, fingerprint), False
+        raise
+    except BaseException:
+        _delete_all(stored)
+        raise
+    if not created:
+        _delete_all(stored)
+        return _replay(jobs, fingerprint), False
+    return jobs, True
+
+
+def _create_jobs(*, organization, params, images, source, api_key, user, webhook_url, webhook_events, key, fingerprint, base_url, stored) -> tuple[list[Job], bool]:
+    with transaction.atomic():
+        # The wallet lock serializes this organization's submissions: the key re-check, the
+        # in-flight count and the balance check below cannot interleave with another request.
+        wallet = wallet_for_update(organization)
+        if key:
+            earlier = _jobs_for_key(organization, key)
+            if earlier:
+                return earlier, False
+        _check_in_flight_cap(organization, adding=len(images))
+        price = price_for(params)
+        jobs = []
+        for index, image in enumerate(images):
+            job = Job(
+                id=uuid.uuid4(),
+                organization=organization,
+                api_key=api_key,
+                created_by=user,
+                source=source,
+                model=params.model,
+                params=params.as_dict(),
+                price=price,
+                input_name=(image.name or "")[:255],
+                input_url=image.source_url or "",
+                input_width=image.width,
+                input_height=image.height,
+                webhook_url=webhook_url,
+                webhook_events=webhook_events,
+                idempotency_key=f"{key}{_KEY_SEPARATOR}{index}" if key and index else key,
+                request_fingerprint=fingerprint or "",
+                base_url=(base_url or "").rstrip("/")[:300],
+            )
+            name = default_storage.save(input_path(job, image.format), ContentFile(image.data))
+            stored.append(name)
+            job.input_file.name = name
+            try:
+                job.full_clean(validate_constraints=False)
+            except ValidationError as exc:
+                raise BadRequest(_validation_message(exc)) from exc
+            job.save(force_insert=True)
+            hold_place(wallet=wallet, job=job, amount=price)
+            _log(job, "Request queued.")
+            jobs.append(job)
+        job_ids = [job.id for job in jobs]
+        transaction.on_commit(lambda: _enqueue(job_ids))
+    return jobs, True
+
+
+def _clean_idempotency_key(idempotency_key: str | None) -> str | None:
+    key = (idempotency_key or "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or _KEY_SEPARATOR in key:
+        raise BadRequest(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters and may not contain '::'.")
+    return key
+
+
+def _jobs_for_key(organization, key: str) -> list[Job]:
+    found = list(
+        Job.objects.filter(organization=organization).filter(
+            Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}{_KEY_SEPARATOR}")
+        )
+    )
+
+    def position(job: Job) -> int:
+        suffix = job.idempotency_key[len(key) + len(_KEY_SEPARATOR) :]
+        return int(suffix) if suffix.isdigit() else 0
+
+    return sorted(found, key=position)
+
+
+def _replay(jobs: list[Job], fingerprint: str) -> list[Job]:
+    stored = jobs[0].request_fingerprint
+    if fingerprint and stored and fingerprint != stored:
+        raise UnprocessableEntity("This Idempotency-Key was already used with a different request.")
+    return jobs
+
+
+def _check_in_flight_cap(organization, *, adding: int) -> None:
+    limit = organization.plan.max_jobs_in_flight
+    in_flight = Job.objects.filter(organization=organization, status__in=Job.IN_FLIGHT).count()
+    if in_flight + adding > limit:
+        raise TooManyJobsInFlight(
+            f"This organization may have at most {limit} requests queued or processing; {in_flight} are.",
+            limit=limit,
+            in_flight=in_flight,
+        )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def _delete_all(names: list[str]) -> None:
+    for name in names:
+        try:
+            delete_stored(name)
+        except Exception:
+            logger.exception("could not delete stored input %s", name)
+
+
+def _enqueue(job_ids: list) -> None:
+    """Send the run messages. A broker hiccup must not fail a request whose jobs are committed:
+    the stale-job sweep re-sends QUEUED jobs whose message never arrived."""
+    from jobs.actors import process_job
+
+    for job_id in job_ids:
+        try:
+            process_job.send(str(job_id))
+        except Exception:
+            logger.exception("could not enqueue job %s; the sweep will re-send it", job_id)
+
+
+def _log(job: Job, message: str) -> None:
+    JobLog.objects.create(job=job, message=message[:500])
+
+
+# --- Cancellation -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def job_cancel(*, organization, job: Job) -> Job:
+    """Cancel a QUEUED or PROCESSING job and release its hold. A worker still running it finds
+    the job no longer PROCESSING and discards its result."""
+    if job.organization_id != organization.id:
+        raise NotFound("No request with this id.")
+    now = timezone.now()
+    changed = Job.objects.filter(id=job.id, status__in=Job.IN_FLIGHT).update(
+        status=Job.Status.CANCELED, completed_at=now, updated_at=now, error="Canceled by the client."
+    )
+    job.refresh_from_db()
+    if not changed:
+        if job.status == Job.Status.CANCELED:
+            return job
+        raise Conflict(f"The request has already finished with status {job.status}.")
+    hold_release(job=job, reason="canceled")
+    _log(job, "Request canceled.")
+    webhook_emit(job=job, event="completed")
+    return job
+
+
+# --- The worker's run -------------------------------------------------------------------------
+
+
+def job_run(*, job_id) -> Job | None:
+    """Process one job. Idempotent: a message for a job that is not QUEUED does nothing."""
+    job = _claim(job_id)
+    if job is None:
+        logger.info("job %s is not queued any more; message ignored", job_id)
+        return None
+    attempt = job.attempts
+    output_name = ""
+    try:
+        options = _restore_options(job)
+        engine = get_engine()
+        with job.input_file.open("rb") as handle:
+            data = handle.read()
+        result = engine.restore(data, options, on_progress=lambda stage: _progress(job, attempt, stage))
+        _check_result(result)
+        output_name = default_storage.save(output_path(job), ContentFile(result.png))
+        finished = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
+    except JobAbandoned:
+        finished = False
+    except TimeLimitExceeded:
+        finished = _finish(job, attempt, Job.Status.ERROR, error=f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds.")
+    except InvalidImage as exc:
+        finished = _finish(job, attempt, Job.Status.FAILED, error=str(exc) or "The image could not be processed.")
+    except (ModelNotEnabled, WeightsError, RestorationFailed) as exc:
+        logger.warning("job %s: %s: %s", job.id, type(exc).__name__, exc)
+        finished = _finish(job, attempt, Job.Status.ERROR, error=str(exc) or "The restoration failed.")
+    except Exception:
+        logger.exception("job %s: unexpected error in the restoration engine", job.id)
+        finished = _finish(job, attempt, Job.Status.ERROR, error="The restoration engine failed unexpectedly.")
+    if not finished:
+        # Canceled or taken over by the sweep while we ran: our result belongs to nobody.
+        delete_stored(output_name)
+        logger.info("job %s attempt %s finished after losing the job; result discarded", job.id, attempt)
+    job.refresh_from_db()
+    return job
+
+
+def _claim(job_id) -> Job | None:
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(
+            status=Job.Status.PROCESSING, started_at=now, updated_at=now, completed_at=None, attempts=F("attempts") + 1
+        )
+        if not claimed:
+            return None
+        job = Job.objects.select_related("organization").get(id=job_id)
+        _log(job, f"Processing started (attempt {job.attempts}).")
+        webhook_emit(job=job, event="start")
+    return job
+
+
+def _restore_options(job: Job):
+    from ml.options import RestoreOptions
+
+    params = job.params or {}
+    try:
+        return RestoreOptions(
+            fidelity=float(params.get("fidelity", 0.5)),
+            upscale=int(params.get("upscale", 2)),
+            background_enhance=bool(params.get("background_enhance", True)),
+            face_upsample=bool(params.get("face_upsample", True)),
+            has_aligned=bool(params.get("has_aligned", False)),
+            only_center_face=bool(params.get("only_center_face", False)),
+            model=str(params.get("model", job.model)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidImage(f"Invalid parameters: {exc}") from exc
+
+
+def _progress(job: Job, attempt: int, stage: str) -> None:
+    """The pipeline's on_progress: a log line (and a ``logs`` webhook) per stage. Stops the
+    pipeline early when the job was canceled or re-queued meanwhile."""
+    with transaction.atomic():
+        still_ours = Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=attempt).exists()
+        if not still_ours:
+            raise JobAbandoned(str(job.id))
+        _log(job, _stage_message(stage))
+        webhook_emit(job=job, event="logs")
+
+
+_STAGE_MESSAGES = {
+    "decode": "Decoding the image.",
+    "load": "Loading the models.",
+    "detect": "Detecting faces.",
+    "align": "Aligning faces.",
+    "restore": "Restoring faces.",
+    "background": "Enhancing the background.",
+    "paste": "Pasting faces back.",
+    "encode": "Encoding the result.",
+}
+
+
+def _stage_message(stage: str) -> str:
+    return _STAGE_MESSAGES.get(stage, str(stage))
+
+
+def _check_result(result) -> None:
+    """Refuse to call a job COMPLETED unless the engine handed back a real PNG of the size it
+    claims."""
+    png = getattr(result, "png", b"") or b""
+    if not png.startswith(PNG_SIGNATURE) or len(png) < 33:
+        raise RestorationFailed("The engine returned no PNG image.")
+    width = int.from_bytes(png[16:20], "big")
+    height = int.from_bytes(png[20:24], "big")
+    if width <= 0 or height <= 0 or (width, height) != (result.width, result.height):
+        raise RestorationFailed(f"The engine's PNG is {width}x{height}, not the {result.width}x{result.height} it reported.")
+
+
+def _face_count(faces) -> int:
+    return faces if isinstance(faces, int) else len(faces or [])
+
+
+def _finish(job: Job, attempt: int, status: str, *, error: str = "", output_name: str = "", result=None) -> bool:
+    """Move PROCESSING (this attempt) to a terminal state and settle the money; False if the job
+    was no longer ours (canceled, or re-queued by the sweep)."""
+    now = timezone.now()
+    fields: dict = {"status": status, "completed_at": now, "updated_at": now, "error": error[:2000]}
+    if result is not None:
+        fields.update(
+            output_file=output_name,
+            output_width=result.width,
+            output_height=result.height,
+            faces_detected=_face_count(result.faces),
+            timings={str(k): round(float(v), 4) for k, v in (result.timings or {}).items()},
+        )
+    with transaction.atomic():
+        changed = Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=attempt).update(**fields)
+        if not changed:
+            return False
+        job.refresh_from_db()
+        if status == Job.Status.COMPLETED:
+            hold_capture(job=job)
+            for warning in getattr(result, "warnings", None) or []:
+                _log(job, f"Warning: {warning}")
+            _log(job, f"Completed: {result.width}x{result.height}, {job.faces_detected} face(s).")
+            webhook_emit(job=job, event="output")
+        else:
+            hold_release(job=job, reason=status.lower())
+            _log(job, f"{status.capitalize()}: {error}")
+        webhook_emit(job=job, event="completed")
+    return True
+
+
+# --- Recovery of stale work -------------------------------------------------------------------
+
+
+def job_sweep_stale(*, now=None) -> dict[str, int]:
+    """Recover jobs a dead worker left behind.
+
+    A PROCESSING job older than ``JOB_STALE_AFTER_S`` is re-queued while it has attempts left,
+    else ends in ERROR with its hold released. A QUEUED job that old is re-sent (its message may
+    have been lost with a broker restart); a duplicate message is harmless, the claim is
+    conditional.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOB_STALE_AFTER_S)
+    counts = {"requeued": 0, "errored": 0, "resent": 0}
+    stale = Job.objects.filter(status=Job.Status.PROCESSING, started_at__lt=cutoff).only("id", "attempts")
+    for job in stale:
+        if job.attempts < settings.JOB_MAX_ATTEMPTS:
+            counts["requeued"] += _requeue(job, now=now)
+        else:
+            message = f"The worker processing this request stopped responding ({job.attempts} attempts)."
+            counts["errored"] += _finish(Job.objects.get(id=job.id), job.attempts, Job.Status.ERROR, error=message)
+    waiting = list(Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=cutoff).values_list("id", flat=True))
+    for job_id in waiting:
+        # Touch updated_at so a long queue is re-sent once per stale window, not every sweep.
+        if Job.objects.filter(id=job_id, status=Job.Status.QUEUED, updated_at__lt=cutoff).update(updated_at=now):
+            _enqueue([job_id])
+            counts["resent"] += 1
+    return counts
+
+
+def _requeue(job: Job, *, now) -> int:
+    with transaction.atomic():
+        changed = Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=job.attempts).update(
+            status=Job.Status.QUEUED, started_at=None, updated_at=now
+        )
+        if changed:
+            _log(job, f"The worker stopped responding; re-queued (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS} used).")
+            transaction.on_commit(lambda: _enqueue([job.id]))
+    return changed
