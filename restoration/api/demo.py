@@ -1,0 +1,183 @@
+"""The synchronous demo API: submit images as jobs, wait for them, answer the results."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.errors import ApplicationError
+from jobs.media import media_url
+from jobs.models import Job
+from jobs.selectors import jobs_for
+from jobs.services import job_cancel, job_submit
+from jobs.types import ImageInput, JobParams
+from restoration import intake
+from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart
+from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, demo_errors
+from restoration.api.serializers import DemoJSONRequest, DemoMultipartRequest, DemoSuccessResponse
+from restoration.api.submission import idempotency_key_from, request_fingerprint
+from restoration.errors import DemoJobsFailed, DemoTimeout, InvalidInput
+
+TAG = "Demo API"
+# Poll quickly at first (small images finish in well under a second on a GPU), then back off.
+FIRST_POLL_S = 0.05
+MAX_POLL_S = 1.0
+
+
+class ProcessView(KeyedAPIView):
+    error_style = "demo"
+
+    @extend_schema(
+        operation_id="demo_process",
+        summary="Restore images and wait for the results",
+        description="Multipart `image` files (one or more) or JSON `image_base64` / `images_base64`. The images "
+        "become jobs of your organization (priced and held like any request) and the answer waits for them, "
+        f"up to DEMO_SYNC_TIMEOUT_S (default {settings.DEMO_SYNC_TIMEOUT_S} s); jobs not finished by then are "
+        "canceled and not charged.",
+        tags=[TAG],
+        request={"multipart/form-data": DemoMultipartRequest, "application/json": DemoJSONRequest},
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        responses={
+            200: OpenApiResponse(DemoSuccessResponse, description="Every image restored."),
+            **demo_errors(400, 401, 402, 403, 409, 413, 415, 422, 429, 500, 504),
+        },
+        examples=[
+            OpenApiExample(
+                "Base64",
+                request_only=True,
+                media_type="application/json",
+                value={"image_base64": "data:image/png;base64,iVBORw0KG...", "fidelity": 0.5, "return_base64": True},
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.read_body(request)
+        multipart = is_multipart(request)
+        serializer = (DemoMultipartRequest if multipart else DemoJSONRequest)(data=data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        check_model_enabled(fields["model"])
+        idempotency_key = idempotency_key_from(request)
+        images = _images(fields)
+        params = JobParams(
+            model=fields["model"],
+            fidelity=fields["fidelity"],
+            upscale=fields["upscale"],
+            background_enhance=fields["background_enhance"],
+            face_upsample=fields["face_upsample"],
+        )
+        jobs, _created = job_submit(
+            organization=self.organization,
+            params=params,
+            images=images,
+            source=Job.Source.DEMO,
+            api_key=self.api_key,
+            idempotency_key=idempotency_key,
+            fingerprint=request_fingerprint(endpoint="process", params=params, images=images),
+            base_url=self.base_url(),
+        )
+        finished = self._wait(jobs)
+        return Response(self._answer(finished, return_base64=fields["return_base64"]))
+
+    def _wait(self, jobs: list[Job]) -> list[Job]:
+        """The jobs once all are terminal; past the deadline the rest are canceled (not charged)."""
+        ids = [job.id for job in jobs]
+        deadline = time.monotonic() + settings.DEMO_SYNC_TIMEOUT_S
+        pause = FIRST_POLL_S
+        while True:
+            current = self._reload(ids)
+            if all(job.is_terminal for job in current):
+                return current
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, MAX_POLL_S)
+        pending = [job for job in current if not job.is_terminal]
+        for job in pending:
+            # A job that finished between the read and the cancel answers Conflict; the reload tells.
+            with contextlib.suppress(ApplicationError):
+                job_cancel(organization=self.organization, job=job)
+        current = self._reload(ids)
+        canceled = [job for job in current if job.status == Job.Status.CANCELED and job in pending]
+        if canceled:
+            raise DemoTimeout(
+                f"{len(canceled)} of {len(current)} image(s) were not restored within "
+                f"{settings.DEMO_SYNC_TIMEOUT_S} seconds; they were canceled and not charged.",
+                extra={"request_ids": [job.request_id for job in canceled]},
+            )
+        return current
+
+    def _reload(self, ids: list) -> list[Job]:
+        by_id = {job.id: job for job in jobs_for(self.organization).filter(id__in=ids)}
+        return [by_id[job_id] for job_id in ids]
+
+    def _answer(self, jobs: list[Job], *, return_base64: bool) -> dict:
+        base_url = self.base_url()
+        results, failures = [], []
+        for job in jobs:
+            if job.status != Job.Status.COMPLETED:
+                failures.append(job)
+                continue
+            item = {
+                "original_name": job.input_name,
+                "filename": f"api_result_{job.id}.png",
+                "image_url": media_url(job, "output", base_url=base_url),
+                "request_id": job.request_id,
+            }
+            if return_base64:
+                with job.output_file.open("rb") as output:
+                    item["image_base64"] = base64.b64encode(output.read()).decode("ascii")
+            results.append(item)
+        if failures:
+            raise _failure(failures, results)
+        return {"status": "success", "count": len(results), "results": results}
+
+
+def _images(fields: dict) -> list[ImageInput]:
+    uploads = fields.get("image") or []
+    encoded = []
+    if fields.get("image_base64"):
+        encoded.append(("image_base64", fields["image_base64"]))
+    encoded.extend((f"images_base64[{index}]", text) for index, text in enumerate(fields.get("images_base64") or []))
+    count = len(uploads) + len(encoded)
+    if count == 0:
+        raise InvalidInput("No image: send multipart `image` file(s), or JSON `image_base64` / `images_base64`.")
+    if count > settings.MAX_IMAGES_PER_REQUEST:
+        raise InvalidInput(f"At most {settings.MAX_IMAGES_PER_REQUEST} images per request; got {count}.")
+    images = [intake.image_from_upload(upload, field="image") for upload in uploads]
+    images.extend(intake.image_from_base64(text, field=field) for field, text in encoded)
+    return images
+
+
+def _failure(failures: list[Job], results: list[dict]) -> DemoJobsFailed:
+    statuses = {job.status for job in failures}
+    if Job.Status.ERROR in statuses:
+        code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    elif Job.Status.CANCELED in statuses:
+        code = status.HTTP_409_CONFLICT
+    else:
+        code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    reasons = "; ".join(f"{job.input_name or job.request_id}: {job.error or job.status}" for job in failures)
+    return DemoJobsFailed(
+        f"{len(failures)} of {len(failures) + len(results)} image(s) could not be restored: {reasons}",
+        status_code=code,
+        extra={
+            "failed": [
+                {
+                    "original_name": job.input_name,
+                    "request_id": job.request_id,
+                    "status": job.status,
+                    "error": job.error,
+                }
+                for job in failures
+            ],
+            "results": results,
+        },
+    )

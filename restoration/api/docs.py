@@ -1,0 +1,53 @@
+"""Shared OpenAPI annotations: the error answers each endpoint can give."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from restoration.api.serializers import DemoErrorResponse, ErrorResponse
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad Request: invalid field, unknown field, bad image, unsafe or dead URL, model not found.",
+    401: "Unauthorized: missing, malformed or unknown subscription key.",
+    402: "Insufficient Balance: the wallet cannot cover the price of the request.",
+    403: "Forbidden: revoked key or suspended organization.",
+    404: "Not Found: no request with this id in your organization.",
+    409: "Conflict: the request already finished (or was canceled while the demo waited).",
+    413: "Payload Too Large: the image or the body is over the upload limit.",
+    415: "Unsupported Media Type: send application/json or multipart/form-data.",
+    422: "Unprocessable Entity: the Idempotency-Key was already used with a different request, or (demo) "
+    "the image was rejected while restoring.",
+    429: "Too Many Requests: the key's request rate or the organization's jobs in flight; see Retry-After.",
+    500: "Internal Server Error: the restoration failed on our side (not charged).",
+    504: "Gateway Timeout: the images were not restored in time; their jobs were canceled and not charged.",
+}
+
+
+def gateway_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+def demo_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(DemoErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Any unique string (max 200 characters). A retry with the same key returns the first "
+    "request's job(s) instead of creating and charging new ones.",
+)
+WEBHOOK_URL_HEADER = OpenApiParameter(
+    "X-Webhook-URL",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    description="Public http(s) URL to receive signed webhook callbacks (the JSON `webhook` field wins if both are given).",
+)
+REQUEST_ID_PATH = OpenApiParameter(
+    "request_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The request_id returned by generate, e.g. codeformer-image-restoration_<uuid>.",
+)

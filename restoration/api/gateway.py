@@ -1,0 +1,193 @@
+"""The asynchronous gateway API: generate, status, cancel and the list of recent requests."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs.models import Job
+from jobs.selectors import job_get, job_status_payload, jobs_for
+from jobs.services import job_cancel, job_submit
+from jobs.types import JobParams
+from restoration import intake
+from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, polling_url
+from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, REQUEST_ID_PATH, WEBHOOK_URL_HEADER, gateway_errors
+from restoration.api.serializers import (
+    GenerateAcceptedResponse,
+    GenerateJSONRequest,
+    GenerateMultipartRequest,
+    RequestListItem,
+    StatusResponse,
+)
+from restoration.api.submission import idempotency_key_from, request_fingerprint
+from restoration.errors import InvalidInput
+from restoration.netfetch import check_public_url
+
+TAG = "Gateway API"
+
+
+class GenerateView(KeyedAPIView):
+    @extend_schema(
+        operation_id="codeformer_generate",
+        summary="Queue a face restoration",
+        description="Send the image as a public URL (`image`), as base64 (`image_base64`) or as a multipart "
+        "file (`image`). The URL is fetched now: a dead, unsafe or non-image URL is a 400 and nothing is "
+        "charged. Poll `polling_url` or pass a webhook.",
+        tags=[TAG],
+        request={"application/json": GenerateJSONRequest, "multipart/form-data": GenerateMultipartRequest},
+        parameters=[IDEMPOTENCY_KEY_HEADER, WEBHOOK_URL_HEADER],
+        responses={
+            202: OpenApiResponse(GenerateAcceptedResponse, description="Accepted: request queued."),
+            **gateway_errors(400, 401, 402, 403, 413, 415, 422, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "Image URL",
+                request_only=True,
+                media_type="application/json",
+                value={
+                    "image": "https://example.com/input_model.png",
+                    "codeformer_fidelity": 0.5,
+                    "background_enhance": True,
+                    "face_upsample": True,
+                    "upscale": 2,
+                    "webhook": "https://your-domain.com/webhook",
+                    "webhook_events_filter": ["start", "output", "logs", "completed"],
+                },
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.read_body(request)
+        multipart = is_multipart(request)
+        serializer = (GenerateMultipartRequest if multipart else GenerateJSONRequest)(data=data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        check_model_enabled(fields["model"])
+        webhook_url = (fields.get("webhook") or request.headers.get("X-Webhook-URL") or "").strip()
+        if webhook_url:
+            check_public_url(webhook_url)
+        webhook_events = fields.get("webhook_events_filter")
+        idempotency_key = idempotency_key_from(request)
+        image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields)
+        params = JobParams(
+            model=fields["model"],
+            fidelity=fields["codeformer_fidelity"],
+            upscale=fields["upscale"],
+            background_enhance=fields["background_enhance"],
+            face_upsample=fields["face_upsample"],
+        )
+        jobs, created = job_submit(
+            organization=self.organization,
+            params=params,
+            images=[image],
+            source=Job.Source.GATEWAY,
+            api_key=self.api_key,
+            webhook_url=webhook_url,
+            webhook_events=list(dict.fromkeys(webhook_events)) if webhook_events else None,
+            idempotency_key=idempotency_key,
+            fingerprint=request_fingerprint(
+                endpoint="generate",
+                params=params,
+                images=[image],
+                webhook_url=webhook_url,
+                webhook_events=webhook_events,
+            ),
+            base_url=self.base_url(),
+        )
+        job = jobs[0]
+        body = {"request_id": job.request_id, "status": job.status, "polling_url": polling_url(request, job.request_id)}
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+def _json_image(fields: dict):
+    url, encoded = fields.get("image"), fields.get("image_base64")
+    if url and encoded:
+        raise InvalidInput("Give either image (a URL) or image_base64, not both.")
+    if encoded:
+        return intake.image_from_base64(encoded, field="image_base64")
+    if not url:
+        raise InvalidInput("image: this field is required (a public image URL, or use image_base64).")
+    if url.strip().lower().startswith("data:"):
+        return intake.image_from_base64(url, field="image")
+    return intake.image_from_url(url, field="image")
+
+
+class RequestStatusView(KeyedAPIView):
+    @extend_schema(
+        operation_id="request_status",
+        summary="Status of a request",
+        description="The documented status object, plus `logs`, `timings` and `retention`.",
+        tags=[TAG],
+        parameters=[REQUEST_ID_PATH],
+        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 429)},
+    )
+    def get(self, request: Request, request_id: str) -> Response:
+        job = job_get(organization=self.organization, request_id=request_id)
+        return Response(job_status_payload(job, base_url=self.base_url()))
+
+
+class RequestCancelView(KeyedAPIView):
+    @extend_schema(
+        operation_id="request_cancel",
+        summary="Cancel a queued or processing request",
+        description="The hold on the wallet is released; a result that arrives later is discarded. "
+        "A request that already finished answers 409.",
+        tags=[TAG],
+        parameters=[REQUEST_ID_PATH],
+        request=None,
+        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 409, 429)},
+    )
+    def post(self, request: Request, request_id: str) -> Response:
+        job = job_get(organization=self.organization, request_id=request_id)
+        job = job_cancel(organization=self.organization, job=job)
+        return Response(job_status_payload(job, base_url=self.base_url()))
+
+
+class RequestPagination(LimitOffsetPagination):
+    default_limit = 20
+    max_limit = 100
+
+
+class RequestListView(KeyedAPIView):
+    @extend_schema(
+        operation_id="request_list",
+        summary="Your organization's recent requests",
+        tags=[TAG],
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=list(Job.Status.values), description="Only this status."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 20, at most 100)."),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Items to skip."),
+        ],
+        responses={
+            200: inline_serializer(
+                "RequestListResponse",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": RequestListItem(many=True),
+                },
+            ),
+            **gateway_errors(400, 401, 403, 429),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        wanted = request.query_params.get("status") or None
+        if wanted is not None and wanted not in Job.Status.values:
+            raise InvalidInput(f"status: must be one of {', '.join(Job.Status.values)}.")
+        paginator = RequestPagination()
+        page = paginator.paginate_queryset(jobs_for(self.organization, status=wanted), request, view=self)
+        base_url = self.base_url()
+        items = []
+        for job in page:
+            item = job_status_payload(job, base_url=base_url)
+            item.pop("logs", None)
+            item["polling_url"] = polling_url(request, job.request_id)
+            items.append(item)
+        return paginator.get_paginated_response(items)

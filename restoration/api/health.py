@@ -1,0 +1,74 @@
+"""``GET /api/health``: public, cheap, and honest about what would make a request fail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jobs.selectors import iso_ms, queue_depth, worker_status
+from ml.weights import MODELS, weights_status
+from restoration.api.serializers import HealthResponse
+
+
+class HealthView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    error_style = "demo"
+
+    @extend_schema(
+        operation_id="demo_health",
+        summary="Service health",
+        description="`online` when a worker has been seen recently and every enabled model's weights are "
+        "installed, else `degraded` (still answered with 200). `device` is the worker's compute device.",
+        tags=["Demo API"],
+        auth=[],
+        responses={200: OpenApiResponse(HealthResponse, description="The service's state.")},
+    )
+    def get(self, request: Request) -> Response:
+        worker = worker_status()
+        models = model_states()
+        ready = worker["alive"] and all(m["weights_installed"] for m in models if m["enabled"])
+        body = {
+            "status": "online" if ready else "degraded",
+            "device": worker["device"] or ("cpu" if settings.ML_DEVICE == "cpu" else "unknown"),
+            "queue_depth": queue_depth(),
+            "worker": {"alive": worker["alive"], "last_seen_at": iso_ms(worker["last_seen_at"])},
+            "models": models,
+        }
+        return Response(body)
+
+
+def model_states() -> list[dict]:
+    """Each known model (and any enabled name we do not know) with its licence and weights."""
+    checkpoints = weights_status(settings.WEIGHTS_DIR)
+    states = []
+    for name, spec in MODELS.items():
+        missing = [c for c in spec.checkpoints if c not in checkpoints or not checkpoints[c].ok]
+        states.append(
+            {
+                "name": name,
+                "title": spec.title,
+                "enabled": name in settings.ENABLED_MODELS,
+                "licence": spec.licence,
+                "commercial_use": spec.commercial_use,
+                "weights_installed": not missing,
+                "missing_checkpoints": missing,
+            }
+        )
+    for name in settings.ENABLED_MODELS:
+        if name not in MODELS:
+            states.append(
+                {
+                    "name": name,
+                    "title": name,
+                    "enabled": True,
+                    "licence": "unknown",
+                    "commercial_use": False,
+                    "weights_installed": False,
+                    "missing_checkpoints": [],
+                }
+            )
+    return states

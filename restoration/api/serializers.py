@@ -1,0 +1,203 @@
+"""Request and response bodies of both APIs. The request serializers validate; the response
+serializers only document (the views answer plain dicts built by selectors)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from jobs.models import WebhookDelivery
+from ml.options import MAX_UPSCALE, MIN_UPSCALE
+from restoration.api.fields import StrictBooleanField, StrictFloatField, StrictIntegerField
+from restoration.errors import UnknownFields
+
+WEBHOOK_EVENTS = tuple(WebhookDelivery.Event.values)
+DEMO_UPSCALES = (1, 2, 4)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare, naming them, instead of ignoring a typo."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                allowed = ", ".join(sorted(self.fields))
+                raise UnknownFields(f"Unknown field(s): {', '.join(unknown)}. Accepted fields: {allowed}.")
+        return super().to_internal_value(data)
+
+
+def model_field() -> serializers.CharField:
+    return serializers.CharField(
+        default="codeformer",
+        max_length=40,
+        help_text="Restoration model: codeformer (default), gfpgan or restoreformer; only the models "
+        "this deployment enables (ENABLED_MODELS) are served.",
+    )
+
+
+# --- gateway ---------------------------------------------------------------------------------
+
+
+class GenerateParams(StrictSerializer):
+    codeformer_fidelity = StrictFloatField(
+        min_value=0.0,
+        max_value=1.0,
+        default=0.5,
+        help_text="0-1. Lower = better visual quality, higher = closer to the input face.",
+    )
+    background_enhance = StrictBooleanField(default=True, help_text="Run Real-ESRGAN over the background.")
+    face_upsample = StrictBooleanField(default=True, help_text="Re-upsample restored faces.")
+    upscale = StrictIntegerField(
+        min_value=MIN_UPSCALE, max_value=MAX_UPSCALE, default=2, help_text="Final upsampling factor, 1-8."
+    )
+    webhook = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Public http(s) URL to POST status events to (or use the X-Webhook-URL header).",
+    )
+    webhook_events_filter = serializers.ListField(
+        child=serializers.ChoiceField(choices=WEBHOOK_EVENTS),
+        required=False,
+        allow_empty=False,
+        help_text="Events to receive: start, output, logs, completed (default: all).",
+    )
+    model = model_field()
+
+
+class GenerateJSONRequest(GenerateParams):
+    image = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Publicly fetchable http(s) URL of the image (required unless image_base64 is given).",
+    )
+    image_base64 = serializers.CharField(
+        required=False, help_text="The image as base64, with or without a data:image/...;base64, prefix."
+    )
+
+
+class GenerateMultipartRequest(GenerateParams):
+    image = serializers.FileField(help_text="The image file (PNG, JPEG, WEBP, BMP or TIFF).")
+
+
+class GenerateAcceptedResponse(serializers.Serializer):
+    request_id = serializers.CharField()
+    status = serializers.CharField(
+        help_text="QUEUED for a new request; a replayed Idempotency-Key answers the job's current status."
+    )
+    polling_url = serializers.URLField()
+
+
+class StatusOutput(serializers.Serializer):
+    media_url = serializers.ListField(child=serializers.URLField())
+    media_type = serializers.CharField()
+
+
+class StatusLog(serializers.Serializer):
+    at = serializers.CharField()
+    message = serializers.CharField()
+
+
+class StatusTimings(serializers.Serializer):
+    queue_wait_s = serializers.FloatField(allow_null=True)
+    processing_s = serializers.FloatField(allow_null=True)
+    stages = serializers.DictField(child=serializers.FloatField())
+
+
+class StatusRetention(serializers.Serializer):
+    expires_at = serializers.CharField(allow_null=True)
+    files_deleted = serializers.BooleanField()
+
+
+class StatusResponse(serializers.Serializer):
+    request_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR", "CANCELED"])
+    model_id = serializers.CharField()
+    error = serializers.CharField(allow_null=True)
+    output = StatusOutput(allow_null=True)
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+    completed_at = serializers.CharField(allow_null=True)
+    logs = StatusLog(many=True)
+    timings = StatusTimings()
+    retention = StatusRetention()
+
+
+class RequestListItem(StatusResponse):
+    polling_url = serializers.URLField()
+    logs = None
+
+
+class ErrorResponse(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+class DemoParams(serializers.Serializer):
+    fidelity = StrictFloatField(min_value=0.0, max_value=1.0, default=0.5, help_text="Fidelity weight w, 0-1.")
+    upscale = StrictIntegerField(min_value=1, max_value=4, choices=DEMO_UPSCALES, default=2, help_text="1, 2 or 4.")
+    background_enhance = StrictBooleanField(default=False)
+    face_upsample = StrictBooleanField(default=False)
+    return_base64 = StrictBooleanField(default=False, help_text="Include each result as base64 in the answer.")
+    model = model_field()
+
+
+class DemoJSONRequest(DemoParams):
+    image_base64 = serializers.CharField(required=False, help_text="One image as base64 (data URI prefix optional).")
+    images_base64 = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_empty=False, help_text="Several images as base64."
+    )
+
+
+class DemoMultipartRequest(DemoParams):
+    image = serializers.ListField(child=serializers.FileField(), required=False, help_text="One or more image files.")
+    image_base64 = serializers.CharField(required=False, help_text="One image as base64, as a form field.")
+
+
+class DemoResult(serializers.Serializer):
+    original_name = serializers.CharField()
+    filename = serializers.CharField()
+    image_url = serializers.URLField()
+    image_base64 = serializers.CharField(required=False, help_text="Only when return_base64 was true.")
+    request_id = serializers.CharField()
+
+
+class DemoSuccessResponse(serializers.Serializer):
+    status = serializers.CharField(default="success")
+    count = serializers.IntegerField()
+    results = DemoResult(many=True)
+
+
+class DemoErrorResponse(serializers.Serializer):
+    status = serializers.CharField(default="error")
+    message = serializers.CharField()
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class HealthModel(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    enabled = serializers.BooleanField()
+    licence = serializers.CharField()
+    commercial_use = serializers.BooleanField()
+    weights_installed = serializers.BooleanField()
+    missing_checkpoints = serializers.ListField(child=serializers.CharField())
+
+
+class HealthWorker(serializers.Serializer):
+    alive = serializers.BooleanField()
+    last_seen_at = serializers.CharField(allow_null=True)
+
+
+class HealthResponse(serializers.Serializer):
+    status = serializers.CharField(
+        help_text="online, or degraded when no worker is alive or enabled weights are missing."
+    )
+    device = serializers.CharField()
+    queue_depth = serializers.IntegerField()
+    worker = HealthWorker()
+    models = HealthModel(many=True)

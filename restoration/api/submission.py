@@ -1,0 +1,39 @@
+"""Pieces both APIs use to turn a validated request into ``job_submit`` arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+from jobs.types import ImageInput, JobParams
+from restoration.errors import InvalidInput
+from restoration.intake import fingerprint_of
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def idempotency_key_from(request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key:
+        raise InvalidInput("Idempotency-Key: must not be empty.")
+    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise InvalidInput(f"Idempotency-Key: must be printable ASCII of at most {IDEMPOTENCY_KEY_MAX} characters.")
+    return key
+
+
+def request_fingerprint(
+    *, endpoint: str, params: JobParams, images: Iterable[ImageInput], webhook_url: str = "", webhook_events=None
+) -> str:
+    """A digest of everything that makes two requests the same request (for Idempotency-Key reuse)."""
+    body = {
+        "endpoint": endpoint,
+        "params": params.as_dict(),
+        "images": [fingerprint_of(image) for image in images],
+        "webhook_url": webhook_url,
+        "webhook_events": sorted(webhook_events) if webhook_events else None,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,72 @@
+"""Errors of the HTTP API layer: bad input, unsafe URLs, unknown models, demo timeouts.
+
+Each is an ``ApplicationError``, so ``config.errors.exception_handler`` renders it in the shape
+of the endpoint that raised it (gateway ``{error, message}`` or demo ``{status, message}``).
+"""
+
+from __future__ import annotations
+
+from rest_framework import status
+
+from config.errors import ApplicationError, BadRequest, PayloadTooLarge
+
+
+class InvalidInput(BadRequest):
+    """A field is missing, of the wrong type or out of range."""
+
+    default_message = "The request body is not valid."
+
+
+class UnknownFields(BadRequest):
+    default_message = "The request has fields this endpoint does not accept."
+
+
+class InvalidImageInput(BadRequest):
+    """The bytes are not an image we can process (not an image, truncated, too many pixels)."""
+
+    default_message = "The image could not be read."
+
+
+class ImageTooLarge(PayloadTooLarge):
+    default_message = "The image is larger than the upload limit."
+
+
+class ModelNotFound(BadRequest):
+    """Worded exactly as the gateway document's queue-system error."""
+
+    title = "Model not found"
+
+    def __init__(self, model: str):
+        super().__init__(f"Model '{model}' not found or is disabled")
+
+
+class OutboundURLError(BadRequest):
+    """Base of the errors raised while the server fetches or posts to a client-given URL."""
+
+
+class UnsafeURL(OutboundURLError):
+    """The URL points at something the server must not reach (SSRF protection)."""
+
+    default_message = "The URL is not allowed."
+
+
+class FetchFailed(OutboundURLError):
+    """The URL did not answer, answered with an error, or redirected too often."""
+
+    default_message = "The URL could not be fetched."
+
+
+class DemoTimeout(ApplicationError):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    title = "Gateway Timeout"
+    default_message = "The images were not restored in time."
+
+
+class DemoJobsFailed(ApplicationError):
+    """Some images of a demo request did not come out; the status code says why."""
+
+    title = "Restoration Failed"
+
+    def __init__(self, message: str, *, status_code: int, extra: dict | None = None):
+        super().__init__(message, extra=extra)
+        self.status_code = status_code

@@ -1,0 +1,116 @@
+"""Turning what clients send (multipart files, base64 text, URLs) into validated ``ImageInput``.
+
+Every image is checked the same way before any job exists: the byte size against
+``settings.MAX_UPLOAD_BYTES`` (413), then ``ml.imageio.probe_image``, which reads the header,
+refuses more than ``settings.MAX_IMAGE_PIXELS`` before decoding anything (decompression bombs)
+and then decodes fully so truncated files are caught here rather than in the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from jobs.types import ImageInput
+from ml.errors import InvalidImage
+from ml.imageio import probe_image
+from restoration import netfetch
+from restoration.errors import ImageTooLarge, InvalidImageInput, InvalidInput
+
+_DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
+MAX_NAME_LENGTH = 200
+
+
+def image_from_upload(upload: UploadedFile, *, field: str = "image") -> ImageInput:
+    """A multipart file part."""
+    if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+        raise _too_large(field, upload.size)
+    upload.seek(0)
+    data = upload.read(settings.MAX_UPLOAD_BYTES + 1)
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise _too_large(field, len(data))
+    return _validated(data, name=upload.name or "", field=field)
+
+
+def image_from_base64(text: object, *, field: str = "image_base64", name: str = "") -> ImageInput:
+    """Base64 text, with or without a ``data:image/...;base64,`` prefix."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{field}: must be a base64 string.")
+    payload = _DATA_URI.sub("", text.strip(), count=1)
+    payload = _WHITESPACE.sub("", payload)
+    if not payload:
+        raise InvalidInput(f"{field}: is empty.")
+    # Refuse before decoding: base64 carries 3 bytes in every 4 characters.
+    if len(payload) // 4 * 3 > settings.MAX_UPLOAD_BYTES + 3:
+        raise _too_large(field, len(payload) // 4 * 3)
+    data = _b64decode(payload, field=field)
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise _too_large(field, len(data))
+    return _validated(data, name=name, field=field)
+
+
+def image_from_url(url: object, *, field: str = "image") -> ImageInput:
+    """Fetch a public URL now, so a dead or unsafe URL is a 400 and nothing is created."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput(f"{field}: must be a URL string.")
+    url = url.strip()
+    if len(url) > 2000:
+        raise InvalidInput(f"{field}: the URL is longer than 2000 characters.")
+    fetched = netfetch.fetch_public_bytes(
+        url, max_bytes=settings.MAX_UPLOAD_BYTES, timeout=settings.IMAGE_FETCH_TIMEOUT_S
+    )
+    path = urlsplit(fetched.final_url).path
+    image = _validated(fetched.data, name=unquote(os.path.basename(path)), field=field)
+    return ImageInput(
+        data=image.data, name=image.name, width=image.width, height=image.height, format=image.format, source_url=url
+    )
+
+
+def fingerprint_of(image: ImageInput) -> str:
+    """What identifies an image for an idempotent retry: its URL if it came by URL, else its bytes."""
+    if image.source_url:
+        return "url:" + image.source_url
+    return "sha256:" + hashlib.sha256(image.data).hexdigest()
+
+
+def _validated(data: bytes, *, name: str, field: str) -> ImageInput:
+    if not data:
+        raise InvalidImageInput(f"{field}: the file is empty.")
+    try:
+        info = probe_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except InvalidImage as exc:
+        raise InvalidImageInput(f"{field}: {exc}.") from None
+    return ImageInput(
+        data=data, name=_clean_name(name, info.format), width=info.width, height=info.height, format=info.format
+    )
+
+
+def _b64decode(payload: str, *, field: str) -> bytes:
+    alphabet = b"-_" if ("-" in payload or "_" in payload) else None
+    padded = payload + "=" * (-len(payload) % 4)
+    try:
+        if alphabet:
+            return base64.b64decode(padded.encode("ascii"), altchars=alphabet, validate=True)
+        return base64.b64decode(padded.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidInput(f"{field}: is not valid base64.") from None
+
+
+def _clean_name(name: str, image_format: str) -> str:
+    """A display name: the client's base name without path parts or control characters."""
+    base = os.path.basename((name or "").replace("\\", "/"))
+    base = "".join(ch for ch in base if ch.isprintable()).strip()[:MAX_NAME_LENGTH]
+    return base or f"image.{_EXTENSIONS.get(image_format, 'png')}"
+
+
+def _too_large(field: str, size: int) -> ImageTooLarge:
+    return ImageTooLarge(f"{field}: {size:,} bytes is larger than the limit of {settings.MAX_UPLOAD_BYTES:,} bytes.")
