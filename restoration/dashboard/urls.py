@@ -1,1 +1,38 @@
-urlpatterns: list = []
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from restoration.dashboard import stripe_views, views
+from restoration.dashboard.tenancy import LOGIN_URL
+
+urlpatterns = [
+    path("accounts/signup/", views.signup, name="signup"),
+    # django.contrib.auth's views. They live in the "dashboard" namespace, so each one is given
+    # its redirect targets explicitly rather than relying on the un-namespaced defaults.
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page=LOGIN_URL), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("dashboard:password_change_done")),
+        name="password_change",
+    ),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("", views.home, name="home"),
+    path("welcome/", views.no_organization, name="no_organization"),
+    path("switch/", views.switch_organization, name="switch_organization"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/new/", views.key_create, name="key_create"),
+    path("keys/<uuid:subscription_id>/regenerate/", views.key_regenerate, name="key_regenerate"),
+    path("keys/<uuid:subscription_id>/revoke/", views.key_revoke, name="key_revoke"),
+    path("wallet/", views.wallet, name="wallet"),
+    path("wallet/topup/", stripe_views.topup_checkout, name="topup_checkout"),
+    path("billing/stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
+    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/new/", views.restore, name="restore"),
+    path("jobs/<str:request_id>/", views.job_detail, name="job_detail"),
+    path("jobs/<str:request_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("webhooks/", views.webhooks, name="webhooks"),
+    path("settings/", views.org_settings, name="settings"),
+    path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),
+    path("settings/webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),
+    path("team/", views.team, name="team"),
+]

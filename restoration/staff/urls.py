@@ -1,1 +1,15 @@
-urlpatterns: list = []
+from django.urls import path
+
+from restoration.staff import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("billing/", views.billing, name="billing"),
+    path("billing.csv", views.billing_csv, name="billing_csv"),
+    path("moderation/", views.moderation, name="moderation"),
+    path("moderation/<uuid:job_id>/remove/", views.moderation_remove, name="moderation_remove"),
+    path("organizations/", views.organizations, name="organizations"),
+    path("organizations/<uuid:organization_id>/", views.organization_detail, name="organization_detail"),
+    path("organizations/<uuid:organization_id>/status/", views.organization_status, name="organization_status"),
+    path("models/", views.models, name="models"),
+]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django import forms
+
+
+class WalletAdjustForm(forms.Form):
+    amount = forms.IntegerField(
+        help_text="Signed, in minor units (cents): 500 credits $5.00, -500 debits it.",
+    )
+    reason = forms.CharField(max_length=300, help_text="Shown in the customer's ledger; required.")
+    # Minted when the form is shown, so a double submit adjusts once.
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_amount(self) -> int:
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("An adjustment cannot be zero.")
+        return amount
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the wallet is adjusted.")
+        return reason
+
+
+class ModerationForm(forms.Form):
+    note = forms.CharField(max_length=300, required=False)

@@ -1,0 +1,194 @@
+"""The staff console: billing report, moderation, organizations, wallet adjustments, models."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Organization
+from accounts.services import organization_set_status
+from billing.selectors import ledger_for
+from billing.services import wallet_adjust
+from config.errors import ApplicationError
+from jobs.media import media_url
+from jobs.models import Job
+from jobs.selectors import queue_depth, worker_status
+from ml.weights import MANIFEST, MODELS, weights_status
+from restoration.dashboard.tenancy import LOGIN_URL
+from restoration.staff import reports
+from restoration.staff.forms import ModerationForm, WalletAdjustForm
+from restoration.staff.services import job_remove
+
+
+def staff_view(view):
+    return staff_member_required(view, login_url=LOGIN_URL)
+
+
+def _base_url(request: HttpRequest) -> str:
+    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+@staff_view
+def home(request: HttpRequest) -> HttpResponse:
+    report = reports.billing_report(month=date.today().replace(day=1))
+    context = {
+        "organizations": Organization.objects.count(),
+        "suspended": Organization.objects.filter(status=Organization.Status.SUSPENDED).count(),
+        "queue_depth": queue_depth(),
+        "processing": Job.objects.filter(status=Job.Status.PROCESSING).count(),
+        "worker": worker_status(),
+        "month_totals": report.totals,
+    }
+    return render(request, "staff/home.html", context)
+
+
+def _month_param(request: HttpRequest) -> date | None:
+    value = request.GET.get("month", "")
+    if not value:
+        return None
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError as exc:
+        raise Http404("Unknown month.") from exc
+
+
+@staff_view
+def billing(request: HttpRequest) -> HttpResponse:
+    month = _month_param(request)
+    report = reports.billing_report(month=month)
+    return render(request, "staff/billing.html", {"report": report, "month": month})
+
+
+@staff_view
+def billing_csv(request: HttpRequest) -> HttpResponse:
+    month = _month_param(request)
+    report = reports.billing_report(month=month)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"billing-{month:%Y-%m}.csv" if month else "billing.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(["month", "organization_id", "organization", "slug", *reports.MONEY_COLUMNS, "balance", "held"])
+    for row in report.rows:
+        writer.writerow(
+            [f"{row.month:%Y-%m}", row.organization_id, row.organization_name, row.organization_slug]
+            + [getattr(row, column) for column in reports.MONEY_COLUMNS]
+            + [row.balance, row.held]
+        )
+    totals = report.totals
+    writer.writerow(["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]])
+    return response
+
+
+@staff_view
+def moderation(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    jobs = reports.moderation_queue(status=status if status in Job.Status.values else None)
+    page = Paginator(jobs, 30).get_page(request.GET.get("page"))
+    base_url = _base_url(request)
+    items = [
+        {
+            "job": job,
+            "input": media_url(job, "input", base_url=base_url) if job.input_file else None,
+            "output": media_url(job, "output", base_url=base_url) if job.output_file else None,
+        }
+        for job in page
+    ]
+    context = {
+        "page": page,
+        "items": items,
+        "status": status,
+        "statuses": Job.Status.choices,
+        "removed": reports.recently_moderated(),
+    }
+    return render(request, "staff/moderation.html", context)
+
+
+@staff_view
+@require_POST
+def moderation_remove(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    job = get_object_or_404(Job.objects.select_related("organization"), id=job_id)
+    form = ModerationForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    job_remove(job=job, note=note, moderator=request.user)
+    messages.success(request, f"Removed {job.request_id}: its files are deleted and its links answer 410.")
+    return redirect("staff:moderation")
+
+
+@staff_view
+def organizations(request: HttpRequest) -> HttpResponse:
+    return render(request, "staff/organizations.html", {"organizations": reports.organizations_overview()})
+
+
+@staff_view
+def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    organization = get_object_or_404(Organization.objects.select_related("plan", "wallet"), id=organization_id)
+    form = WalletAdjustForm(request.POST or None, initial={"token": uuid.uuid4()})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                entry = wallet_adjust(
+                    organization=organization,
+                    amount=form.cleaned_data["amount"],
+                    idempotency_key=f"staff-adjust:{form.cleaned_data['token']}",
+                    description=form.cleaned_data["reason"],
+                    created_by=request.user,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+                status = exc.status_code
+            else:
+                messages.success(request, f"Wallet adjusted by {entry.amount} minor units.")
+                return redirect("staff:organization_detail", organization_id=organization.id)
+        else:
+            status = 400
+    context = {
+        "organization": organization,
+        "form": form,
+        "entries": ledger_for(organization)[:50],
+        "members": organization.memberships.select_related("user").order_by("created_at"),
+    }
+    return render(request, "staff/organization_detail.html", context, status=status)
+
+
+@staff_view
+@require_POST
+def organization_status(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    organization = get_object_or_404(Organization, id=organization_id)
+    try:
+        organization_set_status(organization=organization, status=request.POST.get("status", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{organization.name} is now {organization.get_status_display().lower()}.")
+    if request.POST.get("next") == "detail":
+        return redirect("staff:organization_detail", organization_id=organization.id)
+    return redirect("staff:organizations")
+
+
+@staff_view
+def models(request: HttpRequest) -> HttpResponse:
+    statuses = weights_status(settings.WEIGHTS_DIR)
+    rows = []
+    for spec in MODELS.values():
+        checkpoints = [{"checkpoint": MANIFEST[name], "status": statuses.get(name)} for name in spec.checkpoints]
+        rows.append(
+            {
+                "spec": spec,
+                "enabled": spec.name in settings.ENABLED_MODELS,
+                "checkpoints": checkpoints,
+                "installed": all(c["status"] is not None and c["status"].ok for c in checkpoints),
+            }
+        )
+    context = {"rows": rows, "weights_dir": settings.WEIGHTS_DIR, "unknown_enabled": sorted(set(settings.ENABLED_MODELS) - set(MODELS))}
+    return render(request, "staff/models.html", context)

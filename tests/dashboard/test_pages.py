@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Membership, Organization
+from accounts.services import membership_add
+from billing.models import LedgerEntry, Wallet
+from jobs.models import Job
+from tests.accounts.factories import OrganizationFactory, UserFactory
+from tests.dashboard.conftest import submit_job
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["home", "restore", "jobs", "keys", "wallet", "webhooks", "settings", "team"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_for_an_owner(owner_client, org, name):
+    submit_job(org)
+    response = owner_client.get(reverse(f"dashboard:{name}"))
+    assert response.status_code == 200
+    assert org.name in response.content.decode()
+
+
+def test_overview_shows_the_wallet_figures_and_recent_jobs(owner_client, org):
+    job = submit_job(org)
+    wallet = Wallet.objects.get(organization=org)
+    assert wallet.held == job.price > 0
+    body = owner_client.get(reverse("dashboard:home")).content.decode()
+    assert f"${wallet.available // 100}.{wallet.available % 100:02d}" in body
+    assert job.request_id in body
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client, org):
+    response = client.get(reverse("dashboard:keys"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("dashboard:login"))
+
+
+def test_login_page_logs_a_user_in(client, owner, org):
+    response = client.post(reverse("dashboard:login"), {"username": "olivia", "password": "correct horse battery staple"})
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard:home")).status_code == 200
+
+
+def test_job_detail_shows_logs_previews_and_a_cancel_button(owner_client, org):
+    job = submit_job(org)
+    response = owner_client.get(reverse("dashboard:job_detail", args=[job.request_id]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert job.request_id in body
+    assert "/media/results/" in body  # the signed input preview
+    assert reverse("dashboard:job_cancel", args=[job.request_id]) in body
+
+
+def test_cancel_releases_the_hold(owner_client, org):
+    job = submit_job(org)
+    response = owner_client.post(reverse("dashboard:job_cancel", args=[job.request_id]))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
+    assert Wallet.objects.get(organization=org).held == 0
+    assert LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.RELEASE).count() == 1
+
+
+def test_the_jobs_list_filters_by_status(owner_client, org):
+    queued = submit_job(org)
+    canceled = submit_job(org)
+    owner_client.post(reverse("dashboard:job_cancel", args=[canceled.request_id]))
+    body = owner_client.get(reverse("dashboard:jobs"), {"status": "CANCELED"}).content.decode()
+    assert canceled.request_id in body
+    assert queued.request_id not in body
+
+
+def test_an_outsider_gets_404_on_another_organizations_job(outsider_client, org):
+    job = submit_job(org)
+    assert outsider_client.get(reverse("dashboard:job_detail", args=[job.request_id])).status_code == 404
+    assert outsider_client.post(reverse("dashboard:job_cancel", args=[job.request_id])).status_code == 404
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
+
+
+def test_an_outsider_sees_none_of_another_organizations_jobs_or_money(outsider_client, org):
+    job = submit_job(org)
+    for name in ("home", "jobs", "wallet"):
+        body = outsider_client.get(reverse(f"dashboard:{name}")).content.decode()
+        assert job.request_id not in body
+        assert org.name not in body
+
+
+def test_a_malformed_request_id_is_a_404(owner_client):
+    assert owner_client.get(reverse("dashboard:job_detail", args=["not-a-job"])).status_code == 404
+
+
+def test_sign_up_creates_a_user_an_organization_a_wallet_and_an_owner_membership(client):
+    response = client.post(
+        reverse("dashboard:signup"),
+        {
+            "username": "newbie",
+            "email": "newbie@example.com",
+            "organization_name": "Newbie Studio",
+            "password1": "a-long-enough-passphrase-42",
+            "password2": "a-long-enough-passphrase-42",
+        },
+    )
+    assert response.status_code == 302
+    organization = Organization.objects.get(name="Newbie Studio")
+    membership = Membership.objects.get(organization=organization)
+    assert membership.user.username == "newbie"
+    assert membership.role == Membership.Role.OWNER
+    assert Wallet.objects.get(organization=organization).balance == 0
+    assert organization.webhook_secret.startswith("whsec_")
+    # ... and the new user is signed in, looking at their own organization.
+    assert "Newbie Studio" in client.get(reverse("dashboard:home")).content.decode()
+
+
+def test_sign_up_with_a_taken_email_creates_nothing(client, owner):
+    response = client.post(
+        reverse("dashboard:signup"),
+        {
+            "username": "copycat",
+            "email": owner.email,
+            "organization_name": "Copycat",
+            "password1": "a-long-enough-passphrase-42",
+            "password2": "a-long-enough-passphrase-42",
+        },
+    )
+    assert response.status_code == 200
+    assert not Organization.objects.filter(name="Copycat").exists()
+
+
+def test_a_user_with_two_organizations_can_switch_between_them(owner_client, owner, org):
+    second = OrganizationFactory(name="Side Project", owner=owner)
+    response = owner_client.post(reverse("dashboard:switch_organization"), {"organization_id": str(second.id)})
+    assert response.status_code == 302
+    body = owner_client.get(reverse("dashboard:home")).content.decode()
+    assert "<h1>Side Project</h1>" in body
+
+
+def test_switching_to_an_organization_one_does_not_belong_to_is_a_404(owner_client, other_org):
+    response = owner_client.post(reverse("dashboard:switch_organization"), {"organization_id": str(other_org.id)})
+    assert response.status_code == 404
+    assert "<h1>Acme Photos</h1>" in owner_client.get(reverse("dashboard:home")).content.decode()
+
+
+def test_a_user_without_an_organization_is_offered_to_create_one(client):
+    user = UserFactory(username="loner")
+    client.force_login(user)
+    response = client.get(reverse("dashboard:home"))
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard:no_organization")
+    client.post(reverse("dashboard:no_organization"), {"name": "Loner Inc"})
+    assert Membership.objects.get(user=user).role == Membership.Role.OWNER
+
+
+def test_an_owner_adds_an_existing_user_by_email(owner_client, org):
+    newcomer = UserFactory(username="nina", email="nina@acme.test")
+    response = owner_client.post(reverse("dashboard:team"), {"identifier": "NINA@acme.test", "role": "admin"})
+    assert response.status_code == 302
+    assert Membership.objects.get(organization=org, user=newcomer).role == Membership.Role.ADMIN
+
+
+def test_a_member_cannot_add_teammates(teammate_client, org):
+    newcomer = UserFactory(username="nina")
+    response = teammate_client.post(reverse("dashboard:team"), {"identifier": "nina", "role": "owner"})
+    assert response.status_code == 403
+    assert not Membership.objects.filter(organization=org, user=newcomer).exists()
+
+
+def test_an_admin_cannot_make_someone_an_owner(client, org):
+    admin = UserFactory(username="ada")
+    membership_add(organization=org, user=admin, role=Membership.Role.ADMIN)
+    client.force_login(admin)
+    UserFactory(username="nina")
+    response = client.post(reverse("dashboard:team"), {"identifier": "nina", "role": "owner"})
+    assert response.status_code == 200
+    assert "Only an owner can add another owner" in response.content.decode()
+    assert not Membership.objects.filter(organization=org, user__username="nina").exists()
+
+
+def test_the_webhook_secret_is_masked_and_rotation_issues_a_new_one(owner_client, org):
+    body = owner_client.get(reverse("dashboard:settings")).content.decode()
+    assert org.webhook_secret not in body
+    assert org.webhook_secret[:8] in body
+    response = owner_client.post(reverse("dashboard:webhook_secret_rotate"))
+    rotated = Organization.objects.get(pk=org.pk)
+    assert rotated.webhook_secret != org.webhook_secret
+    assert rotated.previous_webhook_secret == org.webhook_secret
+    assert rotated.webhook_secret in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_a_member_can_neither_reveal_nor_rotate_the_webhook_secret(teammate_client, org):
+    assert teammate_client.post(reverse("dashboard:webhook_secret_reveal")).status_code == 403
+    assert teammate_client.post(reverse("dashboard:webhook_secret_rotate")).status_code == 403
+    assert Organization.objects.get(pk=org.pk).webhook_secret == org.webhook_secret
+
+
+def test_the_wallet_page_lists_the_ledger_and_says_to_contact_sales_without_stripe(owner_client, org, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    job = submit_job(org)
+    body = owner_client.get(reverse("dashboard:wallet")).content.decode()
+    assert "contact sales" in body
+    assert "Pay with card" not in body
+    assert "Initial credit" in body
+    assert job.request_id in body  # the hold row links to its job
