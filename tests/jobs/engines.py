@@ -1,0 +1,82 @@
+"""A small stand-in for ml.pipeline.RestorationPipeline, for tests of the job flow.
+
+It does real image work with the same API: decodes with ml.imageio (so bad input raises the
+real InvalidImage), reports the stages through on_progress, upscales with nearest-neighbour
+repetition, and encodes a PNG. Class attributes steer it from a test: ``fail_with`` raises an
+exception instead of restoring, ``gate`` (a threading.Event) blocks inside the run until set,
+``busy_s`` keeps the thread busy in Python (so Dramatiq's time limit can interrupt it).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ml.imageio import decode_image, encode_png
+
+
+@dataclass
+class FakeResult:
+    png: bytes
+    width: int
+    height: int
+    faces: int
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+class FakeEngine:
+    device = "cpu"
+    enabled_models = ["codeformer"]
+    fail_with: BaseException | None = None
+    gate: threading.Event | None = None
+    busy_s: float = 0.0
+    started = threading.Event()
+    calls = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.fail_with = None
+        cls.gate = None
+        cls.busy_s = 0.0
+        cls.started = threading.Event()
+        cls.calls = 0
+
+    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+        type(self).calls += 1
+        progress = on_progress or (lambda stage: None)
+        began = time.perf_counter()
+        progress("decode")
+        decoded = decode_image(data, max_pixels=40_000_000)
+        progress("restore")
+        scale = int(options.upscale)
+        pixels = np.repeat(np.repeat(decoded.pixels, scale, axis=0), scale, axis=1)
+        alpha = None if decoded.alpha is None else np.repeat(np.repeat(decoded.alpha, scale, axis=0), scale, axis=1)
+        progress("encode")
+        png = encode_png(pixels, alpha)
+        # Past the last progress report: what happens from here on is a "late" result.
+        type(self).started.set()
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
+        deadline = time.monotonic() + self.busy_s
+        while time.monotonic() < deadline:
+            sum(range(1000))  # pure Python, so an async exception can land
+        if self.fail_with is not None:
+            raise self.fail_with
+        return FakeResult(
+            png=png,
+            width=pixels.shape[1],
+            height=pixels.shape[0],
+            faces=1,
+            timings={"decode": 0.001, "restore": round(time.perf_counter() - began, 4)},
+        )
+
+
+class LyingEngine(FakeEngine):
+    """Claims success but returns no image: the job must not be COMPLETED."""
+
+    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+        return FakeResult(png=b"", width=10, height=10, faces=0, timings={})
