@@ -251,6 +251,7 @@ def restore(request: HttpRequest) -> HttpResponse:
                 images=[image],
                 source=Job.Source.DASHBOARD,
                 user=request.user,
+                base_url=_base_url(request),
             )
         except ApplicationError as exc:
             status = exc.status_code
