@@ -71,9 +71,10 @@ def test_check_ledger_exits_non_zero_and_prints_a_tampered_wallet(acme):
     out = StringIO()
     with pytest.raises(CommandError) as caught:
         call_command("check_ledger", stdout=out)
-    assert str(caught.value) == "1 ledger discrepancy found."
+    assert str(caught.value) == "2 ledger discrepancies found."  # the sum and the last running total
     printed = out.getvalue()
     assert "acme" in printed and "balance 999 != sum of ledger amounts 100" in printed
+    assert "wallet row says 999/0" in printed
     assert "innocent" not in printed
     assert "Ledger OK" in run("check_ledger", "--organization", "innocent")
 
