@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.keys import authenticate_key
+from accounts.models import Organization
+from billing.models import LedgerEntry, Wallet
+from billing.services import hold_capture, hold_release, wallet_adjust, wallet_topup
+from config.errors import Forbidden
+from jobs.media import media_url
+from jobs.models import Job
+from tests.accounts.factories import make_key
+from tests.dashboard.conftest import submit_job
+
+pytestmark = pytest.mark.django_db
+
+Kind = LedgerEntry.Kind
+STAFF_PAGES = ["home", "billing", "billing_csv", "moderation", "organizations", "models"]
+
+
+@pytest.mark.parametrize("name", STAFF_PAGES)
+def test_the_staff_console_requires_is_staff(client, customer, acme, name):
+    url = reverse(f"staff:{name}")
+    assert client.get(url).status_code == 302  # anonymous: to the login page
+    client.force_login(customer)
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("dashboard:login"))
+
+
+def test_staff_actions_require_is_staff(client, customer, acme):
+    client.force_login(customer)
+    job = submit_job(acme)
+    client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"})
+    client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "x"})
+    client.post(reverse("staff:organization_detail", args=[acme.id]), {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())})
+    assert Organization.objects.get(pk=acme.pk).status == Organization.Status.ACTIVE
+    assert Job.objects.get(pk=job.pk).moderated_at is None
+    assert Wallet.objects.get(organization=acme).balance == 1000
+
+
+@pytest.mark.parametrize("name", STAFF_PAGES)
+def test_every_staff_page_renders(staff_client, acme, name):
+    submit_job(acme)
+    assert staff_client.get(reverse(f"staff:{name}")).status_code == 200
+
+
+def _ledger_activity(acme, globex, staff_user):
+    """Real ledger rows of every kind, some of them last month."""
+    captured, released, open_hold = submit_job(acme), submit_job(acme), submit_job(acme)
+    hold_capture(job=captured)
+    hold_release(job=released, reason="failed")
+    wallet_topup(organization=acme, amount=2500, idempotency_key="test:acme:topup")
+    wallet_adjust(organization=globex, amount=-120, idempotency_key="test:globex:adj", description="refund", created_by=staff_user)
+    globex_job = submit_job(globex)
+    hold_capture(job=globex_job)
+    # Move Globex's opening top-up to last month (test set-up only: the app never edits ledger rows).
+    last_month = timezone.now().replace(day=1) - timedelta(days=3)
+    LedgerEntry.objects.filter(organization=globex, kind=Kind.TOPUP).update(created_at=last_month)
+    return open_hold
+
+
+def _ledger_sum(organization, kind, field="amount", month=None):
+    entries = LedgerEntry.objects.filter(organization=organization, kind=kind)
+    if month is not None:
+        entries = entries.filter(created_at__year=month.year, created_at__month=month.month)
+    return entries.aggregate(total=Sum(field))["total"] or 0
+
+
+def test_billing_report_figures_equal_the_ledger_sums(staff_client, staff_user, acme, globex):
+    _ledger_activity(acme, globex, staff_user)
+    response = staff_client.get(reverse("staff:billing"))
+    report = response.context["report"]
+    now = timezone.now()
+    rows = {(r.organization_name, r.month.month): r for r in report.rows}
+    assert len(rows) == 3  # Acme this month, Globex this month and last month
+    for organization in (acme, globex):
+        wallet = Wallet.objects.get(organization=organization)
+        mine = [r for r in report.rows if r.organization_id == str(organization.id)]
+        assert sum(r.topups for r in mine) == _ledger_sum(organization, Kind.TOPUP)
+        assert sum(r.revenue for r in mine) == -_ledger_sum(organization, Kind.CAPTURE)
+        assert sum(r.released for r in mine) == -_ledger_sum(organization, Kind.RELEASE, "held_change")
+        assert sum(r.adjustments for r in mine) == _ledger_sum(organization, Kind.ADJUSTMENT)
+        assert all((r.balance, r.held) == (wallet.balance, wallet.held) for r in mine)
+    this_month = rows[("Acme Photos", now.month)]
+    assert this_month.topups == 1000 + 2500
+    assert this_month.revenue == _ledger_sum(acme, Kind.CAPTURE) * -1 > 0
+    assert this_month.released > 0
+    assert rows[("Globex", now.month)].topups == 0
+    assert rows[("Globex", now.month)].adjustments == -120
+    total = LedgerEntry.objects.aggregate(s=Sum("amount"))["s"]
+    totals = report.totals
+    assert totals["topups"] - totals["revenue"] + totals["adjustments"] == total
+    assert totals["balance"] == Wallet.objects.aggregate(s=Sum("balance"))["s"]
+    assert totals["held"] == Wallet.objects.aggregate(s=Sum("held"))["s"] > 0
+
+
+def test_billing_report_can_be_narrowed_to_one_month(staff_client, staff_user, acme, globex):
+    _ledger_activity(acme, globex, staff_user)
+    month = timezone.now().date().replace(day=1)
+    report = staff_client.get(reverse("staff:billing"), {"month": f"{month:%Y-%m}"}).context["report"]
+    assert {r.month for r in report.rows} == {month}
+    assert report.totals["topups"] == _ledger_sum(acme, Kind.TOPUP, month=month) + _ledger_sum(globex, Kind.TOPUP, month=month)
+
+
+def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, globex):
+    _ledger_activity(acme, globex, staff_user)
+    report = staff_client.get(reverse("staff:billing")).context["report"]
+    response = staff_client.get(reverse("staff:billing_csv"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    lines = list(csv.DictReader(io.StringIO(response.content.decode())))
+    body, total = lines[:-1], lines[-1]
+    assert len(body) == len(report.rows) == 3
+    for line, row in zip(body, report.rows, strict=True):
+        assert line["organization_id"] == row.organization_id
+        assert int(line["revenue"]) == row.revenue and int(line["topups"]) == row.topups
+        assert int(line["balance"]) == row.balance
+    assert total["month"] == "total"
+    assert int(total["revenue"]) == -(LedgerEntry.objects.filter(kind=Kind.CAPTURE).aggregate(s=Sum("amount"))["s"])
+
+
+def test_moderation_removes_the_files_and_the_links_then_answer_410(staff_client, client, acme, _media_root):
+    job = submit_job(acme)
+    job.refresh_from_db()
+    url = media_url(job, "input", base_url="http://testserver")
+    assert client.get(url).status_code == 200
+    input_path = _media_root / job.input_file.name
+    assert input_path.exists()
+    page = staff_client.get(reverse("staff:moderation")).content.decode()
+    assert job.request_id[-12:] in page
+    response = staff_client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "Not a photo of a person."})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert not input_path.exists()
+    assert job.moderated_at is not None and job.moderation_note == "Not a photo of a person."
+    # It was still queued: it is canceled and its hold released, never charged.
+    assert job.status == Job.Status.CANCELED
+    assert Wallet.objects.get(organization=acme).held == 0
+    assert client.get(url).status_code == 410
+    after = staff_client.get(reverse("staff:moderation")).context
+    assert job not in [item["job"] for item in after["items"]]
+    assert job in list(after["removed"])
+
+
+def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_restores_them(staff_client, acme):
+    _, key = make_key(acme)
+    staff_client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"})
+    assert Organization.objects.get(pk=acme.pk).status == Organization.Status.SUSPENDED
+    with pytest.raises(Forbidden):
+        authenticate_key(key)
+    staff_client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "active"})
+    assert authenticate_key(key).organization_id == acme.id
+
+
+def test_a_wallet_adjustment_needs_a_reason_and_is_applied_once(staff_client, staff_user, acme):
+    url = reverse("staff:organization_detail", args=[acme.id])
+    token = str(uuid.uuid4())
+    refused = staff_client.post(url, {"amount": "700", "reason": "  ", "token": token})
+    assert refused.status_code == 400
+    assert Wallet.objects.get(organization=acme).balance == 1000
+    for _ in range(2):  # a double submit of the same form
+        staff_client.post(url, {"amount": "700", "reason": "Goodwill credit", "token": token})
+    entry = LedgerEntry.objects.get(organization=acme, kind=Kind.ADJUSTMENT)
+    assert (entry.amount, entry.description, entry.created_by) == (700, "Goodwill credit", staff_user)
+    assert Wallet.objects.get(organization=acme).balance == 1700
+
+
+def test_an_adjustment_cannot_take_held_money(staff_client, acme):
+    submit_job(acme)
+    response = staff_client.post(
+        reverse("staff:organization_detail", args=[acme.id]), {"amount": "-1000", "reason": "oops", "token": str(uuid.uuid4())}
+    )
+    assert response.status_code == 402
+    assert not LedgerEntry.objects.filter(organization=acme, kind=Kind.ADJUSTMENT).exists()
+
+
+def test_the_models_page_lists_each_model_with_its_licence_and_whether_it_is_enabled(staff_client, settings):
+    settings.ENABLED_MODELS = ["codeformer", "gfpgan"]
+    response = staff_client.get(reverse("staff:models"))
+    rows = {row["spec"].name: row for row in response.context["rows"]}
+    assert rows["codeformer"]["enabled"] and rows["gfpgan"]["enabled"] and not rows["restoreformer"]["enabled"]
+    body = response.content.decode()
+    assert "S-Lab License 1.0" in body and "non-commercial" in body and "Apache-2.0" in body
