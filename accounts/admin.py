@@ -74,7 +74,9 @@ class OrganizationAdmin(admin.ModelAdmin):
             name = f"admin-{timezone.now():%Y%m%d-%H%M%S}"
             subscription, keys = services.subscription_create(organization=organization, name=name)
             lines = format_html_join("", "<br>{}: <code>{}</code>", keys.items())
-            self.message_user(request, format_html_join("", "{} / {}{}", [(organization, subscription.name, lines)]), messages.WARNING)
+            self.message_user(
+                request, format_html_join("", "{} / {}{}", [(organization, subscription.name, lines)]), messages.WARNING
+            )
 
 
 class ApiKeyInline(admin.TabularInline):

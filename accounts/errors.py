@@ -7,9 +7,7 @@ from rest_framework import status
 from config.errors import ApplicationError, Conflict, Forbidden, Unauthorized
 
 # Azure API Management's wording, which gateway clients already recognise.
-MISSING_KEY_MESSAGE = (
-    "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
-)
+MISSING_KEY_MESSAGE = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
 INVALID_KEY_MESSAGE = (
     "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
 )

@@ -19,7 +19,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.errors import InvalidSubscriptionKey, MissingSubscriptionKey, OrganizationSuspended, RevokedSubscriptionKey
+from accounts.errors import (
+    InvalidSubscriptionKey,
+    MissingSubscriptionKey,
+    OrganizationSuspended,
+    RevokedSubscriptionKey,
+)
 from accounts.models import ApiKey
 
 KEY_TAG = "cf"

@@ -40,7 +40,9 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organization_create(*, name: str, slug: str | None = None, plan: Plan | None = None, owner=None, initial_credit: int = 0) -> Organization:
+def organization_create(
+    *, name: str, slug: str | None = None, plan: Plan | None = None, owner=None, initial_credit: int = 0
+) -> Organization:
     """A new tenant with its wallet and webhook secret; ``initial_credit`` arrives as a top-up entry."""
     name = (name or "").strip()
     if not name:
@@ -157,7 +159,9 @@ def api_key_regenerate(*, subscription: Subscription, slot: str) -> str:
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if subscription.revoked_at is not None:
         raise SubscriptionRevoked()
-    ApiKey.objects.filter(subscription=subscription, slot=slot, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    ApiKey.objects.filter(subscription=subscription, slot=slot, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     return _issue_key(subscription=subscription, slot=slot)
 
 

@@ -89,7 +89,17 @@ class WalletAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "organization", "kind", "amount", "held_change", "balance_after", "held_after", "job", "idempotency_key"]
+    list_display = [
+        "created_at",
+        "organization",
+        "kind",
+        "amount",
+        "held_change",
+        "balance_after",
+        "held_after",
+        "job",
+        "idempotency_key",
+    ]
     list_filter = ["kind"]
     search_fields = ["organization__name", "idempotency_key", "description"]
     list_select_related = ["organization", "job"]

@@ -93,7 +93,9 @@ def _require_key(idempotency_key: str) -> str:
 
 
 @transaction.atomic
-def wallet_topup(*, organization, amount: int, idempotency_key: str, description: str = "", created_by=None) -> LedgerEntry:
+def wallet_topup(
+    *, organization, amount: int, idempotency_key: str, description: str = "", created_by=None
+) -> LedgerEntry:
     """Add ``amount`` (> 0, minor units) to the balance."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise InvalidAmount("A top-up must be a positive whole number of minor units.")
@@ -110,7 +112,9 @@ def wallet_topup(*, organization, amount: int, idempotency_key: str, description
 
 
 @transaction.atomic
-def wallet_adjust(*, organization, amount: int, idempotency_key: str, description: str = "", created_by=None) -> LedgerEntry:
+def wallet_adjust(
+    *, organization, amount: int, idempotency_key: str, description: str = "", created_by=None
+) -> LedgerEntry:
     """A manual correction by a signed ``amount``. A reason is required; the money held for jobs in
     flight cannot be taken away (the available balance never goes below zero)."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
@@ -163,7 +167,10 @@ def hold_place(*, wallet: Wallet, job, amount: int) -> LedgerEntry:
 
 def _open_hold(job) -> LedgerEntry | None:
     """The job's hold if it is neither captured nor released yet."""
-    entries = {entry.kind: entry for entry in LedgerEntry.objects.filter(job_id=job.id, kind__in=[Kind.HOLD, Kind.CAPTURE, Kind.RELEASE])}
+    entries = {
+        entry.kind: entry
+        for entry in LedgerEntry.objects.filter(job_id=job.id, kind__in=[Kind.HOLD, Kind.CAPTURE, Kind.RELEASE])
+    }
     if Kind.CAPTURE in entries or Kind.RELEASE in entries:
         return None
     return entries.get(Kind.HOLD)

@@ -1,9 +1,9 @@
 """Factories other test packages may import: organizations (with a wallet), users, keys.
 
-    org = OrganizationFactory(initial_credit=1000)          # through accounts.services.organization_create
-    user = UserFactory()                                     # a plain django.contrib.auth user
-    owner_org = OrganizationFactory(owner=user)             # user becomes the owner
-    subscription, key = make_key(org)                       # key = the primary's full key
+org = OrganizationFactory(initial_credit=1000)          # through accounts.services.organization_create
+user = UserFactory()                                     # a plain django.contrib.auth user
+owner_org = OrganizationFactory(owner=user)             # user becomes the owner
+subscription, key = make_key(org)                       # key = the primary's full key
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
     @factory.post_generation
-    def _save_password(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save_password(obj, create, extracted, **kwargs):
         if create:
             obj.save(update_fields=["password"])
 

@@ -12,7 +12,13 @@ from rest_framework.views import APIView
 
 from accounts.keys import KEY_PATTERN, authenticate_key, key_digest
 from accounts.models import ApiKey, Organization
-from accounts.services import api_key_regenerate, api_key_revoke, organization_set_status, subscription_create, subscription_revoke
+from accounts.services import (
+    api_key_regenerate,
+    api_key_revoke,
+    organization_set_status,
+    subscription_create,
+    subscription_revoke,
+)
 from config.errors import Forbidden, Unauthorized
 from tests.accounts.factories import OrganizationFactory, make_key
 

@@ -55,7 +55,9 @@ def test_api_keys_and_ledger_of_one_tenant_never_include_anothers(org, other_org
     assert ledger_for(org).count() == 1  # its own initial credit only
 
 
-def test_organization_for_user_returns_the_users_organization_and_404s_for_the_outsider(org, other_org, owner, teammate, outsider):
+def test_organization_for_user_returns_the_users_organization_and_404s_for_the_outsider(
+    org, other_org, owner, teammate, outsider
+):
     assert organization_for_user(owner) == org
     assert organization_for_user(teammate, str(org.id)) == org
     with pytest.raises(NotFound):

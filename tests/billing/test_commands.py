@@ -91,11 +91,16 @@ def test_check_ledger_as_a_process_exits_1_on_a_discrepancy_and_0_once_repaired(
     org = OrganizationFactory(slug="acme", initial_credit=100)
     Wallet.objects.filter(organization=org).update(balance=999)
     db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
 
     def check_ledger():
-        return subprocess.run([sys.executable, "manage.py", "check_ledger"], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "manage.py", "check_ledger"], env=env, capture_output=True, text=True, timeout=120
+        )
 
     broken = check_ledger()
     assert broken.returncode == 1, broken.stderr

@@ -21,7 +21,9 @@ PRICE = 18
 MAX_CONNECTIONS = 24
 
 
-def submit_one(org, barrier: threading.Barrier, pool: threading.BoundedSemaphore, outcomes: list, lock: threading.Lock) -> None:
+def submit_one(
+    org, barrier: threading.Barrier, pool: threading.BoundedSemaphore, outcomes: list, lock: threading.Lock
+) -> None:
     """What job_submit does for one image: one transaction that locks the wallet, creates the job
     row and places its hold; an InsufficientBalance rolls the job back too."""
     barrier.wait()

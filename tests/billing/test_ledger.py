@@ -32,7 +32,13 @@ def assert_wallet_matches_ledger(org):
 
 def test_a_topup_adds_to_the_balance_through_one_entry(org):
     entry = wallet_topup(organization=org, amount=250, idempotency_key="stripe:cs_1", description="Stripe")
-    assert (entry.kind, entry.amount, entry.held_change, entry.balance_after, entry.held_after) == ("topup", 250, 0, 350, 0)
+    assert (entry.kind, entry.amount, entry.held_change, entry.balance_after, entry.held_after) == (
+        "topup",
+        250,
+        0,
+        350,
+        0,
+    )
     assert wallet_of(org).balance == 350
     assert_wallet_matches_ledger(org)
 
@@ -209,7 +215,13 @@ def test_ledger_check_reports_an_entry_whose_hold_was_never_reflected_on_the_row
     # An entry written behind the service's back: the sums agree with nothing on the row.
     wallet = wallet_of(org)
     LedgerEntry.objects.create(
-        wallet=wallet, organization=org, kind="adjustment", amount=7, balance_after=107, held_after=0, idempotency_key="rogue"
+        wallet=wallet,
+        organization=org,
+        kind="adjustment",
+        amount=7,
+        balance_after=107,
+        held_after=0,
+        idempotency_key="rogue",
     )
     problems = ledger_check(organization=org)
     assert any("balance 100 != sum of ledger amounts 107" in p for p in problems)

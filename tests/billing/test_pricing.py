@@ -31,7 +31,9 @@ def test_each_option_adds_its_row(db, params, expected):
 
 
 def test_fidelity_and_face_options_do_not_change_the_price(db):
-    assert price_for(JobParams(fidelity=0.1, only_center_face=True, has_aligned=True)) == price_for(JobParams(fidelity=0.9))
+    assert price_for(JobParams(fidelity=0.1, only_center_face=True, has_aligned=True)) == price_for(
+        JobParams(fidelity=0.9)
+    )
 
 
 def test_editing_a_row_changes_prices_without_code(db):

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--credits", type=int, default=0, help="Initial credit in minor units (a top-up entry).")
         parser.add_argument("--plan", default=None, help="Plan code (default: the default plan).")
         parser.add_argument("--owner", default=None, help="Username of an existing user to make owner.")
-        parser.add_argument("--key-name", default=None, help="Also create a key set with this name and print its primary key.")
+        parser.add_argument(
+            "--key-name", default=None, help="Also create a key set with this name and print its primary key."
+        )
 
     def handle(self, *args, name, slug, credits, plan, owner, key_name, **options):
         plan_obj = None
@@ -33,11 +35,15 @@ class Command(BaseCommand):
             if owner_obj is None:
                 raise CommandError(f"No user named {owner!r}.")
         try:
-            organization = organization_create(name=name, slug=slug, plan=plan_obj, owner=owner_obj, initial_credit=credits)
+            organization = organization_create(
+                name=name, slug=slug, plan=plan_obj, owner=owner_obj, initial_credit=credits
+            )
             keys = subscription_create(organization=organization, name=key_name)[1] if key_name else None
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"Created organization {organization.name} (slug {organization.slug}, id {organization.id}), balance {organization.wallet.balance}.")
+        self.stdout.write(
+            f"Created organization {organization.name} (slug {organization.slug}, id {organization.id}), balance {organization.wallet.balance}."
+        )
         if keys:
             self.stdout.write(f"Subscription key ({key_name}, primary) — shown once, store it now:")
             self.stdout.write(keys["primary"])

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("organization", help="Organization slug or id.")
         parser.add_argument("--name", default="default", help="Subscription (key set) name.")
-        parser.add_argument("--regenerate", choices=ApiKey.Slot.values, default=None, help="Regenerate this slot of the existing set.")
+        parser.add_argument(
+            "--regenerate", choices=ApiKey.Slot.values, default=None, help="Regenerate this slot of the existing set."
+        )
 
     def handle(self, *args, organization, name, regenerate, **options):
         try:

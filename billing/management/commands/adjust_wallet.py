@@ -12,7 +12,9 @@ from config.errors import ApplicationError
 
 
 class Command(BaseCommand):
-    help = "Adjust a wallet by a signed amount (minor units), e.g. adjust_wallet acme -- -500 --reason 'refund reversal'."
+    help = (
+        "Adjust a wallet by a signed amount (minor units), e.g. adjust_wallet acme -- -500 --reason 'refund reversal'."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("organization", help="Organization slug or id.")
@@ -23,7 +25,11 @@ class Command(BaseCommand):
     def handle(self, *args, organization, amount, reason, idempotency_key, **options):
         key = idempotency_key or f"cli-adjust:{uuid.uuid4()}"
         try:
-            entry = wallet_adjust(organization=organization_by_ref(organization), amount=amount, idempotency_key=key, description=reason)
+            entry = wallet_adjust(
+                organization=organization_by_ref(organization), amount=amount, idempotency_key=key, description=reason
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"Ledger entry {entry.id} ({entry.idempotency_key}): balance {entry.balance_after}, held {entry.held_after}.")
+        self.stdout.write(
+            f"Ledger entry {entry.id} ({entry.idempotency_key}): balance {entry.balance_after}, held {entry.held_after}."
+        )

@@ -23,7 +23,14 @@ class Command(BaseCommand):
     def handle(self, *args, organization, amount, description, idempotency_key, **options):
         key = idempotency_key or f"cli-topup:{uuid.uuid4()}"
         try:
-            entry = wallet_topup(organization=organization_by_ref(organization), amount=amount, idempotency_key=key, description=description)
+            entry = wallet_topup(
+                organization=organization_by_ref(organization),
+                amount=amount,
+                idempotency_key=key,
+                description=description,
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"Ledger entry {entry.id} ({entry.idempotency_key}): balance {entry.balance_after}, held {entry.held_after}.")
+        self.stdout.write(
+            f"Ledger entry {entry.id} ({entry.idempotency_key}): balance {entry.balance_after}, held {entry.held_after}."
+        )
