@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 import dramatiq
+from dramatiq.middleware import TimeLimit
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +28,23 @@ class EmbeddedWorkers:
             worker.stop(timeout=10_000)
 
 
+def ensure_time_limits(broker: dramatiq.Broker) -> None:
+    """Start the TimeLimit middleware's watchdog thread. The dramatiq CLI does this on
+    "process_boot", which an in-process Worker never emits, so without it no actor would ever be
+    interrupted at its time limit."""
+    for middleware in broker.middleware:
+        manager = getattr(middleware, "manager", None)
+        if isinstance(middleware, TimeLimit) and isinstance(manager, threading.Thread) and not manager.is_alive():
+            manager.start()
+
+
 def start_embedded_workers() -> EmbeddedWorkers:
     from jobs import actors
     from jobs.models import Job
     from jobs.scheduler import start_scheduler_thread
 
     broker = dramatiq.get_broker()
+    ensure_time_limits(broker)
     workers = [
         dramatiq.Worker(broker, queues={"gpu"}, worker_threads=1),
         dramatiq.Worker(broker, queues={"webhooks", "maintenance"}, worker_threads=2),
