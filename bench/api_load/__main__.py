@@ -1,0 +1,170 @@
+"""``python -m bench.api_load``: accepted submissions per second against gunicorn + PostgreSQL +
+Redis on this machine, next to pgbench running the same transaction.
+
+Steps: recreate the ``codeformer_bench`` database and Redis db 14, migrate, create one
+organization on a plan whose rate limit and in-flight cap are raised out of the way, capture
+the SQL of one submission, start gunicorn (no Dramatiq worker: accepted jobs stay queued), warm
+up, drive a fixed number of connections for a fixed time, then run pgbench with the captured
+transaction at the same concurrency for the same time. Ends with three parseable lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench.api_load import environment
+from bench.api_load.capture import UUID_RE, capture_submission
+from bench.api_load.loadgen import LoadSpec, wrk_path
+from bench.api_load.measure import measure_api, measure_pgbench
+from bench.api_load.payload import GENERATE_PATH, KEY_HEADER, generate_body, generate_headers, tiny_png
+from bench.api_load.pgbench import build_script
+from bench.api_load.report import render
+from bench.api_load.server import ServerConfig
+
+# Chosen from `--compare` runs on the 2-core machine (see README.md).
+DEFAULT_SERVER = "gthread:2x8"
+COMPARE_SERVERS = ["sync:4", "sync:8", "gthread:2x8", "gthread:3x4"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.api_load", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--duration", type=int, default=20, help="seconds of measured load, and of pgbench (default 20)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="connections kept busy, and pgbench clients (default 32)"
+    )
+    parser.add_argument(
+        "--server",
+        default=DEFAULT_SERVER,
+        help=f"gunicorn configuration, sync:N or gthread:WxT (default {DEFAULT_SERVER})",
+    )
+    parser.add_argument("--workers", type=int, help="override the number of gunicorn worker processes")
+    parser.add_argument("--threads", type=int, help="override the number of threads per gthread worker")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help=f"first try {', '.join(COMPARE_SERVERS)} in short runs and measure the best one",
+    )
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=1,
+        help="organizations submitting (default 1: every request takes the same wallet lock); "
+        "with N, requests cycle through N keys and pgbench through N scripts",
+    )
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load, not measured (default 3)")
+    parser.add_argument(
+        "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator (auto: wrk if installed)"
+    )
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the 401 run that measures the framework's own ceiling"
+    )
+    parser.add_argument("--keep-db", action="store_true", help="leave the codeformer_bench database for inspection")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 s runs and a 1 s warm-up: checks the harness, figures are rough"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 5, 1.0
+    if not (1 <= args.duration <= 600 and 1 <= args.concurrency <= 512 and 1 <= args.tenants <= 100):
+        parser.error("--duration must be 1..600, --concurrency 1..512 and --tenants 1..100")
+    return args
+
+
+def server_config(args: argparse.Namespace, text: str) -> ServerConfig:
+    config = ServerConfig.parse(text)
+    return ServerConfig(config.worker_class, args.workers or config.workers, args.threads or config.threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
+    now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    print(f"bench.api_load: {now}, load average {' '.join(loadavg)}", flush=True)
+    env = environment.make_env()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=env.var_dir))
+    try:
+        environment.recreate_database()
+        environment.flush_redis()
+        environment.setup_django(env)
+        tenants = environment.create_tenants(args.tenants)
+        body = generate_body(tiny_png())
+        captures = [
+            capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(t.api_key)) for t in tenants
+        ]
+        capture = captures[0]
+        if capture.status_code != 202:
+            print(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}", file=sys.stderr)
+            return 2
+        known = _known_uuids()
+        scripts = [build_script(c.transaction, known_uuids=known) for c in captures]
+        environment.close_django_connections()
+        print(
+            f"captured {len(capture.statements)} statements ({len(capture.transaction)} in the transaction)", flush=True
+        )
+
+        spec = LoadSpec(
+            port=0, method="POST", path=GENERATE_PATH, body=body,
+            headers={k: v for k, v in generate_headers("").items() if k != KEY_HEADER},
+            rotate_header=KEY_HEADER, rotate_values=tuple(t.api_key for t in tenants),
+            concurrency=args.concurrency, duration_s=args.duration,
+        )  # fmt: skip
+        print(f"load generator: {'wrk' if args.generator != 'python' and wrk_path() else 'python-asyncio'}", flush=True)
+        comparisons = _compare(args, env, spec, log_dir) if args.compare else []
+        chosen = (
+            max(comparisons, key=lambda r: r.accepted_per_s).config if comparisons else server_config(args, args.server)
+        )
+        print(f"measuring gunicorn {chosen.label}: {args.duration} s at {args.concurrency} connections ...", flush=True)
+        # The same URL without a key: 401 before any database work, the stack's own ceiling.
+        ceiling = None if args.no_ceiling else replace(spec, rotate_values=(), duration_s=min(5, args.duration))
+        api = measure_api(
+            env=env, config=chosen, spec=spec, warmup_s=args.warmup, generator=args.generator,
+            ceiling_spec=ceiling, log_dir=log_dir,
+        )  # fmt: skip
+        print(f"pgbench: same transaction, {args.concurrency} clients, {args.duration} s ...", flush=True)
+        pg = measure_pgbench(env=env, scripts=scripts, concurrency=args.concurrency, duration_s=args.duration)
+        report = render(
+            api=api, pg=pg, capture=capture, concurrency=args.concurrency, tenants=args.tenants,
+            comparisons=comparisons, loadavg=loadavg,
+        )  # fmt: skip
+        print(report)
+        return 0
+    finally:
+        if not args.keep_db:
+            environment.drop_database()
+            environment.flush_redis()
+        environment.remove_scratch(env)
+
+
+def _compare(args: argparse.Namespace, env, spec: LoadSpec, log_dir: Path) -> list:
+    """Short runs of each candidate server configuration."""
+    runs = []
+    for text in COMPARE_SERVERS:
+        config = server_config(args, text)
+        print(f"comparing {config.label} ...", flush=True)
+        short = replace(spec, duration_s=min(8, args.duration))
+        runs.append(
+            measure_api(
+                env=env, config=config, spec=short, warmup_s=args.warmup, generator=args.generator, log_dir=log_dir
+            )
+        )
+    return runs
+
+
+def _known_uuids() -> set[str]:
+    """UUIDs that existed before the captured submission (the tenant's); any other is per-submission."""
+    from accounts.models import Organization, Subscription
+
+    known = {str(v) for v in Organization.objects.values_list("id", flat=True)}
+    known |= {str(v) for v in Subscription.objects.values_list("id", flat=True)}
+    return {u for u in known if UUID_RE.fullmatch(u)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
