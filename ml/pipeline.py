@@ -44,7 +44,9 @@ class RestoreResult:
     """One restored image. ``image`` (BGR HxWx3 or gray HxW, uint8/uint16) and ``alpha`` are
     what ``png`` encodes; ``internal_image`` is the image before the final resize to
     ``upscale`` times the input (the reference's own output, compared by the parity tests);
-    ``upscale`` is the factor applied (lower than asked only when the output cap bites)."""
+    ``upscale`` is the factor applied (lower than asked only when the output cap bites).
+    ``cropped_faces``/``restored_faces`` are the aligned 512x512 crops and the restored faces
+    (BGR, in ``faces`` order), as the reference script saves them."""
 
     png: bytes
     width: int
@@ -56,6 +58,8 @@ class RestoreResult:
     internal_image: np.ndarray | None = None
     alpha: np.ndarray | None = None
     upscale: int = 1
+    cropped_faces: list[np.ndarray] = field(default_factory=list)
+    restored_faces: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -183,9 +187,9 @@ class RestorationPipeline:
         height, width = image.pixels.shape[:2]
         plan = self._plan(height, width, options, job)
         if options.has_aligned:
-            internal, faces = self._restore_aligned(image, options, plan, job)
+            internal, crops, restored = self._restore_aligned(image, options, plan, job)
         else:
-            internal, faces = self._restore_whole(image, options, plan, job)
+            internal, crops, restored = self._restore_whole(image, options, plan, job)
         internal = _to_output_dtype(internal, image.bit_depth)
         final = _resize_to(internal, plan.out_size)
         final = _as_gray(final, image) if image.gray else final
@@ -194,13 +198,15 @@ class RestorationPipeline:
             png=b"",
             width=plan.out_size[0],
             height=plan.out_size[1],
-            faces=faces,
+            faces=len(restored),
             timings=job.timings,
             warnings=job.warnings,
             image=final,
             internal_image=internal,
             alpha=alpha,
             upscale=plan.upscale,
+            cropped_faces=crops,
+            restored_faces=[_to_output_dtype(face, 8) for face in restored],
         )
 
     def _plan(self, height: int, width: int, options: RestoreOptions, job: _Job) -> _Plan:
@@ -224,19 +230,22 @@ class RestorationPipeline:
 
     def _restore_aligned(
         self, image: _Input, options: RestoreOptions, plan: _Plan, job: _Job
-    ) -> tuple[np.ndarray, int]:
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """The input is one face already aligned to the 512 template: no detection, no paste."""
         with job.stage("align"):
             size = (geometry.FACE_SIZE, geometry.FACE_SIZE)
             crop = cv2.resize(image.pixels, size, interpolation=cv2.INTER_LINEAR)
         with job.stage("restore"):
             face = self._restore_faces([crop], options, is_gray(crop), job)[0]
+        result = face
         if options.face_upsample:
             with job.stage("paste"):
-                face = self._upsample_face(face, plan.upscale, job)
-        return face, 1
+                result = self._upsample_face(face, plan.upscale, job)
+        return result, [crop], [face]
 
-    def _restore_whole(self, image: _Input, options: RestoreOptions, plan: _Plan, job: _Job) -> tuple[np.ndarray, int]:
+    def _restore_whole(
+        self, image: _Input, options: RestoreOptions, plan: _Plan, job: _Job
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         internal = geometry.upsize(image.pixels, plan.factor)
         with job.stage("detect"):
             faces = self._find_faces(internal, plan.factor, options, job)
@@ -250,7 +259,7 @@ class RestorationPipeline:
             canvas = self._background(image, internal, options, plan, job)
         with job.stage("paste"):
             canvas = self._paste_faces(canvas, restored, matrices, options, plan, job)
-        return canvas, len(restored)
+        return canvas, crops, restored
 
     def _find_faces(
         self, internal: np.ndarray, factor: float, options: RestoreOptions, job: _Job
