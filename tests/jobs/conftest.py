@@ -147,3 +147,18 @@ def receiver_factory(settings):
 @pytest.fixture
 def receiver(receiver_factory):
     return receiver_factory([200])
+
+
+def wait_until(predicate, *, timeout: float = 60, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy (work happening on other threads);
+    fails the test if it never does. Not a timing assertion: the limit only bounds a hang."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
