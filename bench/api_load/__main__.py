@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the 401 run that measures the framework's own ceiling"
     )
+    parser.add_argument("--show-sql", action="store_true", help="print the captured statements and the pgbench script")
     parser.add_argument("--keep-db", action="store_true", help="leave the codeformer_bench database for inspection")
     parser.add_argument(
         "--quick", action="store_true", help="5 s runs and a 1 s warm-up: checks the harness, figures are rough"
@@ -155,6 +156,14 @@ def _compare(args: argparse.Namespace, env, spec: LoadSpec, log_dir: Path) -> li
             )
         )
     return runs
+
+
+def _print_sql(capture, script: str) -> None:
+    print("--- statements of one submission (* = inside the transaction) ---")
+    for statement in capture.statements:
+        print(f"{'*' if statement.in_transaction else ' '} {statement.sql}")
+    print("--- pgbench script ---")
+    print(script, flush=True)
 
 
 def _known_uuids() -> set[str]:

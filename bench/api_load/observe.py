@@ -42,6 +42,13 @@ class ActivitySample:
 
     samples: int = 0
     states: Counter = field(default_factory=Counter)
+    # Sessions inside a write transaction (an xid: the wallet row is locked FOR UPDATE first) and
+    # not waiting for a lock, i.e. holding it. Little's law: hold time = holders / throughput.
+    holders: int = 0
+
+    @property
+    def mean_holders(self) -> float:
+        return self.holders / self.samples if self.samples else 0.0
 
     def mean(self, key: str) -> float:
         return self.states[key] / self.samples if self.samples else 0.0
@@ -53,7 +60,7 @@ class ActivitySample:
 class ActivitySampler:
     """Polls pg_stat_activity a few times a second in a thread (cheap next to the load)."""
 
-    def __init__(self, interval_s: float = 0.2) -> None:
+    def __init__(self, interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
         self.result = ActivitySample()
         self._stop = threading.Event()
@@ -71,12 +78,14 @@ class ActivitySampler:
         with admin_connect() as conn:
             while not self._stop.is_set():
                 rows = conn.execute(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "SELECT state, wait_event_type, wait_event, backend_xid IS NOT NULL FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
                     [BENCH_DB],
                 ).fetchall()
                 self.result.samples += 1
-                for state, wait_type, wait_event in rows:
+                for state, wait_type, wait_event, has_xid in rows:
+                    if has_xid and wait_type != "Lock":
+                        self.result.holders += 1
                     if state == "active" and wait_type:
                         key = f"active, waiting {wait_type}:{wait_event}"
                     elif state == "active":

@@ -100,17 +100,19 @@ def render(
     add("")
     add(f"CPU during the API window ({api.cpu.wall_s:.1f} s):")
     out.extend(_cpu_lines(api.cpu, per=accepted, per_label="accepted"))
-    add("server database sessions, average count by state (pg_stat_activity, 5 samples/s):")
+    add("server database sessions, average count by state (pg_stat_activity, 10 samples/s):")
     out.extend(_activity_lines(api.activity))
+    add(f"  {api.activity.mean_holders:5.2f}  holding a row lock (in a write transaction, not waiting)")
     add(f"CPU during pgbench ({pg.cpu.wall_s:.1f} s):")
     out.extend(_cpu_lines(pg.cpu, per=pg.result.transactions, per_label="transaction"))
     add("pgbench sessions, average count by state:")
     out.extend(_activity_lines(pg.activity))
+    add(f"  {pg.activity.mean_holders:5.2f}  holding a row lock (in a write transaction, not waiting)")
     add("pgbench per-statement latency (ms), slowest first:")
     for ms, sql in sorted(pg.result.per_statement_ms, key=lambda t: -t[0])[:5]:
         add(f"  {ms:8.3f}  {shape(sql, 96)}")
     add("")
-    for line in limits(api=api, pg=pg, capture=capture):
+    for line in limits(api=api, pg=pg, capture=capture, tenants=tenants):
         add(f"what limits it: {line}")
     met = rate >= TARGET_PER_S or ratio >= TARGET_RATIO
     add(
@@ -123,42 +125,53 @@ def render(
     return "\n".join(out)
 
 
-def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture) -> list[str]:
-    """Plain sentences drawn from the measurements, most telling first."""
+def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture, tenants: int) -> list[str]:
+    """Plain sentences drawn from the measurements, the binding limit first."""
+    rate = api.accepted_per_s or 1e-9
     accepted = api.load.count(202) or 1
     usage = api.cpu
-    lines: list[str] = []
     gunicorn_ms = usage.groups.get("gunicorn", 0.0) / accepted * 1000
     postgres_ms = usage.groups.get("postgres", 0.0) / accepted * 1000
-    if usage.busy_fraction >= 0.85:
-        lines.append(
-            f"CPU: the machine was {usage.busy_fraction * 100:.0f}% busy; gunicorn (Django) used "
-            f"{usage.cores('gunicorn'):.2f} cores = {gunicorn_ms:.2f} ms CPU per accepted submission, PostgreSQL "
-            f"{usage.cores('postgres'):.2f} cores = {postgres_ms:.2f} ms. At that cost both cores give at most "
-            f"~{(os.cpu_count() or 1) * 1000 / max(gunicorn_ms + postgres_ms, 0.001):.0f} submissions/s."
-        )
+    holders = api.activity.mean_holders
+    hold_ms = holders / rate * 1000
+    pg_hold_ms = pg.activity.mean_holders / (pg.result.tps or 1e-9) * 1000
+    waiting = sum(v for k, v in api.activity.top(20) if "Lock:" in k)
+    lock_bound = holders >= 0.8 * tenants and waiting >= 1.0
+    cpu_bound = usage.busy_fraction >= 0.85
+    lock_line = (
+        f"wallet lock: a server session held an organization's wallet row lock (SELECT ... FOR UPDATE until COMMIT) "
+        f"{holders:.2f} of the time on average ({tenants} wallet{'s' if tenants > 1 else ''}), "
+        f"with {waiting:.1f} sessions queued behind it: each submission holds it ~{hold_ms:.2f} ms, "
+        f"so one organization cannot exceed ~{1000 / max(hold_ms, 1e-3):.0f}/s on any number of cores. "
+        f"pgbench holds it ~{pg_hold_ms:.2f} ms for the same statements; the difference is Python and "
+        "the file write running inside the transaction."
+    )
+    cpu_line = (
+        f"CPU: the machine was {usage.busy_fraction * 100:.0f}% busy; gunicorn (Django) used {usage.cores('gunicorn'):.2f} "
+        f"cores = {gunicorn_ms:.2f} ms CPU per accepted submission, PostgreSQL {usage.cores('postgres'):.2f} cores = "
+        f"{postgres_ms:.2f} ms; at that cost {os.cpu_count()} cores serve at most "
+        f"~{(os.cpu_count() or 1) * 1000 / max(gunicorn_ms + postgres_ms, 1e-3):.0f} submissions/s."
+    )
+    lines = []
+    if lock_bound:
+        lines += [lock_line, cpu_line]
+    elif cpu_bound:
+        lines += [cpu_line, lock_line] if waiting >= 1.0 else [cpu_line]
     else:
-        lines.append(
-            f"not CPU: the machine was only {usage.busy_fraction * 100:.0f}% busy "
-            f"(gunicorn {gunicorn_ms:.2f} ms, PostgreSQL {postgres_ms:.2f} ms CPU per submission), so requests wait."
-        )
-    lock_wait = sum(v for k, v in api.activity.top(20) if "Lock:" in k)
-    in_tx = api.activity.mean("idle in transaction")
-    if lock_wait >= 1.0 or in_tx >= 1.0:
-        lines.append(
-            f"wallet row lock: on average {lock_wait:.1f} server sessions waited on a row lock and {in_tx:.1f} sat "
-            "'idle in transaction' (the lock held while Python runs between statements); every submission of one "
-            "organization serializes on its wallet row (SELECT ... FOR UPDATE) until COMMIT."
-        )
+        lines += [
+            f"neither CPU ({usage.busy_fraction * 100:.0f}% busy) nor the wallet lock ({holders:.2f} held) is saturated: "
+            "requests wait on something else (I/O, too few server workers for the connections).",
+            cpu_line,
+        ]
     if api.ceiling is not None:
         lines.append(
-            f"framework floor: the same URL answered without a key (401, no database) at {api.ceiling.rate(401):.0f}/s "
-            "with this gunicorn configuration, an upper bound for any view behind this stack."
+            f"framework floor: the same URL without a key (401, no database, no Redis) answered {api.ceiling.rate(401):.0f}/s "
+            "with this gunicorn configuration, an upper bound for any keyed view on this stack."
         )
+    outside = len(capture.statements) - len(capture.transaction)
     lines.append(
-        f"bare database: pgbench ran the same transaction at {pg.result.tps:.0f} tps (p99 {pg.result.latency_ms['p99']:.1f} ms) "
-        f"using {pg.cpu.cores('postgres'):.2f} cores of PostgreSQL; the API adds "
-        f"{len(capture.statements) - len(capture.transaction)} statements outside the transaction and the Python work "
-        "inside it."
+        f"bare database: pgbench ran the transaction at {pg.result.tps:.0f} tps (p99 {pg.result.latency_ms['p99']:.1f} ms) "
+        f"with PostgreSQL using {pg.cpu.cores('postgres'):.2f} cores; the API adds {outside} statement(s) outside the "
+        f"transaction, {len(capture.redis_round_trips)} Redis round trips and the Django request cycle."
     )
     return lines
