@@ -107,7 +107,9 @@ def webhook_event_handle(*, payload: bytes, signature: str) -> LedgerEntry | Non
         raise ApplicationError(f"Checkout session {session.id} names no known organization.")
     wallet_currency = Wallet.objects.get(organization=organization).currency
     if str(session.currency).upper() != wallet_currency.upper():
-        raise ApplicationError(f"Checkout session {session.id} is in {session.currency}, the wallet in {wallet_currency}.")
+        raise ApplicationError(
+            f"Checkout session {session.id} is in {session.currency}, the wallet in {wallet_currency}."
+        )
     return wallet_topup(
         organization=organization,
         amount=int(session.amount_total),

@@ -46,7 +46,7 @@ class RestoreForm(forms.Form):
         initial=0.5,
         help_text="Lower values restore more aggressively, higher values stay closer to the input.",
     )
-    upscale = forms.TypedChoiceField(choices=[(n, f"{n}×") for n in (1, 2, 3, 4, 6, 8)], coerce=int, initial=2)
+    upscale = forms.TypedChoiceField(choices=[(n, f"{n}x") for n in (1, 2, 3, 4, 6, 8)], coerce=int, initial=2)
     background_enhance = forms.BooleanField(required=False, initial=True, label="Enhance the background")
     face_upsample = forms.BooleanField(required=False, initial=True, label="Upsample restored faces")
 

@@ -18,9 +18,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
-from accounts.selectors import members_for
 from accounts import services as account_services
 from accounts.models import Membership
+from accounts.selectors import members_for
 from billing import selectors as billing_selectors
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
@@ -341,4 +341,3 @@ def team(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{user.get_username()} joined as {role}.")
                 return redirect("dashboard:team")
     return render(request, "dashboard/team.html", {"members": members_for(request.organization), "form": form})
-

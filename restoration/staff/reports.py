@@ -112,4 +112,6 @@ def moderation_queue(*, status: str | None = None):
 
 
 def recently_moderated(limit: int = 20):
-    return Job.objects.select_related("organization").filter(moderated_at__isnull=False).order_by("-moderated_at")[:limit]
+    return (
+        Job.objects.select_related("organization").filter(moderated_at__isnull=False).order_by("-moderated_at")[:limit]
+    )

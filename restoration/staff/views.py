@@ -12,6 +12,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
@@ -39,7 +40,7 @@ def _base_url(request: HttpRequest) -> str:
 
 @staff_view
 def home(request: HttpRequest) -> HttpResponse:
-    report = reports.billing_report(month=date.today().replace(day=1))
+    report = reports.billing_report(month=timezone.now().date().replace(day=1))
     context = {
         "organizations": Organization.objects.count(),
         "suspended": Organization.objects.filter(status=Organization.Status.SUSPENDED).count(),
@@ -85,7 +86,9 @@ def billing_csv(request: HttpRequest) -> HttpResponse:
             + [row.balance, row.held]
         )
     totals = report.totals
-    writer.writerow(["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]])
+    writer.writerow(
+        ["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]]
+    )
     return response
 
 
@@ -181,14 +184,13 @@ def models(request: HttpRequest) -> HttpResponse:
     statuses = weights_status(settings.WEIGHTS_DIR)
     rows = []
     for spec in MODELS.values():
-        checkpoints = [{"checkpoint": MANIFEST[name], "status": statuses.get(name)} for name in spec.checkpoints]
-        rows.append(
-            {
-                "spec": spec,
-                "enabled": spec.name in settings.ENABLED_MODELS,
-                "checkpoints": checkpoints,
-                "installed": all(c["status"] is not None and c["status"].ok for c in checkpoints),
-            }
-        )
-    context = {"rows": rows, "weights_dir": settings.WEIGHTS_DIR, "unknown_enabled": sorted(set(settings.ENABLED_MODELS) - set(MODELS))}
+        missing = [name for name in spec.checkpoints if not (name in statuses and statuses[name].ok)]
+        rows.append({"spec": spec, "enabled": spec.name in settings.ENABLED_MODELS, "missing": missing})
+    checkpoints = [{"checkpoint": checkpoint, "status": statuses.get(name)} for name, checkpoint in MANIFEST.items()]
+    context = {
+        "rows": rows,
+        "checkpoints": checkpoints,
+        "weights_dir": settings.WEIGHTS_DIR,
+        "unknown_enabled": sorted(set(settings.ENABLED_MODELS) - set(MODELS)),
+    }
     return render(request, "staff/models.html", context)

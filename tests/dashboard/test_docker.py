@@ -52,7 +52,17 @@ def test_the_gpu_worker_reserves_an_nvidia_gpu_and_consumes_only_the_gpu_queue(c
     worker = compose["services"]["worker-gpu"]
     [device] = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
-    assert worker["command"] == ["python", "manage.py", "rundramatiq", "--queues", "gpu", "--processes", "1", "--threads", "1"]
+    assert worker["command"] == [
+        "python",
+        "manage.py",
+        "rundramatiq",
+        "--queues",
+        "gpu",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+    ]
     assert worker["build"]["dockerfile"] == "docker/worker.Dockerfile"
     webhooks = compose["services"]["worker-webhooks"]["command"]
     assert webhooks[webhooks.index("--queues") + 1 : webhooks.index("--processes")] == ["webhooks", "maintenance"]

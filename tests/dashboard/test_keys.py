@@ -61,7 +61,12 @@ def test_revoking_a_key_set_revokes_both_keys(owner_client, org):
 def test_a_member_cannot_manage_keys(teammate_client, org):
     subscription, keys = make_keys(org, name="shared")
     assert teammate_client.post(reverse("dashboard:key_create"), {"name": "sneaky"}).status_code == 403
-    assert teammate_client.post(reverse("dashboard:key_regenerate", args=[subscription.id]), {"slot": "primary"}).status_code == 403
+    assert (
+        teammate_client.post(
+            reverse("dashboard:key_regenerate", args=[subscription.id]), {"slot": "primary"}
+        ).status_code
+        == 403
+    )
     assert teammate_client.post(reverse("dashboard:key_revoke", args=[subscription.id])).status_code == 403
     assert not Subscription.objects.filter(name="sneaky").exists()
     assert authenticate_key(keys["primary"]).subscription_id == subscription.id
@@ -72,7 +77,12 @@ def test_a_member_cannot_manage_keys(teammate_client, org):
 
 def test_an_outsider_cannot_touch_another_organizations_keys(outsider_client, org):
     subscription, keys = make_keys(org, name="theirs")
-    assert outsider_client.post(reverse("dashboard:key_regenerate", args=[subscription.id]), {"slot": "primary"}).status_code == 404
+    assert (
+        outsider_client.post(
+            reverse("dashboard:key_regenerate", args=[subscription.id]), {"slot": "primary"}
+        ).status_code
+        == 404
+    )
     assert outsider_client.post(reverse("dashboard:key_revoke", args=[subscription.id])).status_code == 404
     assert authenticate_key(keys["primary"]).subscription_id == subscription.id
     assert "theirs" not in outsider_client.get(reverse("dashboard:keys")).content.decode()

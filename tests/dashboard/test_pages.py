@@ -39,7 +39,9 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client, org):
 
 
 def test_login_page_logs_a_user_in(client, owner, org):
-    response = client.post(reverse("dashboard:login"), {"username": "olivia", "password": "correct horse battery staple"})
+    response = client.post(
+        reverse("dashboard:login"), {"username": "olivia", "password": "correct horse battery staple"}
+    )
     assert response.status_code == 302
     assert client.get(reverse("dashboard:home")).status_code == 200
 

@@ -59,7 +59,9 @@ def signed(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     return f"t={timestamp},v1={signature}"
 
 
-def checkout_event(org, *, event_id="evt_1", amount=2500, payment_status="paid", kind="checkout.session.completed") -> str:
+def checkout_event(
+    org, *, event_id="evt_1", amount=2500, payment_status="paid", kind="checkout.session.completed"
+) -> str:
     return json.dumps(
         {
             "id": event_id,
@@ -82,12 +84,17 @@ def checkout_event(org, *, event_id="evt_1", amount=2500, payment_status="paid",
 
 def post_webhook(client, payload: str, signature: str):
     return client.post(
-        reverse("dashboard:stripe_webhook"), data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        reverse("dashboard:stripe_webhook"),
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
     )
 
 
 def test_top_up_sends_the_owner_to_a_checkout_session_for_their_organization(owner_client, org, stripe_on, stripe_http):
-    fake = stripe_http({"id": "cs_test_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_1"})
+    fake = stripe_http(
+        {"id": "cs_test_1", "object": "checkout.session", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}
+    )
     response = owner_client.post(reverse("dashboard:topup_checkout"), {"amount": "5000"})
     assert response.status_code == 302
     assert response["Location"] == "https://checkout.stripe.com/c/pay/cs_test_1"
@@ -167,6 +174,13 @@ def test_an_unpaid_session_credits_nothing_until_the_async_payment_succeeds(clie
 
 
 def test_other_event_types_are_acknowledged_and_ignored(client, org, stripe_on):
-    payload = json.dumps({"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1", "object": "customer"}}})
+    payload = json.dumps(
+        {
+            "id": "evt_other",
+            "object": "event",
+            "type": "customer.created",
+            "data": {"object": {"id": "cus_1", "object": "customer"}},
+        }
+    )
     assert post_webhook(client, payload, signed(payload)).status_code == 200
     assert Wallet.objects.get(organization=org).balance == 1000

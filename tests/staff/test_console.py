@@ -40,7 +40,10 @@ def test_staff_actions_require_is_staff(client, customer, acme):
     job = submit_job(acme)
     client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"})
     client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "x"})
-    client.post(reverse("staff:organization_detail", args=[acme.id]), {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())})
+    client.post(
+        reverse("staff:organization_detail", args=[acme.id]),
+        {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())},
+    )
     assert Organization.objects.get(pk=acme.pk).status == Organization.Status.ACTIVE
     assert Job.objects.get(pk=job.pk).moderated_at is None
     assert Wallet.objects.get(organization=acme).balance == 1000
@@ -58,7 +61,9 @@ def _ledger_activity(acme, globex, staff_user):
     hold_capture(job=captured)
     hold_release(job=released, reason="failed")
     wallet_topup(organization=acme, amount=2500, idempotency_key="test:acme:topup")
-    wallet_adjust(organization=globex, amount=-120, idempotency_key="test:globex:adj", description="refund", created_by=staff_user)
+    wallet_adjust(
+        organization=globex, amount=-120, idempotency_key="test:globex:adj", description="refund", created_by=staff_user
+    )
     globex_job = submit_job(globex)
     hold_capture(job=globex_job)
     # Move Globex's opening top-up to last month (test set-up only: the app never edits ledger rows).
@@ -107,7 +112,9 @@ def test_billing_report_can_be_narrowed_to_one_month(staff_client, staff_user, a
     month = timezone.now().date().replace(day=1)
     report = staff_client.get(reverse("staff:billing"), {"month": f"{month:%Y-%m}"}).context["report"]
     assert {r.month for r in report.rows} == {month}
-    assert report.totals["topups"] == _ledger_sum(acme, Kind.TOPUP, month=month) + _ledger_sum(globex, Kind.TOPUP, month=month)
+    assert report.totals["topups"] == _ledger_sum(acme, Kind.TOPUP, month=month) + _ledger_sum(
+        globex, Kind.TOPUP, month=month
+    )
 
 
 def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, globex):
@@ -137,7 +144,9 @@ def test_moderation_removes_the_files_and_the_links_then_answer_410(staff_client
     assert input_path.exists()
     page = staff_client.get(reverse("staff:moderation")).content.decode()
     assert job.request_id[-12:] in page
-    response = staff_client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "Not a photo of a person."})
+    response = staff_client.post(
+        reverse("staff:moderation_remove", args=[job.id]), {"note": "Not a photo of a person."}
+    )
     assert response.status_code == 302
     job.refresh_from_db()
     assert not input_path.exists()
@@ -177,7 +186,8 @@ def test_a_wallet_adjustment_needs_a_reason_and_is_applied_once(staff_client, st
 def test_an_adjustment_cannot_take_held_money(staff_client, acme):
     submit_job(acme)
     response = staff_client.post(
-        reverse("staff:organization_detail", args=[acme.id]), {"amount": "-1000", "reason": "oops", "token": str(uuid.uuid4())}
+        reverse("staff:organization_detail", args=[acme.id]),
+        {"amount": "-1000", "reason": "oops", "token": str(uuid.uuid4())},
     )
     assert response.status_code == 402
     assert not LedgerEntry.objects.filter(organization=acme, kind=Kind.ADJUSTMENT).exists()
