@@ -211,7 +211,7 @@ def job_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         "job": job,
         "payload": payload,
         "previews": _previews(job, _base_url(request)),
-        "logs": job.logs.all(),
+        "logs": job_selectors.job_logs(job),
         "deliveries": job_selectors.webhook_deliveries_for(request.organization, job=job).prefetch_related("attempts"),
         "can_cancel": job.status in Job.IN_FLIGHT,
     }
@@ -234,7 +234,10 @@ def job_cancel(request: HttpRequest, request_id: str) -> HttpResponse:
 def restore(request: HttpRequest) -> HttpResponse:
     form = forms.RestoreForm(request.POST or None, request.FILES or None)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not request.organization.is_active:
+        status = 403
+        form.add_error(None, "This organization is suspended, so it cannot start new jobs. Please contact support.")
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         params = JobParams(
             model=data["model"],

@@ -75,3 +75,14 @@ def test_a_model_that_is_not_enabled_cannot_be_chosen(owner_client, org, setting
     response = owner_client.post(reverse("dashboard:restore"), {**FORM, "model": "gfpgan", "image": upload})
     assert response.status_code == 400
     assert not Job.objects.filter(organization=org).exists()
+
+
+def test_a_suspended_organization_cannot_start_jobs_from_the_dashboard(owner_client, org):
+    from accounts.services import organization_set_status
+
+    organization_set_status(organization=org, status="suspended")
+    upload = SimpleUploadedFile("portrait.png", png_bytes(), content_type="image/png")
+    response = owner_client.post(reverse("dashboard:restore"), {**FORM, "image": upload})
+    assert response.status_code == 403
+    assert "suspended" in response.content.decode()
+    assert not Job.objects.filter(organization=org).exists()
