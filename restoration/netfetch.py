@@ -255,13 +255,12 @@ def _send(target: _Target, method: str, deadline: float, *, headers: dict[str, s
             preload_content=False,
             assert_same_host=False,
         )
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, so first
+        raise FetchFailed(f"{_where(target)} could not be reached ({_reason(exc)}).") from None
     except urllib3.exceptions.TimeoutError:
-        raise FetchFailed(f"{target.scheme}://{target.host}{_path_only(target)} did not answer in time.") from None
+        raise FetchFailed(f"{_where(target)} did not answer in time.") from None
     except urllib3.exceptions.HTTPError as exc:
-        reason = _reason(exc)
-        raise FetchFailed(
-            f"{target.scheme}://{target.host}{_path_only(target)} could not be reached ({reason})."
-        ) from None
+        raise FetchFailed(f"{_where(target)} could not be reached ({_reason(exc)}).") from None
 
 
 def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> bytes:
@@ -272,7 +271,9 @@ def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> byte
     while True:
         _set_read_timeout(response, _remaining(deadline, None, url=url))
         try:
-            chunk = response.read(READ_CHUNK)
+            # read1: whatever one receive brings, so the deadline is checked between small reads
+            # (read(n) would block until n bytes arrived, however slowly they drip in).
+            chunk = response.read1(READ_CHUNK)
         except urllib3.exceptions.TimeoutError:
             raise FetchFailed(f"{_safe(url)} did not answer in time.") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -288,7 +289,7 @@ def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> byte
 def _remaining(deadline: float, target: _Target | None, *, url: str = "") -> float:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        where = f"{target.scheme}://{target.host}{_path_only(target)}" if target else _safe(url)
+        where = _where(target) if target else _safe(url)
         raise FetchFailed(f"{where} did not answer in time.")
     return remaining
 
@@ -301,8 +302,8 @@ def _set_read_timeout(response, seconds: float) -> None:
         sock.settimeout(seconds)
 
 
-def _path_only(target: _Target) -> str:
-    return target.path.split("?", 1)[0]
+def _where(target: _Target) -> str:
+    return f"{target.scheme}://{target.host_header}{target.path.split('?', 1)[0]}"
 
 
 def _reason(exc: BaseException) -> str:
