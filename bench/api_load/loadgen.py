@@ -268,34 +268,46 @@ async def _drive(spec: LoadSpec) -> dict:
     status_counts: dict[str, int] = {}
     errors: dict[str, int] = {}
     start = time.perf_counter()
-    deadline = start + spec.duration_s
     budget = [spec.max_requests]
 
     async def connection_loop(request: bytes) -> None:
         reader = writer = None
-        while time.perf_counter() < deadline and budget[0] > 0:
-            budget[0] -= 1
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(HOST, spec.port)
-                t0 = time.perf_counter_ns()
-                writer.write(request)
-                status, keep_alive = await asyncio.wait_for(_read_response(reader), spec.timeout_s)
-                latencies.append(time.perf_counter_ns() - t0)
-                key = str(status)
-                status_counts[key] = status_counts.get(key, 0) + 1
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as exc:
-                name = type(exc).__name__
-                errors[name] = errors.get(name, 0) + 1
-                keep_alive = False
-            if not keep_alive and writer is not None:
+        try:
+            while budget[0] > 0:
+                budget[0] -= 1
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(HOST, spec.port)
+                    t0 = time.perf_counter_ns()
+                    writer.write(request)
+                    status, keep_alive = await asyncio.wait_for(_read_response(reader), spec.timeout_s)
+                    latencies.append(time.perf_counter_ns() - t0)
+                    key = str(status)
+                    status_counts[key] = status_counts.get(key, 0) + 1
+                except (
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    TimeoutError,
+                    ValueError,
+                ) as exc:
+                    name = type(exc).__name__
+                    errors[name] = errors.get(name, 0) + 1
+                    keep_alive = False
+                if not keep_alive and writer is not None:
+                    writer.close()
+                    reader = writer = None
+        finally:
+            if writer is not None:
                 writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
 
-    await asyncio.gather(*(connection_loop(requests[i % len(requests)]) for i in range(spec.concurrency)))
-    elapsed = time.perf_counter() - start
+    # Like wrk: answers count until the deadline; requests still in flight then are abandoned.
+    tasks = [asyncio.create_task(connection_loop(requests[i % len(requests)])) for i in range(spec.concurrency)]
+    await asyncio.wait(tasks, timeout=spec.duration_s)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = min(time.perf_counter() - start, spec.duration_s)
     latencies.sort()
     return {
         "generator": "python-asyncio",

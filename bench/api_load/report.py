@@ -52,9 +52,11 @@ def render(
     if comparisons:
         add("server configurations tried (short runs, best first):")
         for run in sorted(comparisons, key=lambda r: -r.accepted_per_s):
+            other = run.load.requests - run.load.count(202) + sum(run.load.errors.values())
             add(
                 f"  {run.config.label:<16} {run.accepted_per_s:8.1f} accepted/s  p99 {run.load.latency_ms['p99']:7.1f} ms  "
-                f"gunicorn {run.cpu.cores('gunicorn'):.2f} cores  postgres {run.cpu.cores('postgres'):.2f} cores"
+                f"gunicorn {run.cpu.cores('gunicorn'):.2f} cores  postgres {run.cpu.cores('postgres'):.2f} cores  "
+                f"non-202/errors {other}"
             )
     add("")
     add(f"{'figure':<34}{'value':>14}")
