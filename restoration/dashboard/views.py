@@ -136,7 +136,12 @@ def key_create(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard:keys")
-    context = {"subscription": subscription, "full_keys": sorted(full_keys.items()), "created": True}
+    context = {
+        "subscription": subscription,
+        "full_keys": sorted(full_keys.items()),
+        "created": True,
+        "api_base": _base_url(request),
+    }
     return _no_store(render(request, "dashboard/key_secret.html", context))
 
 
@@ -150,7 +155,12 @@ def key_regenerate(request: HttpRequest, subscription_id) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("dashboard:keys")
     slot = request.POST["slot"]
-    context = {"subscription": subscription, "full_keys": [(slot, full_key)], "created": False}
+    context = {
+        "subscription": subscription,
+        "full_keys": [(slot, full_key)],
+        "created": False,
+        "api_base": _base_url(request),
+    }
     return _no_store(render(request, "dashboard/key_secret.html", context))
 
 
