@@ -18,7 +18,7 @@ from django.shortcuts import redirect
 
 from accounts.models import Membership
 from accounts.selectors import memberships_for_user
-from config.errors import NotFound
+from config.errors import Forbidden, NotFound
 
 SESSION_KEY = "dashboard_organization_id"
 # The auth views are wired inside the "dashboard" namespace; naming the page here keeps the
@@ -63,6 +63,8 @@ def org_view(*, manage: bool = False) -> Callable:
                 return view(request, *args, **kwargs)
             except NotFound as exc:
                 raise Http404(exc.message) from exc
+            except Forbidden as exc:
+                raise PermissionDenied(exc.message) from exc
 
         return wrapped
 
