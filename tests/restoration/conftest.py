@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import os
+import struct
 import threading
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +36,22 @@ def png_bytes(width: int = 48, height: int = 40, color=(200, 120, 90)) -> bytes:
     return buffer.getvalue()
 
 
+def noisy_png_bytes(width: int = 64, height: int = 64) -> bytes:
+    """A PNG that does not compress: about 3 bytes per pixel."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def bomb_png_bytes(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A small file whose header claims width x height pixels (2.5 gigapixels by default)."""
+    data = bytearray(png_bytes(8, 8))
+    # IHDR's data starts at byte 16: width, height, then 5 bytes; its CRC covers type + data.
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
 def jpeg_bytes(width: int = 48, height: int = 40) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (30, 60, 90)).save(buffer, format="JPEG", quality=90)
@@ -44,6 +63,7 @@ class Customer:
     org: object
     key: str
     user: object
+    subscription: object
 
     def client(self) -> APIClient:
         client = APIClient()
@@ -55,8 +75,8 @@ class Customer:
 def customer(db) -> Customer:
     user = UserFactory(username="api-owner")
     org = OrganizationFactory(name="Acme Photos", owner=user, initial_credit=1000)
-    _subscription, key = make_key(org)
-    return Customer(org=org, key=key, user=user)
+    subscription, key = make_key(org)
+    return Customer(org=org, key=key, user=user, subscription=subscription)
 
 
 @pytest.fixture
@@ -64,8 +84,8 @@ def outsider(db) -> Customer:
     """Another organization: it must never see or touch the customer's requests."""
     user = UserFactory(username="api-outsider")
     org = OrganizationFactory(name="Other Corp", owner=user, initial_credit=1000)
-    _subscription, key = make_key(org)
-    return Customer(org=org, key=key, user=user)
+    subscription, key = make_key(org)
+    return Customer(org=org, key=key, user=user, subscription=subscription)
 
 
 @pytest.fixture
@@ -163,3 +183,17 @@ def local_server(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def scaling_engine(settings):
+    """Point the worker's engine at the small test engine (and forget it afterwards)."""
+    from jobs.engine import reset_engine
+    from tests.restoration.engines import ScalingEngine
+
+    settings.RESTORATION_ENGINE = "tests.restoration.engines.build_scaling_engine"
+    reset_engine()
+    ScalingEngine.fail_with = None
+    yield ScalingEngine
+    ScalingEngine.fail_with = None
+    reset_engine()
