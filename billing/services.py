@@ -69,7 +69,11 @@ def _append(
         description=description[:300],
         created_by=created_by,
     )
-    entry.full_clean(validate_unique=False, validate_constraints=False)
+    # Field checks only: the foreign keys are known to exist, and every extra query here would
+    # lengthen the time the wallet stays locked.
+    entry.full_clean(
+        exclude=["wallet", "organization", "job", "created_by"], validate_unique=False, validate_constraints=False
+    )
     try:
         # A savepoint, so that losing a race on the key (another wallet's entry committed with
         # the same key after our look-up) leaves the caller's transaction usable.

@@ -127,3 +127,16 @@ def test_a_view_answers_429_in_the_gateway_shape_with_the_headers(tiny_plan):
     assert refused.data["message"].startswith("Rate limit is exceeded.")
     assert int(refused["Retry-After"]) >= 1
     assert refused["RateLimit-Limit"] == "3"
+
+
+def test_each_process_builds_its_limiter_once():
+    from accounts.ratelimit import get_limiter
+
+    assert get_limiter() is get_limiter()
+
+
+def test_an_unreachable_counter_store_lets_requests_through_rather_than_failing_them(tiny_key):
+    # Port 1 on localhost refuses at once: the API keeps answering, holds still guard the money.
+    dead = build_limiter("redis://127.0.0.1:1/0")
+    states = [enforce_request_rate(tiny_key, limiter=dead) for _ in range(5)]
+    assert all(s.limit == 3 for s in states)
