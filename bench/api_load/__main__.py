@@ -23,6 +23,7 @@ from bench.api_load.loadgen import LoadSpec, wrk_path
 from bench.api_load.measure import measure_api, measure_pgbench
 from bench.api_load.payload import GENERATE_PATH, KEY_HEADER, generate_body, generate_headers, tiny_png
 from bench.api_load.pgbench import build_script
+from bench.api_load.profile import profile_submissions
 from bench.api_load.report import render
 from bench.api_load.server import ServerConfig
 
@@ -65,6 +66,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the 401 run that measures the framework's own ceiling"
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile N in-process submissions (cProfile, CPU time) and report where Django spends it",
+    )
     parser.add_argument("--show-sql", action="store_true", help="print the captured statements and the pgbench script")
     parser.add_argument("--keep-db", action="store_true", help="leave the codeformer_bench database for inspection")
     parser.add_argument(
@@ -103,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         if capture.status_code != 202:
             print(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}", file=sys.stderr)
             return 2
+        profile_text = ""
+        if args.profile:
+            print(f"profiling {args.profile} in-process submissions ...", flush=True)
+            profile_text = profile_submissions(
+                count=args.profile, path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key)
+            )
         known = _known_uuids()
         scripts = [build_script(c.transaction, known_uuids=known) for c in captures]
         environment.close_django_connections()
@@ -132,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         pg = measure_pgbench(env=env, scripts=scripts, concurrency=args.concurrency, duration_s=args.duration)
         report = render(
             api=api, pg=pg, capture=capture, concurrency=args.concurrency, tenants=args.tenants,
-            comparisons=comparisons, loadavg=loadavg,
+            comparisons=comparisons, loadavg=loadavg, profile=profile_text,
         )  # fmt: skip
         print(report)
         return 0

@@ -33,6 +33,7 @@ def render(
     tenants: int,
     comparisons: list[ApiRun],
     loadavg: list[str],
+    profile: str = "",
 ) -> str:
     load = api.load
     accepted = load.count(202)
@@ -113,6 +114,8 @@ def render(
     add("pgbench per-statement latency (ms), slowest first:")
     for ms, sql in sorted(pg.result.per_statement_ms, key=lambda t: -t[0])[:5]:
         add(f"  {ms:8.3f}  {shape(sql, 96)}")
+    if profile:
+        add(profile)
     add("")
     for line in limits(api=api, pg=pg, capture=capture, tenants=tenants):
         add(f"what limits it: {line}")
