@@ -6,6 +6,7 @@ and LedgerEntry counts, the wallet and the media folder exactly as they were.
 
 from __future__ import annotations
 
+import importlib
 import io
 import ipaddress
 import os
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -72,7 +74,15 @@ class Customer:
 
 
 @pytest.fixture
-def customer(db) -> Customer:
+def seeded(db):
+    """The default plan and price table of billing migration 0002. A transactional test (the
+    demo tests run a real worker) flushes every table, seeded rows included, so re-seed."""
+    seed = importlib.import_module("billing.migrations.0002_default_plan_and_prices").seed
+    seed(django_apps, None)
+
+
+@pytest.fixture
+def customer(seeded) -> Customer:
     user = UserFactory(username="api-owner")
     org = OrganizationFactory(name="Acme Photos", owner=user, initial_credit=1000)
     subscription, key = make_key(org)
@@ -80,7 +90,7 @@ def customer(db) -> Customer:
 
 
 @pytest.fixture
-def outsider(db) -> Customer:
+def outsider(seeded) -> Customer:
     """Another organization: it must never see or touch the customer's requests."""
     user = UserFactory(username="api-outsider")
     org = OrganizationFactory(name="Other Corp", owner=user, initial_credit=1000)

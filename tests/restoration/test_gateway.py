@@ -347,7 +347,7 @@ def test_a_suspended_organization_is_a_403(client, customer, nothing_created):
 # --- 402 ----------------------------------------------------------------------------------------
 
 
-def test_an_empty_wallet_answers_the_documented_402(db, nothing_created):
+def test_an_empty_wallet_answers_the_documented_402(seeded, nothing_created):
     from rest_framework.test import APIClient
 
     poor = OrganizationFactory(name="Poor", initial_credit=GATEWAY_PRICE - 1)
