@@ -1,0 +1,153 @@
+"""The OpenAPI schema documents what the views accept; CORS is open on the API routes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+from tests.restoration.conftest import GENERATE_URL, HEALTH_URL, PROCESS_URL, png_bytes
+
+API_PATHS = {
+    "/codeformer-image-restoration/v1/codeformer/generate": "post",
+    "/v2/requests/status/{request_id}": "get",
+    "/v2/requests/cancel/{request_id}": "post",
+    "/v2/requests": "get",
+    "/api/process": "post",
+    "/api/health": "get",
+}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory, django_db_blocker):
+    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
+    with django_db_blocker.unblock():
+        # --fail-on-warn makes any unresolved type or missing annotation a failure.
+        call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_schema_generates_without_warnings_and_documents_every_path(schema):
+    for path, method in API_PATHS.items():
+        assert method in schema["paths"][path], path
+
+
+def test_generate_documents_json_and_multipart_bodies_with_the_gateway_defaults(schema):
+    operation = schema["paths"]["/codeformer-image-restoration/v1/codeformer/generate"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == {"application/json", "multipart/form-data"}
+    json_body = _resolve(schema, content["application/json"]["schema"])
+    props = json_body["properties"]
+    assert {
+        "image",
+        "image_base64",
+        "codeformer_fidelity",
+        "background_enhance",
+        "face_upsample",
+        "upscale",
+        "webhook",
+        "webhook_events_filter",
+        "model",
+    } <= set(props)
+    assert (
+        props["background_enhance"]["default"],
+        props["face_upsample"]["default"],
+        props["upscale"]["default"],
+        props["codeformer_fidelity"]["default"],
+    ) == (True, True, 2, 0.5)
+    multipart = _resolve(schema, content["multipart/form-data"]["schema"])
+    assert multipart["properties"]["image"]["format"] == "binary"
+    assert {"202", "400", "401", "402", "403", "413", "429"} <= set(operation["responses"])
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert headers == {"Idempotency-Key", "X-Webhook-URL"}
+
+
+def test_the_demo_documents_its_own_defaults_and_error_shape(schema):
+    operation = schema["paths"]["/api/process"]["post"]
+    props = _resolve(schema, operation["requestBody"]["content"]["application/json"]["schema"])["properties"]
+    assert (
+        props["background_enhance"]["default"],
+        props["face_upsample"]["default"],
+        props["upscale"]["default"],
+        props["fidelity"]["default"],
+    ) == (False, False, 2, 0.5)
+    error = _resolve(schema, operation["responses"]["400"]["content"]["application/json"]["schema"])
+    assert set(error["properties"]) == {"status", "message"}
+
+
+def test_keyed_operations_require_the_subscription_key_and_health_is_public(schema):
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["SubscriptionKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Ocp-Apim-Subscription-Key",
+        "description": schemes["SubscriptionKey"]["description"],
+    }
+    for path, method in API_PATHS.items():
+        security = schema["paths"][path][method].get("security")
+        if path == "/api/health":
+            assert not security
+        else:
+            assert {"SubscriptionKey": []} in security
+
+
+def test_the_schema_and_docs_are_served(db, anonymous):
+    assert anonymous.get("/api/schema/").status_code == 200
+    assert anonymous.get("/api/docs/").status_code == 200
+
+
+def _resolve(schema, node):
+    ref = node.get("$ref")
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else node
+
+
+# --- CORS ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [GENERATE_URL, PROCESS_URL, "/v2/requests/status/x"])
+def test_a_preflight_allows_any_origin_and_the_key_headers(anonymous, path):
+    response = anonymous.options(
+        path,
+        HTTP_ORIGIN="https://app.example.org",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="ocp-apim-subscription-key, content-type, idempotency-key, x-webhook-url",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"ocp-apim-subscription-key", "content-type", "idempotency-key", "x-webhook-url"} <= allowed
+    assert "POST" in response["Access-Control-Allow-Methods"]
+
+
+def test_answers_carry_the_cors_header_and_expose_the_rate_limit_headers(client, customer):
+    response = client.post(
+        GENERATE_URL,
+        {"image_base64": base64.b64encode(png_bytes()).decode()},
+        format="json",
+        HTTP_ORIGIN="https://app.example.org",
+    )
+    assert response.status_code == 202
+    assert response["Access-Control-Allow-Origin"] == "*"
+    exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"ratelimit-limit", "ratelimit-remaining", "retry-after"} <= exposed
+
+
+def test_health_answers_cross_origin(db, anonymous):
+    response = anonymous.get(HEALTH_URL, HTTP_ORIGIN="https://app.example.org")
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_error_answers_carry_the_cors_header_too(client, outsider):
+    request_id = client.post(
+        GENERATE_URL, {"image_base64": base64.b64encode(png_bytes()).decode()}, format="json"
+    ).json()["request_id"]
+    response = outsider.client().get(f"/v2/requests/status/{request_id}", HTTP_ORIGIN="https://app.example.org")
+    assert response.status_code == 404
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_non_api_routes_get_no_cors_header(db, anonymous):
+    response = anonymous.get("/admin/login/", HTTP_ORIGIN="https://app.example.org")
+    assert "Access-Control-Allow-Origin" not in response
