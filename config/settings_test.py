@@ -12,3 +12,7 @@ from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+
+# A database of its own per test process, so several runs on one machine cannot drop each
+# other's test database mid-run.
+DATABASES["default"]["TEST"] = {"NAME": f"test_codeformer_{os.getpid()}"}  # noqa: F405
