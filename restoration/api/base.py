@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.urls import reverse
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -33,7 +33,8 @@ BODY_OVERHEAD_BYTES = 64 * 1024
 class KeyedAPIView(APIView):
     authentication_classes = [SubscriptionKeyAuthentication]
     permission_classes: list = []
-    parser_classes = [JSONParser, MultiPartParser]
+    # URL-encoded forms carry the same fields as JSON (no files): a plain HTML form or `curl -d`.
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
     error_style = "gateway"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

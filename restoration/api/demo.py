@@ -42,7 +42,11 @@ class ProcessView(KeyedAPIView):
         f"up to DEMO_SYNC_TIMEOUT_S (default {settings.DEMO_SYNC_TIMEOUT_S} s); jobs not finished by then are "
         "canceled and not charged.",
         tags=[TAG],
-        request={"multipart/form-data": DemoMultipartRequest, "application/json": DemoJSONRequest},
+        request={
+            "multipart/form-data": DemoMultipartRequest,
+            "application/json": DemoJSONRequest,
+            "application/x-www-form-urlencoded": DemoJSONRequest,
+        },
         parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={
             200: OpenApiResponse(DemoSuccessResponse, description="Every image restored."),

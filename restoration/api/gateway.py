@@ -38,7 +38,11 @@ class GenerateView(KeyedAPIView):
         "file (`image`). The URL is fetched now: a dead, unsafe or non-image URL is a 400 and nothing is "
         "charged. Poll `polling_url` or pass a webhook.",
         tags=[TAG],
-        request={"application/json": GenerateJSONRequest, "multipart/form-data": GenerateMultipartRequest},
+        request={
+            "application/json": GenerateJSONRequest,
+            "multipart/form-data": GenerateMultipartRequest,
+            "application/x-www-form-urlencoded": GenerateJSONRequest,
+        },
         parameters=[IDEMPOTENCY_KEY_HEADER, WEBHOOK_URL_HEADER],
         responses={
             202: OpenApiResponse(GenerateAcceptedResponse, description="Accepted: request queued."),

@@ -113,6 +113,24 @@ def test_generate_accepts_a_multipart_image_file(client):
     )
 
 
+def test_generate_accepts_a_url_encoded_form(client):
+    from urllib.parse import urlencode
+
+    form = urlencode(
+        {
+            "image_base64": b64(png_bytes()),
+            "upscale": "4",
+            "background_enhance": "off",
+            "webhook_events_filter": ["start", "completed"],
+        },
+        doseq=True,
+    )
+    response = client.post(GENERATE_URL, form, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 202, response.json()
+    params = Job.objects.get().params
+    assert params["upscale"] == 4 and params["background_enhance"] is False and params["face_upsample"] is True
+
+
 def test_generate_accepts_plain_base64_without_a_data_uri(client):
     assert generate(client, {"image_base64": b64(png_bytes())}).status_code == 202
 

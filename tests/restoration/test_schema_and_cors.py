@@ -37,7 +37,7 @@ def test_the_schema_generates_without_warnings_and_documents_every_path(schema):
 def test_generate_documents_json_and_multipart_bodies_with_the_gateway_defaults(schema):
     operation = schema["paths"]["/codeformer-image-restoration/v1/codeformer/generate"]["post"]
     content = operation["requestBody"]["content"]
-    assert set(content) == {"application/json", "multipart/form-data"}
+    assert set(content) == {"application/json", "multipart/form-data", "application/x-www-form-urlencoded"}
     json_body = _resolve(schema, content["application/json"]["schema"])
     props = json_body["properties"]
     assert {
