@@ -1,0 +1,1 @@
+"""Benchmark of the ml/ restoration pipeline against CodeFormer's own inference script."""

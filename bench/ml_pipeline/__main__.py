@@ -1,0 +1,3 @@
+from bench.ml_pipeline.run import main
+
+main()
