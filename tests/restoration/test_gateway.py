@@ -571,3 +571,23 @@ def test_the_list_filters_by_status(client):
     body = client.get("/v2/requests?status=CANCELED").json()
     assert [item["request_id"] for item in body["results"]] == [first]
     _assert_error(client.get("/v2/requests?status=DONE"), 400)
+
+
+# --- order of checks ----------------------------------------------------------------------------
+
+
+def test_the_key_is_checked_before_the_body(anonymous, customer):
+    response = generate(anonymous, {"upscale": "nonsense", "bogus": 1})
+    assert response.status_code == 401
+
+
+def test_the_rate_is_checked_before_the_body_and_even_bad_requests_count(client, customer):
+    _tight_plan(customer.org, requests_per_minute=1, max_jobs_in_flight=50)
+    assert generate(client, {"bogus": 1}).status_code == 400
+    assert generate(client, {"bogus": 1}).status_code == 429
+
+
+def test_an_unsafe_webhook_header_is_a_400(client, nothing_created):
+    guard = nothing_created()
+    _assert_error(generate(client, HTTP_X_WEBHOOK_URL="http://192.168.0.1/hook"), 400, "may not reach")
+    guard.assert_unchanged()
