@@ -80,3 +80,15 @@ class LyingEngine(FakeEngine):
 
     def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
         return FakeResult(png=b"", width=10, height=10, faces=0, timings={})
+
+
+def generated_weights_pipeline():
+    """The REAL ml.pipeline.RestorationPipeline on checkpoints generated in the official formats
+    (shared/parity/make_weights.py via tests/ml/checkpoints.py), for the slow end-to-end tests."""
+    from ml.pipeline import RestorationPipeline
+    from tests.ml.checkpoints import build_test_weights, manifest_for, shared_dir
+
+    weights_dir = build_test_weights(shared_dir())
+    return RestorationPipeline(
+        weights_dir=weights_dir, device="cpu", enabled_models=("codeformer",), num_threads=2, manifest=manifest_for(weights_dir)
+    )
