@@ -28,6 +28,16 @@ from django.conf import settings
 
 from restoration.errors import FetchFailed, ImageTooLarge, UnsafeURL
 
+__all__ = [
+    "FetchFailed",
+    "FetchedResource",
+    "ImageTooLarge",
+    "UnsafeURL",
+    "check_public_url",
+    "fetch_public_bytes",
+    "post_public_json",
+]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 USER_AGENT = "codeformer-service/1.0 (+image fetcher)"
