@@ -39,7 +39,12 @@ def heartbeat_write(*, worker_id: str, engine_loaded: bool = True) -> None:
         models = list(getattr(engine, "enabled_models", None) or settings.ENABLED_MODELS)
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id,
-        defaults={"hostname": socket.gethostname()[:200], "device": device[:20], "models_loaded": models, "seen_at": timezone.now()},
+        defaults={
+            "hostname": socket.gethostname()[:200],
+            "device": device[:20],
+            "models_loaded": models,
+            "seen_at": timezone.now(),
+        },
     )
 
 

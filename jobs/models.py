@@ -30,7 +30,9 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="jobs")
-    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.GATEWAY)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -52,7 +54,7 @@ class Job(models.Model):
     # Where the client reached us, so URLs in webhook bodies (sent later by a worker, with no
     # request at hand) are absolute even when PUBLIC_BASE_URL is not configured.
     base_url = models.CharField(max_length=300, blank=True, default="")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key; unique when set
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
@@ -106,6 +108,9 @@ class JobLog(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class WebhookDelivery(models.Model):
     """One event to deliver to one URL, retried with back-off; each try is a WebhookAttempt."""
@@ -122,7 +127,9 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="webhook_deliveries")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
     event = models.CharField(max_length=16, choices=Event.choices)
     url = models.URLField(max_length=2000)
@@ -136,6 +143,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.url} ({self.status})"
 
     @property
     def message_id(self) -> str:
@@ -154,6 +164,9 @@ class WebhookAttempt(models.Model):
         ordering = ["number"]
         constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="unique_attempt_number")]
 
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error}"
+
 
 class WorkerHeartbeat(models.Model):
     """Written by each worker process so the health endpoint can tell whether one is alive."""
@@ -163,3 +176,6 @@ class WorkerHeartbeat(models.Model):
     device = models.CharField(max_length=20)
     models_loaded = models.JSONField(default=list)
     seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} ({self.device})"

@@ -25,7 +25,9 @@ def job_files_delete(*, job: Job, message: str, now=None) -> bool:
     for name in (job.input_file.name, job.output_file.name):
         delete_stored(name)
     with transaction.atomic():
-        changed = Job.objects.filter(id=job.id, files_purged_at__isnull=True).update(files_purged_at=now, updated_at=now)
+        changed = Job.objects.filter(id=job.id, files_purged_at__isnull=True).update(
+            files_purged_at=now, updated_at=now
+        )
         if changed:
             JobLog.objects.create(job=job, message=message[:500])
     job.refresh_from_db()
@@ -53,7 +55,9 @@ def files_purge_expired(*, now=None) -> int:
 def job_moderate(*, job: Job, note: str = "", now=None) -> Job:
     """Staff removal: the files are deleted and the output is never served again."""
     now = now or timezone.now()
-    Job.objects.filter(id=job.id, moderated_at__isnull=True).update(moderated_at=now, moderation_note=note[:300], updated_at=now)
+    Job.objects.filter(id=job.id, moderated_at__isnull=True).update(
+        moderated_at=now, moderation_note=note[:300], updated_at=now
+    )
     job_files_delete(job=job, message="Files removed by moderation.", now=now)
     job.refresh_from_db()
     return job

@@ -42,7 +42,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 190
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class JobAbandoned(Exception):  # noqa: N818 - a signal, not an error
+class JobAbandoned(Exception):
     """The job was canceled or taken over while the pipeline ran; stop working on it."""
 
 
@@ -114,7 +114,21 @@ def job_submit(
     return jobs, True
 
 
-def _create_jobs(*, organization, params, images, source, api_key, user, webhook_url, webhook_events, key, fingerprint, base_url, stored) -> tuple[list[Job], bool]:
+def _create_jobs(
+    *,
+    organization,
+    params,
+    images,
+    source,
+    api_key,
+    user,
+    webhook_url,
+    webhook_events,
+    key,
+    fingerprint,
+    base_url,
+    stored,
+) -> tuple[list[Job], bool]:
     with transaction.atomic():
         # The wallet lock serializes this organization's submissions: the key re-check, the
         # in-flight count and the balance check below cannot interleave with another request.
@@ -167,7 +181,9 @@ def _clean_idempotency_key(idempotency_key: str | None) -> str | None:
     if not key:
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or _KEY_SEPARATOR in key:
-        raise BadRequest(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters and may not contain '::'.")
+        raise BadRequest(
+            f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters and may not contain '::'."
+        )
     return key
 
 
@@ -280,7 +296,12 @@ def job_run(*, job_id) -> Job | None:
     except JobAbandoned:
         finished = False
     except TimeLimitExceeded:
-        finished = _finish(job, attempt, Job.Status.ERROR, error=f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds.")
+        finished = _finish(
+            job,
+            attempt,
+            Job.Status.ERROR,
+            error=f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds.",
+        )
     except InvalidImage as exc:
         finished = _finish(job, attempt, Job.Status.FAILED, error=str(exc) or "The image could not be processed.")
     except (ModelNotEnabled, WeightsError, RestorationFailed) as exc:
@@ -365,7 +386,9 @@ def _check_result(result) -> None:
     width = int.from_bytes(png[16:20], "big")
     height = int.from_bytes(png[20:24], "big")
     if width <= 0 or height <= 0 or (width, height) != (result.width, result.height):
-        raise RestorationFailed(f"The engine's PNG is {width}x{height}, not the {result.width}x{result.height} it reported.")
+        raise RestorationFailed(
+            f"The engine's PNG is {width}x{height}, not the {result.width}x{result.height} it reported."
+        )
 
 
 def _face_count(faces) -> int:
@@ -439,6 +462,9 @@ def _requeue(job: Job, *, now) -> int:
             status=Job.Status.QUEUED, started_at=None, updated_at=now
         )
         if changed:
-            _log(job, f"The worker stopped responding; re-queued (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS} used).")
+            _log(
+                job,
+                f"The worker stopped responding; re-queued (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS} used).",
+            )
             transaction.on_commit(lambda: _enqueue([job.id]))
     return changed

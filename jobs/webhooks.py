@@ -76,9 +76,9 @@ def signing_secrets(organization) -> list[str]:
     """The current secret, plus the previous one while the rotation overlap lasts."""
     secrets = [organization.webhook_secret]
     rotated_at = organization.webhook_secret_rotated_at
-    if organization.previous_webhook_secret and rotated_at is not None:
-        if timezone.now() < rotated_at + timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS):
-            secrets.append(organization.previous_webhook_secret)
+    overlap = timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+    if organization.previous_webhook_secret and rotated_at is not None and timezone.now() < rotated_at + overlap:
+        secrets.append(organization.previous_webhook_secret)
     return secrets
 
 
@@ -86,7 +86,6 @@ def signed_headers(*, organization, message_id: str, body: str) -> dict[str, str
     now = timezone.now()
     signatures = " ".join(Webhook(secret).sign(message_id, now, body) for secret in signing_secrets(organization))
     return {
-        "content-type": "application/json",
         "user-agent": "codeformer-webhooks/1.0",
         "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
@@ -103,7 +102,10 @@ def _body_for(delivery: WebhookDelivery) -> str:
 
         job = delivery.job
         if job_output_available(job):
-            payload["output"] = {**payload["output"], "media_url": [media_url(job, "output", base_url=job_base_url(job))]}
+            payload["output"] = {
+                **payload["output"],
+                "media_url": [media_url(job, "output", base_url=job_base_url(job))],
+            }
         else:
             payload["output"] = None
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -156,7 +158,9 @@ def webhook_deliver(*, delivery_id) -> WebhookAttempt | None:
 
 
 @transaction.atomic
-def _record_attempt(delivery: WebhookDelivery, *, status_code, latency_ms, error: str, permanent: bool) -> WebhookAttempt:
+def _record_attempt(
+    delivery: WebhookDelivery, *, status_code, latency_ms, error: str, permanent: bool
+) -> WebhookAttempt:
     attempt = WebhookAttempt.objects.create(
         delivery=delivery,
         number=delivery.attempt_count,

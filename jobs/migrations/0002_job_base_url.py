@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='base_url',
-            field=models.CharField(blank=True, default='', max_length=300),
+            model_name="job",
+            name="base_url",
+            field=models.CharField(blank=True, default="", max_length=300),
         ),
     ]

@@ -37,7 +37,9 @@ def png_bytes(width: int = 24, height: int = 16) -> bytes:
 
 
 def image_input(width: int = 24, height: int = 16, data: bytes | None = None, name: str = "face.png") -> ImageInput:
-    return ImageInput(data=data if data is not None else png_bytes(width, height), name=name, width=width, height=height, format="PNG")
+    return ImageInput(
+        data=data if data is not None else png_bytes(width, height), name=name, width=width, height=height, format="PNG"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -100,11 +102,13 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
                     status = receiver.statuses[min(len(receiver.requests), len(receiver.statuses) - 1)]
-                    receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body, "status": status})
+                    receiver.requests.append(
+                        {"path": self.path, "headers": dict(self.headers.items()), "body": body, "status": status}
+                    )
                     receiver.arrived.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "2")

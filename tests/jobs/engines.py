@@ -90,5 +90,9 @@ def generated_weights_pipeline():
 
     weights_dir = build_test_weights(shared_dir())
     return RestorationPipeline(
-        weights_dir=weights_dir, device="cpu", enabled_models=("codeformer",), num_threads=2, manifest=manifest_for(weights_dir)
+        weights_dir=weights_dir,
+        device="cpu",
+        enabled_models=("codeformer",),
+        num_threads=2,
+        manifest=manifest_for(weights_dir),
     )

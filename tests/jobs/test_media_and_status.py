@@ -47,7 +47,7 @@ def test_the_status_object_of_a_completed_job_has_the_documented_fields(org, cli
     assert payload["output"]["media_type"] == "image/png"
     for key in ("created_at", "updated_at", "completed_at"):
         assert ISO_MS.match(payload[key]), payload[key]
-    assert [line["message"] for line in payload["logs"]][0] == "Request queued."
+    assert payload["logs"][0]["message"] == "Request queued."
     assert all(ISO_MS.match(line["at"]) for line in payload["logs"])
     assert payload["timings"]["queue_wait_s"] >= 0 and payload["timings"]["processing_s"] >= 0
     assert payload["retention"]["files_deleted"] is False
@@ -66,7 +66,12 @@ def test_the_status_object_of_a_completed_job_has_the_documented_fields(org, cli
 def test_a_queued_job_has_no_output_and_no_completion_time(org):
     jobs, _ = job_submit(organization=org, params=PLAIN, images=[image_input()], source=Job.Source.GATEWAY)
     payload = job_status_payload(jobs[0], base_url=BASE)
-    assert (payload["status"], payload["output"], payload["completed_at"], payload["error"]) == ("QUEUED", None, None, None)
+    assert (payload["status"], payload["output"], payload["completed_at"], payload["error"]) == (
+        "QUEUED",
+        None,
+        None,
+        None,
+    )
     assert payload["retention"]["expires_at"] is None
     assert payload["timings"]["queue_wait_s"] is None
 
@@ -113,7 +118,9 @@ def test_the_retention_purge_deletes_old_files_and_the_status_says_so(org, clien
     old = completed_job(org)
     recent = completed_job(org)
     url = path_of(media_url(old, base_url=BASE))
-    Job.objects.filter(id=old.id).update(completed_at=timezone.now() - timedelta(hours=settings.RESULT_RETENTION_HOURS, minutes=1))
+    Job.objects.filter(id=old.id).update(
+        completed_at=timezone.now() - timedelta(hours=settings.RESULT_RETENTION_HOURS, minutes=1)
+    )
 
     assert files_purge_expired() == 1
 
@@ -150,7 +157,13 @@ def test_on_s3_the_storage_presigned_url_is_used(org, settings):
         **settings.STORAGES,
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": "results", "access_key": "AKIDEXAMPLE", "secret_key": "secret", "region_name": "us-east-1", "querystring_auth": True},
+            "OPTIONS": {
+                "bucket_name": "results",
+                "access_key": "AKIDEXAMPLE",
+                "secret_key": "secret",
+                "region_name": "us-east-1",
+                "querystring_auth": True,
+            },
         },
     }
     url = media_url(job, base_url=BASE)
@@ -178,7 +191,9 @@ def test_worker_status_follows_the_latest_heartbeat_and_queue_depth_counts_queue
     WorkerHeartbeat.objects.create(worker_id="w1", hostname="h", device="cuda", seen_at=timezone.now())
     assert worker_status()["alive"] is True
     assert worker_status()["device"] == "cuda"
-    WorkerHeartbeat.objects.filter(worker_id="w1").update(seen_at=timezone.now() - timedelta(seconds=10 * settings.WORKER_HEARTBEAT_S))
+    WorkerHeartbeat.objects.filter(worker_id="w1").update(
+        seen_at=timezone.now() - timedelta(seconds=10 * settings.WORKER_HEARTBEAT_S)
+    )
     assert worker_status()["alive"] is False
 
     job_submit(organization=org, params=PLAIN, images=[image_input(), image_input()], source=Job.Source.GATEWAY)

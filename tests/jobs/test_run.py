@@ -206,7 +206,9 @@ def test_the_sweep_requeues_a_stale_processing_job_that_has_attempts_left(org, s
 def test_the_sweep_errors_a_stale_job_out_of_attempts_and_releases_its_hold(org, settings):
     job = submit_one(org)
     stale_start = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER_S + 5)
-    Job.objects.filter(id=job.id).update(status=Job.Status.PROCESSING, started_at=stale_start, attempts=settings.JOB_MAX_ATTEMPTS)
+    Job.objects.filter(id=job.id).update(
+        status=Job.Status.PROCESSING, started_at=stale_start, attempts=settings.JOB_MAX_ATTEMPTS
+    )
 
     counts = job_sweep_stale()
 

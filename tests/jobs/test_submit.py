@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -64,7 +65,9 @@ def test_the_price_follows_the_parameters(org):
 @pytest.mark.django_db
 def test_the_same_idempotency_key_returns_the_first_jobs_and_holds_once(org):
     first, created = submit(org, images=[image_input(), image_input()], idempotency_key="order-17", fingerprint="abc")
-    again, created_again = submit(org, images=[image_input(), image_input()], idempotency_key="order-17", fingerprint="abc")
+    again, created_again = submit(
+        org, images=[image_input(), image_input()], idempotency_key="order-17", fingerprint="abc"
+    )
 
     assert created is True and created_again is False
     assert [j.id for j in again] == [j.id for j in first]
@@ -163,10 +166,8 @@ def _in_threads(count: int, fn, *, pool: int = 20):
 
     def run(i):
         try:
-            try:
+            with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=30)
-            except threading.BrokenBarrierError:
-                pass
             return fn(i)
         except Exception as exc:  # collected and asserted on by the caller
             return exc
@@ -208,4 +209,3 @@ def test_a_hundred_parallel_submissions_against_a_balance_for_ten_make_exactly_t
     wallet = Wallet.objects.get(organization=org)
     assert wallet.held == wallet.balance == 10 * PLAIN_PRICE
     assert len(media_files(_media_root)) == 10
-

@@ -58,7 +58,12 @@ def test_every_event_is_delivered_signed_with_the_status_object_as_body(worker, 
         delivery = WebhookDelivery.objects.get(id=_delivery_id(request))
         bodies.setdefault(delivery.event, []).append(payload)
         assert payload["request_id"] == job.request_id
-    assert sorted((event, len(items)) for event, items in bodies.items()) == [("completed", 1), ("logs", 3), ("output", 1), ("start", 1)]
+    assert sorted((event, len(items)) for event, items in bodies.items()) == [
+        ("completed", 1),
+        ("logs", 3),
+        ("output", 1),
+        ("start", 1),
+    ]
     assert bodies["start"][0]["status"] == "PROCESSING"
     completed = bodies["completed"][0]
     assert completed["status"] == "COMPLETED"
@@ -161,7 +166,7 @@ def test_the_default_retry_schedule_makes_at_least_five_attempts_over_an_hour(se
 
     assert len(WEBHOOK_RETRY_DELAYS_S) + 1 >= 5
     assert sum(WEBHOOK_RETRY_DELAYS_S) >= 3600
-    assert WEBHOOK_RETRY_DELAYS_S == sorted(WEBHOOK_RETRY_DELAYS_S)
+    assert sorted(WEBHOOK_RETRY_DELAYS_S) == WEBHOOK_RETRY_DELAYS_S
 
 
 def test_an_unreachable_receiver_is_recorded_as_a_failed_attempt(broker, receiver_factory, settings):
@@ -238,7 +243,11 @@ def test_the_sweep_resends_a_delivery_whose_message_was_lost(worker, receiver):
     wait_until(lambda: finished(job))
     wait_until(lambda: settled(job))
     lost = WebhookDelivery.objects.create(
-        organization=org, job=job, event="completed", url=receiver.url, payload={"status": "COMPLETED"},
+        organization=org,
+        job=job,
+        event="completed",
+        url=receiver.url,
+        payload={"status": "COMPLETED"},
         next_attempt_at=timezone.now() - timedelta(hours=1),
     )
 

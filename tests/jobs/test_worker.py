@@ -41,7 +41,9 @@ def drain(broker, worker) -> None:
 
 def test_submitted_jobs_are_processed_by_the_worker_and_charged(broker, worker):
     org = OrganizationFactory(name="Acme", initial_credit=1000)
-    jobs, _ = job_submit(organization=org, params=PLAIN, images=[image_input(24, 16), image_input(10, 12)], source=Job.Source.GATEWAY)
+    jobs, _ = job_submit(
+        organization=org, params=PLAIN, images=[image_input(24, 16), image_input(10, 12)], source=Job.Source.GATEWAY
+    )
 
     drain(broker, worker)
 

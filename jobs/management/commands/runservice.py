@@ -12,7 +12,9 @@ class Command(BaseCommand):
     help = "Run the web server, and the in-process worker and scheduler when EMBEDDED_WORKER is set."
 
     def add_arguments(self, parser):
-        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000", help="Optional address:port (default 127.0.0.1:8000).")
+        parser.add_argument(
+            "addrport", nargs="?", default="127.0.0.1:8000", help="Optional address:port (default 127.0.0.1:8000)."
+        )
 
     def handle(self, *args, addrport: str, **options):
         embedded = None
