@@ -56,6 +56,14 @@ class FetchFailed(OutboundURLError):
     default_message = "The URL could not be fetched."
 
 
+class InternalError(ApplicationError):
+    """What a client sees of a bug: the documented 500 shape, never a traceback."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    title = "Internal Server Error"
+    default_message = "Something went wrong on our side; the request was not charged. Please try again."
+
+
 class DemoTimeout(ApplicationError):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
     title = "Gateway Timeout"

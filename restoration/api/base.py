@@ -9,6 +9,7 @@ RateLimit-* headers are added to every answer once the rate was counted.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -24,13 +25,29 @@ from accounts.errors import MissingSubscriptionKey
 from accounts.ratelimit import enforce_request_rate, ratelimit_headers
 from restoration.api import schema  # noqa: F401 - registers the subscription-key security scheme
 from restoration.errors import ImageTooLarge as RequestTooLarge
-from restoration.errors import InvalidInput, ModelNotFound
+from restoration.errors import InternalError, InvalidInput, ModelNotFound
+
+logger = logging.getLogger(__name__)
 
 # Multipart boundaries and JSON punctuation around the images and fields.
 BODY_OVERHEAD_BYTES = 64 * 1024
 
 
-class KeyedAPIView(APIView):
+class JSONErrorsAPIView(APIView):
+    """Unexpected exceptions answer the documented 500 in the endpoint's error shape (with
+    DJANGO_DEBUG on, Django's debug page instead, which is what a developer wants)."""
+
+    def handle_exception(self, exc: Exception):
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if settings.DEBUG:
+                raise
+            logger.exception("unhandled error in %s", type(self).__name__)
+            return super().handle_exception(InternalError())
+
+
+class KeyedAPIView(JSONErrorsAPIView):
     authentication_classes = [SubscriptionKeyAuthentication]
     permission_classes: list = []
     # URL-encoded forms carry the same fields as JSON (no files): a plain HTML form or `curl -d`.

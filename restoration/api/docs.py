@@ -19,7 +19,7 @@ ERROR_DESCRIPTIONS = {
     422: "Unprocessable Entity: the Idempotency-Key was already used with a different request, or (demo) "
     "the image was rejected while restoring.",
     429: "Too Many Requests: the key's request rate or the organization's jobs in flight; see Retry-After.",
-    500: "Internal Server Error: the restoration failed on our side (not charged).",
+    500: "Internal Server Error: something failed on our side (for the demo: the restoration itself); not charged.",
     504: "Gateway Timeout: the images were not restored in time; their jobs were canceled and not charged.",
 }
 

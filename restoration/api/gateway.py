@@ -46,7 +46,7 @@ class GenerateView(KeyedAPIView):
         parameters=[IDEMPOTENCY_KEY_HEADER, WEBHOOK_URL_HEADER],
         responses={
             202: OpenApiResponse(GenerateAcceptedResponse, description="Accepted: request queued."),
-            **gateway_errors(400, 401, 402, 403, 413, 415, 422, 429),
+            **gateway_errors(400, 401, 402, 403, 413, 415, 422, 429, 500),
         },
         examples=[
             OpenApiExample(
@@ -129,7 +129,7 @@ class RequestStatusView(KeyedAPIView):
         description="The documented status object, plus `logs`, `timings` and `retention`.",
         tags=[TAG],
         parameters=[REQUEST_ID_PATH],
-        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 429)},
+        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 429, 500)},
     )
     def get(self, request: Request, request_id: str) -> Response:
         job = job_get(organization=self.organization, request_id=request_id)
@@ -145,7 +145,7 @@ class RequestCancelView(KeyedAPIView):
         tags=[TAG],
         parameters=[REQUEST_ID_PATH],
         request=None,
-        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 409, 429)},
+        responses={200: StatusResponse, **gateway_errors(401, 403, 404, 409, 429, 500)},
     )
     def post(self, request: Request, request_id: str) -> Response:
         job = job_get(organization=self.organization, request_id=request_id)
@@ -178,7 +178,7 @@ class RequestListView(KeyedAPIView):
                     "results": RequestListItem(many=True),
                 },
             ),
-            **gateway_errors(400, 401, 403, 429),
+            **gateway_errors(400, 401, 403, 429, 500),
         },
     )
     def get(self, request: Request) -> Response:

@@ -6,14 +6,15 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from jobs.selectors import iso_ms, queue_depth, worker_status
 from ml.weights import MODELS, weights_status
+from restoration.api.base import JSONErrorsAPIView
+from restoration.api.docs import demo_errors
 from restoration.api.serializers import HealthResponse
 
 
-class HealthView(APIView):
+class HealthView(JSONErrorsAPIView):
     authentication_classes: list = []
     permission_classes: list = []
     error_style = "demo"
@@ -25,7 +26,7 @@ class HealthView(APIView):
         "installed, else `degraded` (still answered with 200). `device` is the worker's compute device.",
         tags=["Demo API"],
         auth=[],
-        responses={200: OpenApiResponse(HealthResponse, description="The service's state.")},
+        responses={200: OpenApiResponse(HealthResponse, description="The service's state."), **demo_errors(500)},
     )
     def get(self, request: Request) -> Response:
         worker = worker_status()

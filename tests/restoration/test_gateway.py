@@ -591,3 +591,18 @@ def test_an_unsafe_webhook_header_is_a_400(client, nothing_created):
     guard = nothing_created()
     _assert_error(generate(client, HTTP_X_WEBHOOK_URL="http://192.168.0.1/hook"), 400, "may not reach")
     guard.assert_unchanged()
+
+
+def test_an_unexpected_failure_answers_the_documented_500_shape(client, settings, monkeypatch, nothing_created):
+    from restoration.api import gateway
+
+    def broken(**kwargs):
+        raise RuntimeError("broker exploded")
+
+    monkeypatch.setattr(gateway, "job_submit", broken)
+    settings.DEBUG = False
+    guard = nothing_created()
+    body = _assert_error(generate(client), 500)
+    assert body["error"] == "Internal Server Error"
+    assert "broker exploded" not in body["message"]
+    guard.assert_unchanged()

@@ -112,3 +112,20 @@ def test_queue_depth_counts_queued_jobs_and_reveals_no_tenant_data(client, outsi
 def test_health_needs_no_key_and_ignores_a_bad_one(db, anonymous, weights_dir):
     anonymous.credentials(HTTP_OCP_APIM_SUBSCRIPTION_KEY="cf_bogus")
     assert anonymous.get(HEALTH_URL).status_code == 200
+
+
+def test_an_unexpected_failure_answers_a_json_500_not_a_traceback(db, anonymous, settings, monkeypatch):
+    from restoration.api import health
+
+    def broken():
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(health, "queue_depth", broken)
+    settings.DEBUG = False
+    response = anonymous.get(HEALTH_URL)
+    assert response.status_code == 500
+    assert response.json() == {
+        "status": "error",
+        "message": "Something went wrong on our side; the request was not charged. Please try again.",
+    }
+    assert "database on fire" not in response.content.decode()
