@@ -321,6 +321,8 @@ def _reason(exc: BaseException) -> str:
     text = str(inner)
     if "Connection refused" in text:
         return "connection refused"
-    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+    if "doesn't match" in text or "certificate verify failed" in text.lower():
         return "TLS certificate not valid for the host"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return "TLS handshake failed"
     return type(inner).__name__
