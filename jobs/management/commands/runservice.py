@@ -3,6 +3,8 @@ an in-process Dramatiq worker and the maintenance scheduler."""
 
 from __future__ import annotations
 
+import signal
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -17,6 +19,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, addrport: str, **options):
+        # SIGTERM (docker stop, a process manager) shuts down like Ctrl-C, so the worker stops cleanly.
+        signal.signal(signal.SIGTERM, _interrupt)
         embedded = None
         if settings.EMBEDDED_WORKER:
             from jobs.embedded import start_embedded_workers
@@ -29,3 +33,7 @@ class Command(BaseCommand):
         finally:
             if embedded is not None:
                 embedded.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
