@@ -606,3 +606,34 @@ def test_an_unexpected_failure_answers_the_documented_500_shape(client, settings
     assert body["error"] == "Internal Server Error"
     assert "broker exploded" not in body["message"]
     guard.assert_unchanged()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_with_one_idempotency_key_make_one_job_and_one_hold(customer):
+    import threading
+
+    from django.db import connection
+
+    body = {"image_base64": data_uri(png_bytes())}
+    answers, barrier = [], threading.Barrier(8)
+
+    def send():
+        try:
+            client = customer.client()
+            barrier.wait()
+            response = generate(client, body, HTTP_IDEMPOTENCY_KEY="retry-storm")
+            answers.append((response.status_code, response.json()["request_id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 8
+    assert {status for status, _ in answers} == {202}
+    assert len({request_id for _, request_id in answers}) == 1
+    assert Job.objects.count() == 1
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).count() == 1
+    assert wallet(customer.org).held == GATEWAY_PRICE
