@@ -78,8 +78,13 @@ def image_from_url(url: object, *, field: str = "image") -> ImageInput:
 def fingerprint_of(image: ImageInput) -> str:
     """What identifies an image for an idempotent retry: its URL if it came by URL, else its bytes."""
     if image.source_url:
-        return "url:" + image.source_url
+        return url_identity(image.source_url)
     return "sha256:" + hashlib.sha256(image.data).hexdigest()
+
+
+def url_identity(url: str) -> str:
+    """``fingerprint_of`` for an image that will come from ``url``, known before fetching it."""
+    return "url:" + url.strip()
 
 
 def _validated(data: bytes, *, name: str, field: str) -> ImageInput:

@@ -9,6 +9,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.errors import UnprocessableEntity
 from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
 from jobs.services import job_cancel, job_submit
@@ -77,7 +78,6 @@ class GenerateView(KeyedAPIView):
             check_public_url(webhook_url)
         webhook_events = fields.get("webhook_events_filter")
         idempotency_key = idempotency_key_from(request)
-        image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields)
         params = JobParams(
             model=fields["model"],
             fidelity=fields["codeformer_fidelity"],
@@ -85,6 +85,19 @@ class GenerateView(KeyedAPIView):
             background_enhance=fields["background_enhance"],
             face_upsample=fields["face_upsample"],
         )
+
+        def fingerprint(**images) -> str:
+            return request_fingerprint(
+                endpoint="generate", params=params, webhook_url=webhook_url, webhook_events=webhook_events, **images
+            )
+
+        url = None if multipart else _plain_url(fields)
+        if idempotency_key and url:
+            # A retry must not depend on the image URL still answering (presigned URLs expire).
+            earlier = self._earlier_job(idempotency_key, fingerprint(image_ids=[intake.url_identity(url)]))
+            if earlier is not None:
+                return self._accepted(earlier, created=False)
+        image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields)
         jobs, created = job_submit(
             organization=self.organization,
             params=params,
@@ -94,19 +107,33 @@ class GenerateView(KeyedAPIView):
             webhook_url=webhook_url,
             webhook_events=list(dict.fromkeys(webhook_events)) if webhook_events else None,
             idempotency_key=idempotency_key,
-            fingerprint=request_fingerprint(
-                endpoint="generate",
-                params=params,
-                images=[image],
-                webhook_url=webhook_url,
-                webhook_events=webhook_events,
-            ),
+            fingerprint=fingerprint(images=[image]),
             base_url=self.base_url(),
         )
-        job = jobs[0]
-        body = {"request_id": job.request_id, "status": job.status, "polling_url": polling_url(request, job.request_id)}
+        return self._accepted(jobs[0], created=created)
+
+    def _earlier_job(self, idempotency_key: str, fingerprint: str) -> Job | None:
+        """The job an earlier request with this key made (same rule as job_submit's replay)."""
+        earlier = jobs_for(self.organization).filter(idempotency_key=idempotency_key).first()
+        if earlier is not None and earlier.request_fingerprint and earlier.request_fingerprint != fingerprint:
+            raise UnprocessableEntity("This Idempotency-Key was already used with a different request.")
+        return earlier
+
+    def _accepted(self, job: Job, *, created: bool) -> Response:
+        body = {
+            "request_id": job.request_id,
+            "status": job.status,
+            "polling_url": polling_url(self.request, job.request_id),
+        }
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+def _plain_url(fields: dict) -> str | None:
+    url = fields.get("image")
+    if url and not fields.get("image_base64") and not url.strip().lower().startswith("data:"):
+        return url.strip()
+    return None
 
 
 def _json_image(fields: dict):

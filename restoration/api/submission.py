@@ -26,13 +26,20 @@ def idempotency_key_from(request) -> str | None:
 
 
 def request_fingerprint(
-    *, endpoint: str, params: JobParams, images: Iterable[ImageInput], webhook_url: str = "", webhook_events=None
+    *,
+    endpoint: str,
+    params: JobParams,
+    images: Iterable[ImageInput] = (),
+    image_ids: Iterable[str] | None = None,
+    webhook_url: str = "",
+    webhook_events=None,
 ) -> str:
-    """A digest of everything that makes two requests the same request (for Idempotency-Key reuse)."""
+    """A digest of everything that makes two requests the same request (for Idempotency-Key
+    reuse). Images count by ``intake.fingerprint_of``, or by ``image_ids`` already computed."""
     body = {
         "endpoint": endpoint,
         "params": params.as_dict(),
-        "images": [fingerprint_of(image) for image in images],
+        "images": list(image_ids) if image_ids is not None else [fingerprint_of(image) for image in images],
         "webhook_url": webhook_url,
         "webhook_events": sorted(webhook_events) if webhook_events else None,
     }

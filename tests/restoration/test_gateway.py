@@ -637,3 +637,16 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_job_and_one_hold(c
     assert Job.objects.count() == 1
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).count() == 1
     assert wallet(customer.org).held == GATEWAY_PRICE
+
+
+def test_a_retry_succeeds_even_when_the_image_url_no_longer_answers(client, local_server, customer):
+    url = local_server.serve("/presigned.png", png_bytes())
+    first = generate(client, {"image": url}, HTTP_IDEMPOTENCY_KEY="upload-7")
+    del local_server.routes["/presigned.png"]  # the presigned URL expired
+    retry = generate(client, {"image": url}, HTTP_IDEMPOTENCY_KEY="upload-7")
+    assert retry.status_code == 202
+    assert retry.json()["request_id"] == first.json()["request_id"]
+    assert retry["Idempotent-Replayed"] == "true"
+    assert Job.objects.count() == 1 and wallet(customer.org).held == GATEWAY_PRICE
+    changed = generate(client, {"image": url, "upscale": 3}, HTTP_IDEMPOTENCY_KEY="upload-7")
+    assert changed.status_code == 422
