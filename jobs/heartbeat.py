@@ -2,7 +2,8 @@
 
 A Dramatiq middleware starts one thread per worker that consumes the ``gpu`` queue; it writes
 ``WorkerHeartbeat`` at boot and every ``WORKER_HEARTBEAT_S`` and deletes the row on a clean
-shutdown. The first beat builds the engine, so the weights are loaded before the first job.
+shutdown. The first beat builds the engine; its models are then loaded (``warmup``) before the
+first job needs them.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class _Beat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        warmed = False
         while True:
             try:
                 close_old_connections()
@@ -63,8 +65,25 @@ class _Beat(threading.Thread):
                 logger.exception("heartbeat write failed")
             finally:
                 connection.close()
+            if not warmed:
+                warmed = True
+                _warm_up()
             if self.stopped.wait(settings.WORKER_HEARTBEAT_S):
                 return
+
+
+def _warm_up() -> None:
+    """Load the models now (after the first beat, so the worker shows as alive meanwhile) rather
+    than on the first job. A failure here is logged; the job that needs the model reports it."""
+    from jobs.engine import loaded_engine
+
+    engine = loaded_engine()
+    warmup = getattr(engine, "warmup", None)
+    if callable(warmup):
+        try:
+            warmup()
+        except Exception:
+            logger.exception("warming up the restoration engine failed")
 
 
 class HeartbeatMiddleware(Middleware):

@@ -284,38 +284,47 @@ def job_run(*, job_id) -> Job | None:
         return None
     attempt = job.attempts
     output_name = ""
+    completed = False
     try:
         options = _restore_options(job)
         engine = get_engine()
-        with job.input_file.open("rb") as handle:
-            data = handle.read()
+        data = _read_input(job)
         result = engine.restore(data, options, on_progress=lambda stage: _progress(job, attempt, stage))
         _check_result(result)
         output_name = default_storage.save(output_path(job), ContentFile(result.png))
-        finished = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
+        completed = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
     except JobAbandoned:
-        finished = False
+        pass
     except TimeLimitExceeded:
-        finished = _finish(
-            job,
-            attempt,
-            Job.Status.ERROR,
-            error=f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds.",
-        )
+        message = f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds."
+        _finish(job, attempt, Job.Status.ERROR, error=message)
     except InvalidImage as exc:
-        finished = _finish(job, attempt, Job.Status.FAILED, error=str(exc) or "The image could not be processed.")
-    except (ModelNotEnabled, WeightsError, RestorationFailed) as exc:
+        _finish(job, attempt, Job.Status.FAILED, error=str(exc) or "The image could not be processed.")
+    except (ModelNotEnabled, WeightsError, RestorationFailed, InputMissing) as exc:
         logger.warning("job %s: %s: %s", job.id, type(exc).__name__, exc)
-        finished = _finish(job, attempt, Job.Status.ERROR, error=str(exc) or "The restoration failed.")
+        _finish(job, attempt, Job.Status.ERROR, error=str(exc) or "The restoration failed.")
     except Exception:
         logger.exception("job %s: unexpected error in the restoration engine", job.id)
-        finished = _finish(job, attempt, Job.Status.ERROR, error="The restoration engine failed unexpectedly.")
-    if not finished:
-        # Canceled or taken over by the sweep while we ran: our result belongs to nobody.
+        _finish(job, attempt, Job.Status.ERROR, error="The restoration engine failed unexpectedly.")
+    if output_name and not completed:
+        # Canceled or taken over by the sweep while we ran (or the finish failed): the stored
+        # result belongs to nobody.
         delete_stored(output_name)
-        logger.info("job %s attempt %s finished after losing the job; result discarded", job.id, attempt)
+        logger.info("job %s attempt %s: result discarded", job.id, attempt)
     job.refresh_from_db()
     return job
+
+
+class InputMissing(Exception):
+    """The input file is gone (deleted by moderation or retention before the job ran)."""
+
+
+def _read_input(job: Job) -> bytes:
+    try:
+        with job.input_file.open("rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputMissing("The input image is no longer available.") from exc
 
 
 def _claim(job_id) -> Job | None:

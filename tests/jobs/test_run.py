@@ -262,3 +262,17 @@ def test_a_worker_that_lost_its_job_to_the_sweep_cannot_finish_it(fake_engine, s
     assert default_storage.exists(job.output_file.name)
     assert kinds(job) == [Kind.CAPTURE, Kind.HOLD]
     assert wallet(org).balance == 1000 - PLAIN_PRICE
+
+
+@pytest.mark.django_db
+def test_a_job_whose_input_was_removed_before_it_ran_is_an_error_and_not_charged(org):
+    from jobs.retention import job_moderate
+
+    job = submit_one(org)
+    job_moderate(job=job, note="removed")
+
+    job = job_run(job_id=job.id)
+
+    assert job.status == Job.Status.ERROR
+    assert job.error == "The input image is no longer available."
+    assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
