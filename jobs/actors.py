@@ -39,9 +39,11 @@ def deliver_webhook(delivery_id: str) -> None:
 
 @dramatiq.actor(queue_name="maintenance", time_limit=600_000, max_retries=0)
 def sweep_stale_jobs() -> None:
+    from jobs.heartbeat import heartbeat_prune
     from jobs.services import job_sweep_stale
 
     job_sweep_stale()
+    heartbeat_prune()
 
 
 @dramatiq.actor(queue_name="maintenance", time_limit=1_800_000, max_retries=0)

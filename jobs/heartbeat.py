@@ -49,6 +49,17 @@ def heartbeat_write(*, worker_id: str, engine_loaded: bool = True) -> None:
     )
 
 
+def heartbeat_prune(*, older_than=None) -> int:
+    """Delete heartbeats of workers gone for a day (killed without a clean shutdown)."""
+    from datetime import timedelta
+
+    from jobs.models import WorkerHeartbeat
+
+    cutoff = timezone.now() - (older_than or timedelta(days=1))
+    deleted, _ = WorkerHeartbeat.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+
 class _Beat(threading.Thread):
     def __init__(self, worker_id: str):
         super().__init__(name=f"heartbeat-{worker_id}", daemon=True)

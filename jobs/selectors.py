@@ -96,7 +96,8 @@ def job_status_payload(job: Job, *, base_url: str) -> dict:
         "created_at": iso_ms(job.created_at),
         "updated_at": iso_ms(job.updated_at),
         "completed_at": iso_ms(job.completed_at),
-        "logs": [{"at": iso_ms(line.created_at), "message": line.message} for line in job_logs(job)],
+        # job.logs.all() (Meta ordering: created_at, id) uses a prefetch when the caller made one.
+        "logs": [{"at": iso_ms(line.created_at), "message": line.message} for line in job.logs.all()],
         "timings": {
             "queue_wait_s": _seconds(job.created_at, job.started_at),
             "processing_s": _seconds(job.started_at, job.completed_at),

@@ -199,3 +199,16 @@ def test_worker_status_follows_the_latest_heartbeat_and_queue_depth_counts_queue
     job_submit(organization=org, params=PLAIN, images=[image_input(), image_input()], source=Job.Source.GATEWAY)
     completed_job(org)
     assert queue_depth() == 2
+
+
+@pytest.mark.django_db
+def test_heartbeats_of_workers_gone_for_a_day_are_pruned():
+    from jobs.heartbeat import heartbeat_prune
+
+    WorkerHeartbeat.objects.create(
+        worker_id="gone", hostname="h", device="cpu", seen_at=timezone.now() - timedelta(days=2)
+    )
+    WorkerHeartbeat.objects.create(worker_id="alive", hostname="h", device="cpu", seen_at=timezone.now())
+
+    assert heartbeat_prune() == 1
+    assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["alive"]
