@@ -16,7 +16,7 @@ from jobs.models import Job, WorkerHeartbeat
 from jobs.selectors import queue_depth, worker_status
 from jobs.services import job_submit
 from tests.accounts.factories import OrganizationFactory
-from tests.jobs.conftest import PLAIN, PLAIN_PRICE, image_input
+from tests.jobs.conftest import PLAIN, PLAIN_PRICE, image_input, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Kind = LedgerEntry.Kind
@@ -59,13 +59,8 @@ def test_submitted_jobs_are_processed_by_the_worker_and_charged(broker, worker):
 
 
 def test_the_gpu_worker_writes_a_heartbeat_the_health_check_reads(broker, worker):
-    beat = None
-    for _ in range(100):  # the heartbeat thread writes right after boot
-        beat = WorkerHeartbeat.objects.first()
-        if beat:
-            break
-        worker.join()
-    assert beat is not None
+    beat = wait_until(lambda: WorkerHeartbeat.objects.first())  # written by a thread right after boot
+
     status = worker_status()
     assert status["alive"] is True
     assert status["device"] == "cpu"
