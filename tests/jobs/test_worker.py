@@ -58,13 +58,17 @@ def test_submitted_jobs_are_processed_by_the_worker_and_charged(broker, worker):
     assert queue_depth() == 0
 
 
-def test_the_gpu_worker_writes_a_heartbeat_the_health_check_reads(broker, worker):
-    beat = wait_until(lambda: WorkerHeartbeat.objects.first())  # written by a thread right after boot
+def test_the_gpu_worker_writes_a_heartbeat_the_health_check_reads(broker):
+    with running_worker(broker):
+        beat = wait_until(lambda: WorkerHeartbeat.objects.first())  # written by a thread right after boot
+        status = worker_status()
+        assert status["alive"] is True
+        assert status["device"] == "cpu"
+        assert beat.models_loaded == ["codeformer"]
 
-    status = worker_status()
-    assert status["alive"] is True
-    assert status["device"] == "cpu"
-    assert beat.models_loaded == ["codeformer"]
+    # A clean shutdown removes the worker's heartbeat: the health check no longer counts it.
+    assert WorkerHeartbeat.objects.count() == 0
+    assert worker_status()["alive"] is False
 
 
 def test_a_message_sent_twice_for_a_finished_job_does_nothing(broker, worker, fake_engine):
