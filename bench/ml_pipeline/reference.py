@@ -85,16 +85,20 @@ def run_reference(
     work_dir: Path,
     threads: int,
     label: str,
+    resume: bool = False,
 ) -> ReferenceRun:
     """Time the unmodified script on ``copies`` copies of one photo in one process."""
     run_dir = work_dir.resolve() / f"reference-{label}"
+    report = run_dir / "report.json"
+    if resume and report.is_file() and len(json.loads(report.read_text())["per_image_s"]) == copies:
+        print(f"  [reference-{label}] reusing {report} (--resume)", flush=True)
+        return _run_from_report(label, report)
     shutil.rmtree(run_dir, ignore_errors=True)
     inputs = run_dir / "inputs"
     inputs.mkdir(parents=True)
     for i in range(copies):
         (inputs / f"photo_{i}.png").write_bytes(photo.png_bytes)
     (run_dir / "landmarks.json").write_text(json.dumps(photo.landmarks))
-    report = run_dir / "report.json"
     command = [
         sys.executable,
         "-m",
@@ -122,6 +126,10 @@ def run_reference(
     if done.returncode != 0:
         tail = log.read_text()[-2000:]
         raise RuntimeError(f"reference run {label} failed (exit {done.returncode}):\n{tail}")
+    return _run_from_report(label, report)
+
+
+def _run_from_report(label: str, report: Path) -> ReferenceRun:
     data = json.loads(report.read_text())
     return ReferenceRun(
         label=label,

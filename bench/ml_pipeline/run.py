@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bg-tile", type=int, default=400)
     parser.add_argument("--sizes", help=f"memory sizes (default {DEFAULT_SIZES}, quick {QUICK_SIZES})")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse the finished measurements of an interrupted run in --work-dir"
+    )
     parser.add_argument("--report-only", action="store_true", help="print the report of the last run's results.json")
     parser.add_argument("--enabled-models", default="codeformer", help="restorers to load")
     args = parser.parse_args(argv)
@@ -89,6 +92,12 @@ def run_ours(args, label: str, jobs: list[dict], *, warmup: bool, memory: bool =
     """One fresh worker process: build the pipeline, optionally warm it, run the jobs."""
     spec_path = args.work_dir / f"ours-{label}.spec.json"
     report_path = args.work_dir / f"ours-{label}.json"
+    expected_jobs = sum(job.get("repeat", 1) for job in jobs)
+    if args.resume and report_path.is_file():
+        previous = json.loads(report_path.read_text())
+        if len(previous["jobs"]) == expected_jobs:
+            print(f"  [{label}] reusing {report_path.name} (--resume)", flush=True)
+            return previous
     report_path.unlink(missing_ok=True)
     spec = {
         "label": label,
@@ -173,9 +182,11 @@ MEASUREMENTS = {
 def measure(args, results_path: Path) -> dict:
     main = cases.main_case()
     results: dict = {"quick": args.quick, "threads": args.threads, "bg_tile": args.bg_tile}
-    started = time.perf_counter()
+    if args.resume and results_path.is_file():
+        results = json.loads(results_path.read_text())
+    started = time.perf_counter() - results.get("bench_wall_s", 0.0)
     for part, run_part in MEASUREMENTS.items():
-        if part not in args.parts or (args.quick and part == "background"):
+        if part not in args.parts or (args.quick and part == "background") or part in results:
             continue
         results.setdefault("load_average", {})[part] = os.getloadavg()
         try:
@@ -197,6 +208,7 @@ def measure_reference(args, main: cases.Photo, label: str, options: list[str], c
     reference.prepare_reference_dir(reference_dir, args.weights_dir)
     print(f"reference: inference_codeformer.py {' '.join(options)} x{copies} ...", flush=True)
     run = reference.run_reference(
+        resume=args.resume,
         reference_dir=reference_dir,
         photo=main,
         copies=copies,
