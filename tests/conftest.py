@@ -54,3 +54,27 @@ def _media_root(request, tmp_path):
     media.mkdir()
     settings.MEDIA_ROOT = str(media)
     yield media
+
+
+@pytest.fixture(autouse=True)
+def _default_plan_and_prices(request):
+    """Re-seed billing migration 0002's plan and price table for every database test.
+
+    Transactional tests (the ones that run a real worker) flush every table when they end,
+    seeded rows included; later tests must still find the defaults a fresh database has.
+    """
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None:
+        if "transactional_db" in names:
+            request.getfixturevalue("transactional_db")
+        elif "db" in names:
+            request.getfixturevalue("db")
+        else:
+            yield
+            return
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("billing.migrations.0002_default_plan_and_prices").seed(apps, None)
+    yield
