@@ -68,6 +68,10 @@ def job_submit(
     Returns ``(jobs, created)``; ``created`` is False when ``idempotency_key`` matched an earlier
     request of the organization, whose jobs are returned without holding again. Input files are
     stored before the transaction commits, so every failure path deletes them.
+
+    Not @transaction.atomic itself: the transaction is the inner block in ``_create_jobs``, so
+    that after a rollback this function can still delete the files and re-read the winner of an
+    idempotency-key race.
     """
     if not images:
         raise BadRequest("At least one image is required.")
