@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha1sum | cut -c1-1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/codeformer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format services worker scheduler web check-ledger bench-api bench-ml dev-weights fetch-weights clean
+.PHONY: install run test lint format services worker worker-webhooks scheduler web check-ledger bench-api bench-ml dev-weights fetch-weights clean
 
 install: $(STAMP)
 
@@ -44,9 +44,12 @@ format:
 
 # Production-style processes (DATABASE_URL and REDIS_URL set).
 web:
-	$(VENV)/bin/gunicorn config.wsgi --workers $${WEB_CONCURRENCY:-4} --bind $${BIND:-0.0.0.0:8000}
+	$(VENV)/bin/gunicorn config.wsgi --workers $${WEB_CONCURRENCY:-4} --timeout 330 --bind $${BIND:-0.0.0.0:8000}  # /api/process waits up to DEMO_SYNC_TIMEOUT_S
 worker:
 	$(PY) manage.py rundramatiq --processes 1 --threads 1 --queues gpu
+
+worker-webhooks:
+	$(PY) manage.py rundramatiq --processes 1 --threads 4 --queues webhooks maintenance
 
 
 scheduler:
