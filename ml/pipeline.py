@@ -124,9 +124,12 @@ class RestorationPipeline:
         max_output_pixels: int = 64_000_000,
         num_threads: int | None = None,
         manifest: Mapping[str, Checkpoint] | None = None,
+        max_faces: int = 32,
     ) -> None:
         """``manifest`` overrides ml.weights' checkpoint manifest (file names and sizes); the
-        tests use it for their generated checkpoints."""
+        tests use it for their generated checkpoints. ``max_faces`` bounds the faces restored
+        per image (the most confident ones), so a crowd or a misfiring detector cannot turn
+        one job into hundreds of forwards."""
         unknown = sorted(set(enabled_models) - set(RESTORERS))
         if unknown:
             raise ModelNotEnabled(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(RESTORERS))}")
@@ -137,6 +140,7 @@ class RestorationPipeline:
         self.bg_tile = bg_tile
         self.max_output_pixels = max_output_pixels
         self.manifest = manifest
+        self.max_faces = max_faces
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -281,6 +285,9 @@ class RestorationPipeline:
             ]
         if options.only_center_face and faces:
             faces = [geometry.center_face(faces, height, width)]
+        if len(faces) > self.max_faces:
+            job.warnings.append(f"{len(faces)} faces found; only the {self.max_faces} most confident were restored")
+            faces = faces[: self.max_faces]
         return faces
 
     def _align(
