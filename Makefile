@@ -23,6 +23,7 @@ $(STAMP): requirements/web.txt requirements/ml.txt requirements/dev.txt requirem
 # The embedded default: SQLite, an in-process worker, local files, no external server.
 run: install
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --noinput
+	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py collectstatic --noinput -v0
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py runservice 127.0.0.1:8000
 

@@ -16,3 +16,4 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 # A database of its own per test process, so several runs on one machine cannot drop each
 # other's test database mid-run.
 DATABASES["default"]["TEST"] = {"NAME": f"test_codeformer_{os.getpid()}"}  # noqa: F405
+STATIC_ROOT = tempfile.mkdtemp(prefix="codeformer-test-static-")
