@@ -17,10 +17,14 @@ from spandrel import Architecture
 from spandrel.architectures.ESRGAN import ESRGANArch
 from spandrel.architectures.GFPGAN import GFPGANArch
 from spandrel.architectures.RestoreFormer import RestoreFormerArch
-from spandrel_extra_arches.architectures.CodeFormer import CodeFormerArch
 
 from ml.errors import WeightsError
 from ml.weights import MANIFEST, Checkpoint, resolve_checkpoint
+
+with warnings.catch_warnings():
+    # Its CodeFormer module applies torch.jit.script at import, which torch 2.14 deprecates.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from spandrel_extra_arches.architectures.CodeFormer import CodeFormerArch
 
 StateDict = dict[str, torch.Tensor]
 

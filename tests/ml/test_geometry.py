@@ -194,3 +194,17 @@ def test_the_upsized_frame_follows_opencvs_rounding():
     assert geometry.upsize(image, geometry.upsize_factor(480, 640)).shape[:2] == (512, 683)
     assert geometry.upsize_factor(512, 900) == 1.0
     assert geometry.upsize(image, 1.0) is image
+
+
+def test_a_face_cut_by_the_image_border_pastes_only_inside_it(face_0143):
+    canvas, placed, landmarks = place_face(face_0143, canvas_size=(320, 240), center=(20, 230))
+    matrix = geometry.estimate_alignment(landmarks.astype(np.float32))
+    crop = geometry.warp_face(canvas, matrix)
+    inverse = geometry.paste_matrix(matrix, 2, face_upsampled=False)
+    background = np.zeros((480, 640, 3), np.uint8)
+
+    pasted = paste_face(background, np.full_like(crop, 255), parse_mask(np.full((512, 512), SKIN)), inverse, 2)
+
+    touched = pasted.sum(axis=2) > 0
+    placed_up = cv2.resize(placed.astype(np.uint8), (640, 480), interpolation=cv2.INTER_NEAREST) > 0
+    assert touched.any() and not (touched & ~placed_up).any()
