@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ml import loading
+from ml.device import compute_dtype, resolve_device
 from ml.errors import WeightsError
 from ml.models import RESTORERS
 from ml.models.parsenet import FaceParser
@@ -164,3 +165,16 @@ def test_the_detector_returns_rows_of_box_score_and_5_landmarks(weights_dir):
 
     assert rows.dtype == np.float32 and rows.ndim == 2 and rows.shape[1] == 15
     assert np.all(rows[:, 4] > 0.8)
+
+
+def test_the_device_is_chosen_automatically_or_forced():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+
+    assert resolve_device(None) == resolve_device("auto") == expected
+    assert resolve_device("CPU") == "cpu"
+    assert compute_dtype("cuda") == torch.float16 and compute_dtype("cpu") == torch.float32
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
