@@ -84,15 +84,8 @@ class _Job:
     def stage(self, name: str) -> Iterator[None]:
         if self.on_progress is not None:
             self.on_progress(name)
-        start = time.perf_counter()
-        try:
+        with self.timed(name), _failures_as_restoration_failed(name):
             yield
-        except MLError:
-            raise
-        except Exception as exc:  # a bug or an out-of-memory on good input: the job is an ERROR
-            raise RestorationFailed(f"the {name} stage failed: {exc.__class__.__name__}: {exc}") from exc
-        finally:
-            self.timings[name] += time.perf_counter() - start
 
     @contextmanager
     def timed(self, key: str) -> Iterator[None]:
@@ -101,6 +94,16 @@ class _Job:
             yield
         finally:
             self.timings[key] += time.perf_counter() - start
+
+
+@contextmanager
+def _failures_as_restoration_failed(stage: str) -> Iterator[None]:
+    try:
+        yield
+    except MLError:
+        raise
+    except Exception as exc:  # a bug or an out-of-memory on good input: the job is an ERROR
+        raise RestorationFailed(f"the {stage} stage failed: {exc.__class__.__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -194,10 +197,11 @@ class RestorationPipeline:
             internal, crops, restored = self._restore_aligned(image, options, plan, job)
         else:
             internal, crops, restored = self._restore_whole(image, options, plan, job)
-        internal = _to_output_dtype(internal, image.bit_depth)
-        final = _resize_to(internal, plan.out_size)
-        final = _as_gray(final, image) if image.gray else final
-        alpha = None if image.alpha is None else cv2.resize(image.alpha, plan.out_size, interpolation=cv2.INTER_LINEAR)
+        with job.timed("paste"), _failures_as_restoration_failed("final resize"):
+            internal = _to_output_dtype(internal, image.bit_depth)
+            final = _resize_to(internal, plan.out_size)
+            final = _as_gray(final, image) if image.gray else final
+            alpha = None if image.alpha is None else cv2.resize(image.alpha, plan.out_size)
         return RestoreResult(
             png=b"",
             width=plan.out_size[0],
