@@ -22,6 +22,7 @@ $(STAMP): requirements/web.txt requirements/ml.txt requirements/dev.txt requirem
 
 # The embedded default: SQLite, an in-process worker, local files, no external server.
 run: install
+	mkdir -p var
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py collectstatic --noinput -v0
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
