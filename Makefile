@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha1sum | cut -c1-1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/codeformer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format services worker worker-webhooks scheduler web check-ledger bench-api bench-ml dev-weights fetch-weights clean
+.PHONY: install run test lint format services worker worker-webhooks scheduler web check-ledger bench-api bench-ml fetch-weights clean
 
 install: $(STAMP)
 
