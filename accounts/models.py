@@ -73,7 +73,9 @@ class Subscription(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "name"], condition=models.Q(revoked_at__isnull=True), name="unique_active_subscription_name"
+                fields=["organization", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="unique_active_subscription_name",
             )
         ]
 
@@ -109,7 +111,9 @@ class ApiKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["subscription", "slot"], condition=models.Q(revoked_at__isnull=True), name="one_live_key_per_slot"
+                fields=["subscription", "slot"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="one_live_key_per_slot",
             )
         ]
 

@@ -35,7 +35,9 @@ class Wallet(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(held__gte=0), name="wallet_held_not_negative"),
-            models.CheckConstraint(condition=models.Q(balance__gte=models.F("held")), name="wallet_available_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(balance__gte=models.F("held")), name="wallet_available_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:

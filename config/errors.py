@@ -23,7 +23,9 @@ class ApplicationError(Exception):
     title = "Bad Request"
     default_message = "The request could not be processed."
 
-    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str | None = None, *, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+    ):
         self.message = message or self.default_message
         self.headers = headers or {}
         self.extra = extra or {}
@@ -72,7 +74,14 @@ class ServiceUnavailable(ApplicationError):
     title = "Service Unavailable"
 
 
-def _render(view: Any, status_code: int, title: str, message: Any, headers: dict[str, str] | None = None, extra: dict | None = None) -> Response:
+def _render(
+    view: Any,
+    status_code: int,
+    title: str,
+    message: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict | None = None,
+) -> Response:
     if getattr(view, "error_style", "gateway") == "demo":
         body: dict[str, Any] = {"status": "error", "message": message}
     else:
@@ -109,8 +118,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
-        titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-                  406: "Not Acceptable", 413: "Payload Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests"}
+        titles = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            406: "Not Acceptable",
+            413: "Payload Too Large",
+            415: "Unsupported Media Type",
+            429: "Too Many Requests",
+        }
         code = exc.status_code
         return _render(view, code, titles.get(code, "Error"), _flatten(exc.detail), headers)
     return None

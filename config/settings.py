@@ -197,7 +197,9 @@ JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", JOB_TIME_LIMIT_S + 120, minimum
 DEMO_SYNC_TIMEOUT_S = env_int("DEMO_SYNC_TIMEOUT_S", 300, minimum=1)
 WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 30, minimum=1)
 # Delays (seconds) before each webhook attempt after the first: 7 attempts over ~3.6 hours.
-WEBHOOK_RETRY_DELAYS_S = [int(s) for s in env_list("WEBHOOK_RETRY_DELAYS_S", ["30", "120", "600", "1800", "3600", "7200"])]
+WEBHOOK_RETRY_DELAYS_S = [
+    int(s) for s in env_list("WEBHOOK_RETRY_DELAYS_S", ["30", "120", "600", "1800", "3600", "7200"])
+]
 WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
 WEBHOOK_SECRET_OVERLAP_HOURS = env_int("WEBHOOK_SECRET_OVERLAP_HOURS", 24, minimum=0)
 

@@ -6,6 +6,7 @@ one test must not leak into the next) and its own media folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -36,10 +37,9 @@ def _clean_redis(request):
     if settings.REDIS_URL:
         import redis
 
-        try:
+        # Tests that need Redis fail on their own, with a clearer error, when it is down.
+        with contextlib.suppress(redis.ConnectionError):
             redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).flushdb()
-        except redis.ConnectionError:
-            pass  # tests that need Redis fail on their own with a clear error
     yield
 
 

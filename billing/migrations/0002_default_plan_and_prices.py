@@ -12,7 +12,8 @@ def seed(apps, schema_editor):
     Plan = apps.get_model("billing", "Plan")
     PriceItem = apps.get_model("billing", "PriceItem")
     Plan.objects.get_or_create(
-        code="standard", defaults={"name": "Standard", "requests_per_minute": 120, "max_jobs_in_flight": 20, "is_default": True}
+        code="standard",
+        defaults={"name": "Standard", "requests_per_minute": 120, "max_jobs_in_flight": 20, "is_default": True},
     )
     for code, description, amount in DEFAULT_PRICES:
         PriceItem.objects.get_or_create(code=code, defaults={"description": description, "amount": amount})
