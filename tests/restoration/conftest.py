@@ -199,11 +199,11 @@ def local_server(settings):
 def scaling_engine(settings):
     """Point the worker's engine at the small test engine (and forget it afterwards)."""
     from jobs.engine import reset_engine
-    from tests.restoration.engines import ScalingEngine
+    from tests.jobs.engines import FakeEngine
 
-    settings.RESTORATION_ENGINE = "tests.restoration.engines.build_scaling_engine"
+    settings.RESTORATION_ENGINE = "tests.jobs.engines.FakeEngine"
     reset_engine()
-    ScalingEngine.fail_with = None
-    yield ScalingEngine
-    ScalingEngine.fail_with = None
+    FakeEngine.reset()
+    yield FakeEngine
+    FakeEngine.reset()
     reset_engine()
