@@ -8,7 +8,9 @@ COMPLETED captures the hold, FAILED/ERROR/CANCELED release it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -275,6 +277,43 @@ def job_cancel(*, organization, job: Job) -> Job:
     _log(job, "Request canceled.")
     webhook_emit(job=job, event="completed")
     return job
+
+
+def jobs_wait(*, organization, jobs: list[Job], timeout_s: float) -> tuple[list[Job], list[Job]]:
+    """Wait until every job is terminal; past ``timeout_s`` cancel the rest (not charged).
+
+    Returns ``(jobs, canceled)``: the jobs as they ended, in the given order, and those this
+    call canceled because the deadline passed. Polls quickly at first (small images finish in
+    well under a second on a GPU), then backs off.
+    """
+    ids = [job.id for job in jobs]
+    deadline = time.monotonic() + timeout_s
+    pause = _FIRST_POLL_S
+    while True:
+        current = _reload_jobs(organization, ids)
+        if all(job.is_terminal for job in current):
+            return current, []
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 2, _MAX_POLL_S)
+    pending = {job.id for job in current if not job.is_terminal}
+    for job in current:
+        if job.id in pending:
+            # A job that finished between the read and the cancel answers Conflict; the reload tells.
+            with contextlib.suppress(Conflict):
+                job_cancel(organization=organization, job=job)
+    current = _reload_jobs(organization, ids)
+    return current, [job for job in current if job.id in pending and job.status == Job.Status.CANCELED]
+
+
+_FIRST_POLL_S = 0.05
+_MAX_POLL_S = 1.0
+
+
+def _reload_jobs(organization, ids: list) -> list[Job]:
+    by_id = {job.id: job for job in Job.objects.filter(organization=organization, id__in=ids)}
+    return [by_id[job_id] for job_id in ids]
 
 
 # --- The worker's run -------------------------------------------------------------------------

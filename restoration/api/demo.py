@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import time
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -12,11 +10,9 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import ApplicationError
 from jobs.media import media_url
 from jobs.models import Job
-from jobs.selectors import jobs_for
-from jobs.services import job_cancel, job_submit
+from jobs.services import job_submit, jobs_wait
 from jobs.types import ImageInput, JobParams
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart
@@ -26,9 +22,6 @@ from restoration.api.submission import idempotency_key_from, request_fingerprint
 from restoration.errors import DemoJobsFailed, DemoTimeout, InvalidInput
 
 TAG = "Demo API"
-# Poll quickly at first (small images finish in well under a second on a GPU), then back off.
-FIRST_POLL_S = 0.05
-MAX_POLL_S = 1.0
 
 
 class ProcessView(KeyedAPIView):
@@ -91,36 +84,15 @@ class ProcessView(KeyedAPIView):
         return Response(self._answer(finished, return_base64=fields["return_base64"]))
 
     def _wait(self, jobs: list[Job]) -> list[Job]:
-        """The jobs once all are terminal; past the deadline the rest are canceled (not charged)."""
-        ids = [job.id for job in jobs]
-        deadline = time.monotonic() + settings.DEMO_SYNC_TIMEOUT_S
-        pause = FIRST_POLL_S
-        while True:
-            current = self._reload(ids)
-            if all(job.is_terminal for job in current):
-                return current
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-            pause = min(pause * 2, MAX_POLL_S)
-        pending = [job for job in current if not job.is_terminal]
-        for job in pending:
-            # A job that finished between the read and the cancel answers Conflict; the reload tells.
-            with contextlib.suppress(ApplicationError):
-                job_cancel(organization=self.organization, job=job)
-        current = self._reload(ids)
-        canceled = [job for job in current if job.status == Job.Status.CANCELED and job in pending]
+        timeout_s = settings.DEMO_SYNC_TIMEOUT_S
+        finished, canceled = jobs_wait(organization=self.organization, jobs=jobs, timeout_s=timeout_s)
         if canceled:
             raise DemoTimeout(
-                f"{len(canceled)} of {len(current)} image(s) were not restored within "
-                f"{settings.DEMO_SYNC_TIMEOUT_S} seconds; they were canceled and not charged.",
+                f"{len(canceled)} of {len(finished)} image(s) were not restored within "
+                f"{timeout_s} seconds; they were canceled and not charged.",
                 extra={"request_ids": [job.request_id for job in canceled]},
             )
-        return current
-
-    def _reload(self, ids: list) -> list[Job]:
-        by_id = {job.id: job for job in jobs_for(self.organization).filter(id__in=ids)}
-        return [by_id[job_id] for job_id in ids]
+        return finished
 
     def _answer(self, jobs: list[Job], *, return_base64: bool) -> dict:
         base_url = self.base_url()
