@@ -25,7 +25,7 @@ from ml.device import configure_threads, resolve_device
 from ml.errors import InvalidImage, MLError, ModelNotEnabled, RestorationFailed
 from ml.face import geometry
 from ml.face.color import gray_face_like, is_gray
-from ml.face.paste import parse_mask, paste_face
+from ml.face.paste import parse_mask, paste_faces
 from ml.models import DETECTOR_CHECKPOINT, PARSER_CHECKPOINT, RESTORERS, UPSAMPLER_CHECKPOINT
 from ml.models.parsenet import FaceParser
 from ml.models.realesrgan import BackgroundUpsampler
@@ -337,10 +337,14 @@ class RestorationPipeline:
             return cv2.resize(internal, size, interpolation=cv2.INTER_LINEAR)
         upsampler = self._upsampler(job)
         # Real-ESRGAN runs on the original (not the enlarged) image: 2x is the model's own
-        # factor, and LANCZOS4 takes it to the output size, as the reference does.
+        # factor, and LANCZOS4 takes it to the output size, as the reference does. It works on
+        # integer images (uint16 for 16-bit input, as Real-ESRGAN's own 16-bit path), so the
+        # only image-sized buffers are the output's own dtype.
+        pixels = _to_output_dtype(image.pixels, image.bit_depth)
         with job.timed("forward"):
-            enhanced = upsampler.upscale(image.pixels.astype(np.float32) / 255.0) * 255.0
-        enhanced = enhanced.round().astype(np.uint8) if image.bit_depth == 8 else enhanced
+            enhanced = upsampler.upscale(pixels)
+        if (enhanced.shape[1], enhanced.shape[0]) == size:
+            return enhanced  # LANCZOS4 to the same size would only copy it
         return cv2.resize(enhanced, size, interpolation=cv2.INTER_LANCZOS4)
 
     def _paste_faces(
@@ -362,9 +366,15 @@ class RestorationPipeline:
         parser_input = [cv2.resize(face, size, interpolation=cv2.INTER_LINEAR) for face in restored]
         with job.timed("forward"):
             labels = parser.parse(faces_to_parser_tensor(parser_input, self.device))
-        for face, matrix, face_labels in zip(restored, matrices, labels, strict=True):
-            inverse = geometry.paste_matrix(matrix, plan.upscale, face_upsampled=options.face_upsample)
-            canvas = paste_face(canvas, face, parse_mask(face_labels), inverse, plan.upscale)
+        pastes = [
+            (
+                face,
+                parse_mask(face_labels),
+                geometry.paste_matrix(matrix, plan.upscale, face_upsampled=options.face_upsample),
+            )
+            for face, matrix, face_labels in zip(restored, matrices, labels, strict=True)
+        ]
+        paste_faces(canvas, pastes, plan.upscale)
         return canvas
 
     def _upsample_face(self, face: np.ndarray, upscale: int, job: _Job) -> np.ndarray:
@@ -372,8 +382,7 @@ class RestorationPipeline:
         ``face_upsample``): sharper faces at large output factors."""
         upsampler = self._upsampler(job)
         with job.timed("forward"):
-            enhanced = upsampler.upscale(face.astype(np.float32) / 255.0)
-        enhanced = (enhanced * 255.0).round().astype(np.uint8)
+            enhanced = upsampler.upscale(face)
         side = geometry.FACE_SIZE * upscale
         if side != enhanced.shape[0]:
             enhanced = cv2.resize(enhanced, (side, side), interpolation=cv2.INTER_LANCZOS4)
@@ -458,10 +467,12 @@ def _working_pixels(pixels: np.ndarray) -> np.ndarray:
 
 
 def _to_output_dtype(image: np.ndarray, bit_depth: int) -> np.ndarray:
+    """The stages' pixels (uint8 or 0..255 float; uint16 only already on the 0..65535 scale)
+    as the output's uint8 or uint16."""
+    if image.dtype == (np.uint16 if bit_depth == 16 else np.uint8):
+        return image
     if bit_depth == 16:
         return np.clip(np.round(image.astype(np.float64) * 257.0), 0, 65535).astype(np.uint16)
-    if image.dtype == np.uint8:
-        return image
     # Truncation, not rounding: the reference converts its float blend with astype(uint8).
     return np.clip(image, 0, 255).astype(np.uint8)
 

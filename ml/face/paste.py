@@ -9,6 +9,8 @@ parse mask and blend) because the parity tolerance is tight.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -51,9 +53,45 @@ def paste_face(
     at most one step: a handful of pixels change by one grey level.)
     """
     result = canvas.astype(np.float64, copy=canvas.dtype != np.float64)
-    x0, y0, x1, y1 = _footprint(face, inverse, canvas.shape[1], canvas.shape[0])
+    box = _footprint(face, inverse, canvas.shape[1], canvas.shape[0])
+    _blend(result, (0, 0), box, face, face_mask, inverse, upscale)
+    return result
+
+
+def paste_faces(canvas: np.ndarray, faces: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], upscale: int) -> None:
+    """Blend ``(face, face_mask, inverse)`` triples, in order, into ``canvas`` in place.
+
+    The same result as ``paste_face`` over the whole canvas, face after face, then the
+    reference's final cast (uint8: truncation; uint16, on the 0..65535 scale: rounding of the
+    0..255 blend times 257; float canvases keep the value), but only footprints become float64:
+    faces whose footprints overlap are blended together in one float64 region, so a later face
+    sees an earlier one's unrounded blend, exactly as on a whole float64 canvas. Outside the
+    footprints the blend weight is exactly 0, so the cast gives back the canvas' own values.
+    """
+    height, width = canvas.shape[:2]
+    boxes = [_footprint(face, inverse, width, height) for face, _, inverse in faces]
+    for (x0, y0, x1, y1), group in _overlapping_groups(boxes):
+        target = canvas[y0:y1, x0:x1]
+        region = target.astype(np.float64) / (257.0 if canvas.dtype == np.uint16 else 1.0)
+        for i in group:
+            face, face_mask, inverse = faces[i]
+            _blend(region, (x0, y0), boxes[i], face, face_mask, inverse, upscale)
+        target[...] = _cast_like(region, canvas.dtype)
+
+
+def _blend(
+    region: np.ndarray,
+    origin: tuple[int, int],
+    box: tuple[int, int, int, int],
+    face: np.ndarray,
+    face_mask: np.ndarray,
+    inverse: np.ndarray,
+    upscale: int,
+) -> None:
+    """Blend one face into ``region`` (float64, its top-left at ``origin`` in the canvas)."""
+    x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
-        return result  # the face lies wholly outside the canvas
+        return  # the face lies wholly outside the canvas
     shifted = inverse.copy()
     shifted[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
@@ -65,9 +103,40 @@ def paste_face(
     parse = cv2.resize(face_mask, face_side)
     parse = cv2.warpAffine(parse, shifted, size, flags=cv2.INTER_AREA)
     blend = np.minimum(parse, soft.astype(np.float64))[:, :, None]
-    region = result[y0:y1, x0:x1]
-    result[y0:y1, x0:x1] = blend * pasted + (1 - blend) * region
-    return result
+    window = region[y0 - origin[1] : y1 - origin[1], x0 - origin[0] : x1 - origin[0]]
+    window[...] = blend * pasted + (1 - blend) * window
+
+
+def _overlapping_groups(boxes: list[tuple[int, int, int, int]]) -> list[tuple[tuple[int, int, int, int], list[int]]]:
+    """(bounding box, face indices in order) groups whose bounding boxes do not overlap; the
+    order of the blends matters where faces overlap, so each group keeps the faces' order."""
+    groups: list[tuple[tuple[int, int, int, int], list[int]]] = []
+    for index, box in enumerate(boxes):
+        bound, members = box, [index]
+        while (hit := next((g for g in groups if _overlap(g[0], bound)), None)) is not None:
+            groups.remove(hit)
+            bound = (
+                min(bound[0], hit[0][0]),
+                min(bound[1], hit[0][1]),
+                max(bound[2], hit[0][2]),
+                max(bound[3], hit[0][3]),
+            )
+            members = sorted(hit[1] + members)
+        groups.append((bound, members))
+    return groups
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _cast_like(region: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        # Truncation, not rounding: the reference converts its float blend with astype(uint8).
+        return np.clip(region, 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.round(region * 257.0), 0, 65535).astype(np.uint16)
+    return region
 
 
 def _footprint(face: np.ndarray, inverse: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+# Integer images are converted the way Real-ESRGAN's ``RealESRGANer`` converts them: divided by
+# their maximum on the way in; clamped to [0, 1], scaled, rounded and cast on the way out.
+_MAXIMA = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 class BackgroundUpsampler:
     """2x super-resolution of a whole image, tile by tile so memory stays bounded.
 
-    Tensor contract of ``upscale``: ``image`` numpy float32 HxWx3 BGR in [0, 1]; returns numpy
-    float32 (2H)x(2W)x3 BGR in [0, 1]. Internally: RGB (1, 3, h, w) tensors, fp16 on CUDA.
+    Tensor contract of ``upscale``: ``image`` numpy HxWx3 BGR, uint8 (0..255), uint16
+    (0..65535) or float32 in [0, 1]; returns (2H)x(2W)x3 BGR of the same dtype and scale.
+    Internally: RGB (1, 3, h, w) tensors in [0, 1], fp16 on CUDA.
     Tiling follows Real-ESRGAN's ``RealESRGANer``: tiles of ``tile`` pixels, each run with a
     ``tile_pad`` margin of real context that is cropped away; ``tile=0`` runs the whole image.
+    Each tile is converted and written straight into the preallocated output, so besides the
+    output only one tile's tensors are alive: the conversions are elementwise, so the result
+    is the same as converting the whole network output at once.
     """
 
     scale = 2
@@ -29,33 +36,58 @@ class BackgroundUpsampler:
 
     def upscale(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
-        rgb = np.ascontiguousarray(image[:, :, ::-1].transpose(2, 0, 1))
-        batch = torch.from_numpy(rgb)[None].to(self.device, self.dtype)
-        # Pad to an even size once, for the whole image, so every tile is even (pixel-unshuffle).
-        mode = "reflect" if min(height, width) > 1 else "replicate"
-        batch = F.pad(batch, (0, width % 2, 0, height % 2), mode=mode)
+        s = self.scale
+        output = np.empty((height * s, width * s, 3), dtype=image.dtype)
+        # The network needs even sizes (pixel-unshuffle): the image is seen as padded by one
+        # reflected row/column when odd, and every tile is cut from that padded image.
+        padded = (height + height % 2, width + width % 2)
+        tile = self.tile if self.tile > 0 else max(padded)
         with torch.inference_mode():
-            output = self._tiled(batch) if self.tile > 0 else self.module(batch)
-        output = output[:, :, : height * self.scale, : width * self.scale]
-        result = output[0].float().clamp(0, 1).cpu().numpy()
-        return np.ascontiguousarray(result[::-1].transpose(1, 2, 0))
-
-    def _tiled(self, batch: torch.Tensor) -> torch.Tensor:
-        _, channels, height, width = batch.shape
-        output = batch.new_zeros((1, channels, height * self.scale, width * self.scale))
-        for top in range(0, math.ceil(height / self.tile) * self.tile, self.tile):
-            for left in range(0, math.ceil(width / self.tile) * self.tile, self.tile):
-                self._tile_into(batch, output, top, left)
+            for top in range(0, height, tile):
+                for left in range(0, width, tile):
+                    bottom, right = min(top + tile, height), min(left + tile, width)
+                    window = self._window(image, padded, top, left, tile)
+                    result = self._forward(window.pixels)
+                    inner = result[window.inner_top * s :, window.inner_left * s :]
+                    output[top * s : bottom * s, left * s : right * s] = inner[
+                        : (bottom - top) * s, : (right - left) * s
+                    ]
         return output
 
-    def _tile_into(self, batch: torch.Tensor, output: torch.Tensor, top: int, left: int) -> None:
-        height, width = batch.shape[2:]
-        bottom, right = min(top + self.tile, height), min(left + self.tile, width)
+    def _window(self, image: np.ndarray, padded: tuple[int, int], top: int, left: int, tile: int) -> _Window:
+        """The tile plus its context margin, cut from the (virtually) padded image."""
+        height, width = image.shape[:2]
+        bottom, right = min(top + tile, padded[0]), min(left + tile, padded[1])
         pad_top, pad_left = max(top - self.tile_pad, 0), max(left - self.tile_pad, 0)
-        pad_bottom, pad_right = min(bottom + self.tile_pad, height), min(right + self.tile_pad, width)
-        tile = self.module(batch[:, :, pad_top:pad_bottom, pad_left:pad_right])
-        s = self.scale
-        inner_top, inner_left = (top - pad_top) * s, (left - pad_left) * s
-        output[:, :, top * s : bottom * s, left * s : right * s] = tile[
-            :, :, inner_top : inner_top + (bottom - top) * s, inner_left : inner_left + (right - left) * s
-        ]
+        pad_bottom, pad_right = min(bottom + self.tile_pad, padded[0]), min(right + self.tile_pad, padded[1])
+        # As F.pad(mode="reflect") on the whole image; "replicate" when a side is 1 pixel.
+        reflect = min(height, width) > 1
+        rows = _padded_indices(pad_top, pad_bottom, height, reflect)
+        columns = _padded_indices(pad_left, pad_right, width, reflect)
+        return _Window(image.take(rows, axis=0).take(columns, axis=1), top - pad_top, left - pad_left)
+
+    def _forward(self, pixels: np.ndarray) -> np.ndarray:
+        """One window through the network: HxWx3 BGR in the image's dtype -> (2H)x(2W)x3."""
+        rgb = torch.from_numpy(np.ascontiguousarray(pixels[:, :, ::-1].transpose(2, 0, 1)))[None]
+        maximum = _MAXIMA.get(pixels.dtype)
+        # Divided in numpy, as the untiled path divided the whole image (IEEE float32 division).
+        rgb = rgb if maximum is None else torch.from_numpy(rgb.numpy().astype(np.float32) / np.float32(maximum))
+        output = self.module(rgb.to(self.device, self.dtype))
+        result = output[0].float().clamp(0, 1).cpu().numpy()[::-1].transpose(1, 2, 0)
+        if maximum is None:
+            return result
+        return (result * maximum).round().astype(pixels.dtype)
+
+
+class _Window(NamedTuple):
+    pixels: np.ndarray  # the tile and its context margin
+    inner_top: int  # where the tile starts inside it
+    inner_left: int
+
+
+def _padded_indices(start: int, stop: int, size: int, reflect: bool) -> np.ndarray:
+    """Source indices of positions start..stop-1 along an axis padded past ``size``."""
+    index = np.arange(start, stop)
+    beyond = index >= size
+    index[beyond] = 2 * (size - 1) - index[beyond] if reflect else size - 1
+    return index

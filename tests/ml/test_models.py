@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import tracemalloc
 
 import cv2
 import numpy as np
@@ -145,6 +146,40 @@ def test_tiled_and_untiled_upsampling_agree(upsampler_module, shared_dir):
     unsaturated = (whole > 0.02) & (whole < 0.98)
     assert unsaturated.mean() > 0.01  # the comparison is not between two blank images
     assert np.abs(whole - tiled).max() * 255 < 1.0
+
+
+@pytest.mark.parametrize("tile", [0, 32])
+def test_integer_images_are_upsampled_tile_by_tile_as_if_converted_at_once(upsampler_module, shared_dir, tile):
+    photo = cv2.imread(str(shared_dir / "testdata" / "whole_imgs" / "04.jpg"), cv2.IMREAD_COLOR)
+    image = cv2.resize(photo, (95, 57), interpolation=cv2.INTER_AREA)  # odd: the padded edge too
+    upsampler = BackgroundUpsampler(upsampler_module, "cpu", tile=tile, tile_pad=16)
+
+    as_float = upsampler.upscale(image.astype(np.float32) / 255.0)
+    as_uint8 = upsampler.upscale(image)
+    as_uint16 = upsampler.upscale(image.astype(np.uint16) * 257)
+
+    # Real-ESRGAN's own conversion of the whole float output (clamp, *255, round, cast).
+    assert as_uint8.dtype == np.uint8 and as_uint8.shape == (114, 190, 3)
+    assert np.array_equal(as_uint8, (as_float * 255.0).round().astype(np.uint8))
+    assert as_uint16.dtype == np.uint16 and as_uint16.shape == (114, 190, 3)
+    assert np.abs(as_uint16 / 65535.0 - as_float).max() < 1e-4  # 16 bits kept, not 8
+
+
+def test_the_upsampler_holds_one_output_and_one_tile(upsampler_module):
+    """The arrays it allocates grow with the uint8 output only: no image-sized float copies
+    (tracemalloc sees numpy's buffers; the network's own tensors are per tile)."""
+    upsampler = BackgroundUpsampler(upsampler_module, "cpu", tile=16, tile_pad=8)
+    peaks = {}
+    for height, width in ((48, 64), (96, 144)):  # 12 and 54 tiles, both with inner ones
+        image = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        tracemalloc.start()
+        output = upsampler.upscale(image)
+        peaks[height] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert output.shape == (2 * height, 2 * width, 3)
+
+    output_growth = 4 * (96 * 144 - 48 * 64) * 3  # bytes: 2x the size, 3 channels, uint8
+    assert peaks[96] - peaks[48] < 1.1 * output_growth
 
 
 def test_the_parser_labels_each_pixel_with_one_of_19_classes(weights_dir):

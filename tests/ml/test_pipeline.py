@@ -20,6 +20,7 @@ from PIL import Image
 
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed
 from ml.face import geometry
+from ml.face.paste import parse_mask, paste_face, paste_faces
 from ml.imageio import decode_image
 from ml.models.codeformer import CodeFormerRestorer
 from ml.models.realesrgan import BackgroundUpsampler
@@ -231,9 +232,10 @@ def test_exif_orientation_is_applied_before_restoring(pipeline):
 
 
 def test_face_upsample_pastes_the_upsampled_faces_in_the_same_place(pipeline, testdata, monkeypatch):
-    # A cheap stand-in for Real-ESRGAN (bicubic 2x): this checks the face_upsample geometry.
+    # A cheap stand-in for Real-ESRGAN (bicubic 2x, uint8 in and out): this checks the
+    # face_upsample geometry.
     def bicubic(self, image):
-        return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
     monkeypatch.setattr(BackgroundUpsampler, "upscale", bicubic)
     face = read(testdata, "cropped_faces/0143.png")
@@ -251,6 +253,36 @@ def test_face_upsample_pastes_the_upsampled_faces_in_the_same_place(pipeline, te
     resampling = np.abs(upsampled.image[face].astype(float) - plain.image[face]).mean()
     restoration = np.abs(plain.image[face].astype(float) - background.image[face]).mean()
     assert resampling < 0.25 * restoration
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_faces_are_pasted_in_place_as_on_a_whole_float_canvas(dtype):
+    rng = np.random.default_rng(5)
+    canvas = rng.integers(0, 256, (300, 420, 3)).astype(np.uint8)
+    faces = [rng.integers(0, 256, (128, 128, 3)).astype(np.uint8) for _ in range(3)]
+    mask = parse_mask(np.full((512, 512), 1))  # 1: skin
+
+    def placed(angle, scale, x, y):
+        matrix = cv2.getRotationMatrix2D((64, 64), angle, scale)
+        matrix[:, 2] += (x - 64, y - 64)
+        return matrix
+
+    # The first two overlap (the second blends over the first's unrounded result); the third is apart.
+    inverses = [placed(10, 0.9, 100, 120), placed(-20, 1.1, 160, 140), placed(5, 1.0, 350, 200)]
+    scale = 257 if dtype == np.uint16 else 1
+    whole = canvas.astype(np.float64)
+    for face, inverse in zip(faces, inverses, strict=True):
+        whole = paste_face(whole, face, mask, inverse, 2)
+    if dtype == np.uint16:
+        expected = np.clip(np.round(whole * 257), 0, 65535).astype(np.uint16)
+    else:
+        expected = np.clip(whole, 0, 255).astype(np.uint8)  # the reference's truncation
+
+    in_place = canvas.astype(dtype) * dtype(scale)
+    paste_faces(in_place, [(face, mask, inverse) for face, inverse in zip(faces, inverses, strict=True)], 2)
+
+    assert np.array_equal(in_place, expected)
+    assert (in_place != canvas.astype(dtype) * dtype(scale)).any(axis=2).mean() > 0.1
 
 
 # --- guard rails --------------------------------------------------------------------------------
