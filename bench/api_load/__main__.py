@@ -28,7 +28,7 @@ from bench.api_load.report import render
 from bench.api_load.server import ServerConfig
 
 # Chosen from `--compare` runs on the 2-core machine (see README.md).
-DEFAULT_SERVER = "gthread:2x8"
+DEFAULT_SERVER = "sync:8"
 COMPARE_SERVERS = ["sync:4", "sync:8", "gthread:2x8", "gthread:3x4"]
 
 

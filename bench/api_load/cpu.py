@@ -56,6 +56,36 @@ def snapshot() -> CpuSnapshot:
     return CpuSnapshot(_proc_times(), busy, total)
 
 
+class ProcessTracker:
+    """Re-reads /proc a few times a second so processes that exit inside the window (pgbench's
+    server backends disconnect at its end) keep their last-seen CPU time."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        import threading
+
+        self.last_seen: dict[int, tuple[str, int]] = {}
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProcessTracker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.last_seen.update(_proc_times())
+
+    def complete(self, after: CpuSnapshot) -> CpuSnapshot:
+        """``after`` plus the processes that were seen during the window but are gone now."""
+        procs = {**{p: v for p, v in self.last_seen.items() if p not in after.procs}, **after.procs}
+        return CpuSnapshot(procs, after.busy, after.total)
+
+
 @dataclass
 class CpuUsage:
     """CPU seconds per group over the window, and the window's wall time."""

@@ -129,10 +129,10 @@ def _window(run, *, server_pids, generator_name: str = "load generator"):
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = cpu.snapshot()
     t0 = time.monotonic()
-    with observe.ActivitySampler() as sampler:
+    with observe.ActivitySampler() as sampler, cpu.ProcessTracker() as tracker:
         result = run(started.append)
     wall = time.monotonic() - t0
-    after = cpu.snapshot()
+    after = tracker.complete(cpu.snapshot())
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # The generator has exited and been reaped: its CPU time is in RUSAGE_CHILDREN, not /proc.
     generator_s = (children_after.ru_utime + children_after.ru_stime) - (
