@@ -135,48 +135,53 @@ def _create_jobs(
     base_url,
     stored,
 ) -> tuple[list[Job], bool]:
+    # Everything that needs no lock happens first: the wallet row lock below serializes this
+    # organization's submissions, so the time it is held bounds the organization's throughput.
+    price = price_for(params)
+    jobs = []
+    for index, image in enumerate(images):
+        job = Job(
+            id=uuid.uuid4(),
+            organization=organization,
+            api_key=api_key,
+            created_by=user,
+            source=source,
+            model=params.model,
+            params=params.as_dict(),
+            price=price,
+            input_name=(image.name or "")[:255],
+            input_url=image.source_url or "",
+            input_width=image.width,
+            input_height=image.height,
+            webhook_url=webhook_url,
+            webhook_events=webhook_events,
+            idempotency_key=f"{key}{_KEY_SEPARATOR}{index}" if key and index else key,
+            request_fingerprint=fingerprint or "",
+            base_url=(base_url or "").rstrip("/")[:300],
+        )
+        try:
+            # Field validation only: the foreign keys were just loaded and the one unique
+            # constraint (the idempotency key) is enforced by the database below.
+            job.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            raise BadRequest(_validation_message(exc)) from exc
+        name = default_storage.save(input_path(job, image.format), ContentFile(image.data))
+        stored.append(name)
+        job.input_file.name = name
+        jobs.append(job)
     with transaction.atomic():
-        # The wallet lock serializes this organization's submissions: the key re-check, the
-        # in-flight count and the balance check below cannot interleave with another request.
+        # The key re-check, the in-flight count and the balance check cannot interleave with
+        # another request of this organization while the wallet row is locked.
         wallet = wallet_for_update(organization)
         if key:
             earlier = _jobs_for_key(organization, key)
             if earlier:
                 return earlier, False
         _check_in_flight_cap(organization, adding=len(images))
-        price = price_for(params)
-        jobs = []
-        for index, image in enumerate(images):
-            job = Job(
-                id=uuid.uuid4(),
-                organization=organization,
-                api_key=api_key,
-                created_by=user,
-                source=source,
-                model=params.model,
-                params=params.as_dict(),
-                price=price,
-                input_name=(image.name or "")[:255],
-                input_url=image.source_url or "",
-                input_width=image.width,
-                input_height=image.height,
-                webhook_url=webhook_url,
-                webhook_events=webhook_events,
-                idempotency_key=f"{key}{_KEY_SEPARATOR}{index}" if key and index else key,
-                request_fingerprint=fingerprint or "",
-                base_url=(base_url or "").rstrip("/")[:300],
-            )
-            name = default_storage.save(input_path(job, image.format), ContentFile(image.data))
-            stored.append(name)
-            job.input_file.name = name
-            try:
-                job.full_clean(validate_constraints=False)
-            except ValidationError as exc:
-                raise BadRequest(_validation_message(exc)) from exc
+        for job in jobs:
             job.save(force_insert=True)
             hold_place(wallet=wallet, job=job, amount=price)
-            _log(job, "Request queued.")
-            jobs.append(job)
+        JobLog.objects.bulk_create([JobLog(job=job, message="Request queued.") for job in jobs])
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
     return jobs, True
