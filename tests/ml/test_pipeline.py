@@ -23,6 +23,7 @@ from ml.face import geometry
 from ml.face.paste import parse_mask, paste_face, paste_faces
 from ml.imageio import decode_image
 from ml.models.codeformer import CodeFormerRestorer
+from ml.models.parsenet import FaceParser
 from ml.models.realesrgan import BackgroundUpsampler
 from ml.models.retinaface import FaceDetector
 from ml.options import RestoreOptions
@@ -167,6 +168,28 @@ def test_several_faces_are_restored_and_pasted_in_place(two_face_result):
     for mask in masks:
         assert changed[mask].mean() > 0.5  # each face region was replaced
     assert not changed[~cv2.dilate(faces.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)].any()
+
+
+def test_on_cpu_the_networks_take_one_face_at_a_time(pipeline, testdata, monkeypatch):
+    # A batch buys no speed on CPU, and each face in it adds to the job's peak memory.
+    batches = []
+
+    def restore(self, faces, fidelity):
+        batches.append(("restore", len(faces)))
+        return faces
+
+    def parse(self, faces):
+        batches.append(("parse", len(faces)))
+        return torch.zeros((len(faces), 512, 512), dtype=torch.int64)
+
+    monkeypatch.setattr(CodeFormerRestorer, "_forward", restore)
+    monkeypatch.setattr(FaceParser, "_labels", parse)
+    photo, _, landmarks = two_faces_in_a_photo(testdata)
+
+    result = pipeline.restore_array(photo, RestoreOptions(upscale=1, landmarks=landmarks))
+
+    assert result.faces == 2
+    assert batches == [("restore", 1), ("restore", 1), ("parse", 1), ("parse", 1)]
 
 
 def test_only_the_centre_face_is_restored_when_asked(pipeline, testdata, two_face_result):
