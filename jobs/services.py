@@ -33,6 +33,7 @@ from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog
 from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
+from lib.netfetch import check_public_url
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,6 @@ def job_submit(
     webhook_url = (webhook_url or "").strip()
     events = webhook_events_normalize(webhook_events) if webhook_url else []
     if webhook_url:
-        from restoration.netfetch import check_public_url
-
         check_public_url(webhook_url)
     stored: list[str] = []
     try:

@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from config.errors import BadRequest
 from jobs.models import Job, WebhookAttempt, WebhookDelivery
+from lib.netfetch import UnsafeURL, check_public_url, post_public_json
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +132,6 @@ def _claim_attempt(delivery_id) -> WebhookDelivery | None:
 
 def webhook_deliver(*, delivery_id) -> WebhookAttempt | None:
     """Make one attempt at a delivery and schedule the next one if it failed."""
-    from restoration.netfetch import UnsafeURL, check_public_url, post_public_json
-
     delivery = _claim_attempt(delivery_id)
     if delivery is None:
         return None

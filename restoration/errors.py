@@ -1,4 +1,7 @@
-"""Errors of the HTTP API layer: bad input, unsafe URLs, unknown models, demo timeouts.
+"""Errors of the HTTP API layer: bad input, unknown models, demo timeouts.
+
+The errors of fetching client-given URLs (``UnsafeURL``, ``FetchFailed``, ``ResponseTooLarge``)
+live with the fetcher in ``lib.netfetch``, which ``jobs/`` uses too.
 
 Each is an ``ApplicationError``, so ``config.errors.exception_handler`` renders it in the shape
 of the endpoint that raised it (gateway ``{error, message}`` or demo ``{status, message}``).
@@ -38,22 +41,6 @@ class ModelNotFound(BadRequest):
 
     def __init__(self, model: str):
         super().__init__(f"Model '{model}' not found or is disabled")
-
-
-class OutboundURLError(BadRequest):
-    """Base of the errors raised while the server fetches or posts to a client-given URL."""
-
-
-class UnsafeURL(OutboundURLError):
-    """The URL points at something the server must not reach (SSRF protection)."""
-
-    default_message = "The URL is not allowed."
-
-
-class FetchFailed(OutboundURLError):
-    """The URL did not answer, answered with an error, or redirected too often."""
-
-    default_message = "The URL could not be fetched."
 
 
 class InternalError(ApplicationError):

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from jobs.types import ImageInput
+from lib import netfetch
 from ml.errors import InvalidImage
 from ml.imageio import probe_image
-from restoration import netfetch
 from restoration.errors import ImageTooLarge, InvalidImageInput, InvalidInput
 
 _DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.+-]+)*;base64,", re.IGNORECASE)

@@ -14,6 +14,7 @@ from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
 from jobs.services import job_cancel, job_submit
 from jobs.types import JobParams
+from lib.netfetch import check_public_url
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, polling_url
 from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, REQUEST_ID_PATH, WEBHOOK_URL_HEADER, gateway_errors
@@ -26,7 +27,6 @@ from restoration.api.serializers import (
 )
 from restoration.api.submission import idempotency_key_from, request_fingerprint
 from restoration.errors import InvalidInput
-from restoration.netfetch import check_public_url
 
 TAG = "Gateway API"
 

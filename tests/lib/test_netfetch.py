@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from restoration import netfetch
-from restoration.errors import FetchFailed, ImageTooLarge, UnsafeURL
+from lib import netfetch
+from lib.netfetch import FetchFailed, ResponseTooLarge, UnsafeURL
 from tests.restoration.conftest import LOCALHOST, png_bytes
 
 BLOCKED_URLS = [
@@ -171,7 +171,7 @@ def test_an_error_status_is_a_fetch_failure(local_server):
 
 def test_a_declared_size_over_the_cap_is_refused_with_413(local_server):
     url = local_server.serve("/big.png", b"x" * 5000)
-    with pytest.raises(ImageTooLarge) as caught:
+    with pytest.raises(ResponseTooLarge) as caught:
         netfetch.fetch_public_bytes(url, max_bytes=4000, timeout=5)
     assert caught.value.status_code == 413
 
@@ -192,7 +192,7 @@ def test_an_undeclared_size_over_the_cap_is_refused_while_reading(settings):
         def log_message(self, *args):
             pass
 
-    with _serving(Streaming) as base, pytest.raises(ImageTooLarge):
+    with _serving(Streaming) as base, pytest.raises(ResponseTooLarge):
         netfetch.fetch_public_bytes(base + "/stream", max_bytes=20_000, timeout=5)
 
 

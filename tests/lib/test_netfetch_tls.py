@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from restoration import netfetch
-from restoration.errors import FetchFailed
+from lib import netfetch
+from lib.netfetch import FetchFailed
 from tests.restoration.conftest import LOCALHOST, png_bytes
 
 HOST = "photos.example.test"

@@ -26,12 +26,13 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from django.conf import settings
 
-from restoration.errors import FetchFailed, ImageTooLarge, UnsafeURL
+from config.errors import BadRequest, PayloadTooLarge
 
 __all__ = [
     "FetchFailed",
     "FetchedResource",
-    "ImageTooLarge",
+    "OutboundURLError",
+    "ResponseTooLarge",
     "UnsafeURL",
     "check_public_url",
     "fetch_public_bytes",
@@ -53,6 +54,31 @@ CLOUD_METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "168.63.129.16", "100.100.100.200", "fd00:ec2::254")
 )
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+
+# --- errors: ApplicationErrors, so a view that lets one through answers in its own error shape ---
+
+
+class OutboundURLError(BadRequest):
+    """Base of the errors raised while the server fetches or posts to a client-given URL."""
+
+
+class UnsafeURL(OutboundURLError):
+    """The URL points at something the server must not reach (SSRF protection)."""
+
+    default_message = "The URL is not allowed."
+
+
+class FetchFailed(OutboundURLError):
+    """The URL did not answer, answered with an error, or redirected too often."""
+
+    default_message = "The URL could not be fetched."
+
+
+class ResponseTooLarge(PayloadTooLarge):
+    """The answer is larger than the caller's cap (for an image fetch: the upload limit)."""
+
+    default_message = "The image is larger than the upload limit."
 
 
 @dataclass(frozen=True)
@@ -83,7 +109,7 @@ def fetch_public_bytes(url: str, *, max_bytes: int, timeout: float) -> FetchedRe
     """GET ``url`` (following vetted redirects) within ``timeout`` seconds in all.
 
     Raises ``UnsafeURL`` (400) for a blocked hop, ``FetchFailed`` (400) when the server does not
-    answer, answers with an error or redirects too often, ``ImageTooLarge`` (413) past ``max_bytes``.
+    answer, answers with an error or redirects too often, ``ResponseTooLarge`` (413) past ``max_bytes``.
     """
     deadline = time.monotonic() + timeout
     current = url
@@ -119,7 +145,7 @@ def post_public_json(url: str, *, body: bytes, headers: dict[str, str], timeout:
     response = _send(target, "POST", deadline, body=body, headers={"Content-Type": "application/json", **headers})
     try:
         # A chatty receiver still answered; its status code is what counts.
-        with contextlib.suppress(ImageTooLarge):
+        with contextlib.suppress(ResponseTooLarge):
             _read_capped(response, WEBHOOK_RESPONSE_CAP, deadline, url=url)
         return response.status, int((time.monotonic() - started) * 1000)
     finally:
@@ -276,7 +302,7 @@ def _send(target: _Target, method: str, deadline: float, *, headers: dict[str, s
 def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > max_bytes:
-        raise ImageTooLarge(f"{_safe(url)} is {int(declared):,} bytes; the limit is {max_bytes:,}.")
+        raise ResponseTooLarge(f"{_safe(url)} is {int(declared):,} bytes; the limit is {max_bytes:,}.")
     chunks, total = [], 0
     while True:
         _set_read_timeout(response, _remaining(deadline, None, url=url))
@@ -292,7 +318,7 @@ def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> byte
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:
-            raise ImageTooLarge(f"{_safe(url)} is larger than the limit of {max_bytes:,} bytes.")
+            raise ResponseTooLarge(f"{_safe(url)} is larger than the limit of {max_bytes:,} bytes.")
         chunks.append(chunk)
 
 
