@@ -195,6 +195,13 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 # A PROCESSING job not finished this long after it started belongs to a dead worker.
 JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", JOB_TIME_LIMIT_S + 120, minimum=10)
 DEMO_SYNC_TIMEOUT_S = env_int("DEMO_SYNC_TIMEOUT_S", 300, minimum=1)
+# The live feed (SSE) of a request: how often it looks for news, how long one connection lasts
+# before the client reconnects (a web worker is never held longer), and the keep-alive period.
+LIVE_STREAM_POLL_MS = env_int("LIVE_STREAM_POLL_MS", 500, minimum=50)
+LIVE_STREAM_MAX_S = env_int("LIVE_STREAM_MAX_S", 55, minimum=1)
+LIVE_STREAM_HEARTBEAT_S = env_int("LIVE_STREAM_HEARTBEAT_S", 15, minimum=1)
+# `Prefer: wait=N` on the gateway's generate waits at most this long for the result.
+GATEWAY_PREFER_WAIT_MAX_S = env_int("GATEWAY_PREFER_WAIT_MAX_S", 60, minimum=1)
 WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 30, minimum=1)
 # Delays (seconds) before each webhook attempt after the first: 7 attempts over ~3.6 hours.
 WEBHOOK_RETRY_DELAYS_S = [

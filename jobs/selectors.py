@@ -81,8 +81,9 @@ def job_output_available(job: Job) -> bool:
     )
 
 
-def job_status_payload(job: Job, *, base_url: str) -> dict:
-    """The documented status object, plus logs, timings and retention."""
+def job_status_payload(job: Job, *, base_url: str, include_logs: bool = True) -> dict:
+    """The documented status object, plus logs, timings and retention (``include_logs=False``
+    leaves the logs out, for the live feed, which sends them as events of their own)."""
     output = None
     if job_output_available(job):
         output = {"media_url": [media_url(job, "output", base_url=base_url)], "media_type": "image/png"}
@@ -97,7 +98,9 @@ def job_status_payload(job: Job, *, base_url: str) -> dict:
         "updated_at": iso_ms(job.updated_at),
         "completed_at": iso_ms(job.completed_at),
         # job.logs.all() (Meta ordering: created_at, id) uses a prefetch when the caller made one.
-        "logs": [{"at": iso_ms(line.created_at), "message": line.message} for line in job.logs.all()],
+        "logs": [{"at": iso_ms(line.created_at), "message": line.message} for line in job.logs.all()]
+        if include_logs
+        else None,
         "timings": {
             "queue_wait_s": _seconds(job.created_at, job.started_at),
             "processing_s": _seconds(job.started_at, job.completed_at),

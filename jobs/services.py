@@ -291,16 +291,9 @@ def jobs_wait(*, organization, jobs: list[Job], timeout_s: float) -> tuple[list[
     well under a second on a GPU), then backs off.
     """
     ids = [job.id for job in jobs]
-    deadline = time.monotonic() + timeout_s
-    pause = _FIRST_POLL_S
-    while True:
-        current = _reload_jobs(organization, ids)
-        if all(job.is_terminal for job in current):
-            return current, []
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-        pause = min(pause * 2, _MAX_POLL_S)
+    current = jobs_await(organization=organization, jobs=jobs, timeout_s=timeout_s)
+    if all(job.is_terminal for job in current):
+        return current, []
     pending = {job.id for job in current if not job.is_terminal}
     for job in current:
         if job.id in pending:
@@ -309,6 +302,20 @@ def jobs_wait(*, organization, jobs: list[Job], timeout_s: float) -> tuple[list[
                 job_cancel(organization=organization, job=job)
     current = _reload_jobs(organization, ids)
     return current, [job for job in current if job.id in pending and job.status == Job.Status.CANCELED]
+
+
+def jobs_await(*, organization, jobs: list[Job], timeout_s: float) -> list[Job]:
+    """The jobs, re-read, once all are terminal or ``timeout_s`` has passed (nothing is
+    canceled). Polls quickly at first, then backs off."""
+    ids = [job.id for job in jobs]
+    deadline = time.monotonic() + timeout_s
+    pause = _FIRST_POLL_S
+    while True:
+        current = _reload_jobs(organization, ids)
+        if all(job.is_terminal for job in current) or time.monotonic() >= deadline:
+            return current
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 2, _MAX_POLL_S)
 
 
 _FIRST_POLL_S = 0.05

@@ -51,3 +51,17 @@ REQUEST_ID_PATH = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The request_id returned by generate, e.g. codeformer-image-restoration_<uuid>.",
 )
+PREFER_HEADER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="`wait=N` (1 to 60): wait up to N seconds for the result and answer 200 with the final "
+    "status object when the request finishes by then; otherwise the usual 202. Other preferences are ignored.",
+)
+LAST_EVENT_ID_HEADER = OpenApiParameter(
+    "Last-Event-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The id of the last event received (sent by EventSource on reconnect); log lines up to it "
+    "are not sent again. Also accepted as the `last_event_id` query parameter.",
+)

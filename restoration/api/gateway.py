@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,14 +13,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.errors import UnprocessableEntity
+from jobs.live import event_stream_response, job_event_stream, parse_last_event_id
 from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
-from jobs.services import job_cancel, job_submit
+from jobs.services import job_cancel, job_submit, jobs_await
 from jobs.types import JobParams
 from lib.netfetch import check_public_url
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, polling_url
-from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, REQUEST_ID_PATH, WEBHOOK_URL_HEADER, gateway_errors
+from restoration.api.docs import (
+    IDEMPOTENCY_KEY_HEADER,
+    LAST_EVENT_ID_HEADER,
+    PREFER_HEADER,
+    REQUEST_ID_PATH,
+    WEBHOOK_URL_HEADER,
+    gateway_errors,
+)
 from restoration.api.serializers import (
     GenerateAcceptedResponse,
     GenerateJSONRequest,
@@ -37,15 +48,22 @@ class GenerateView(KeyedAPIView):
         summary="Queue a face restoration",
         description="Send the image as a public URL (`image`), as base64 (`image_base64`) or as a multipart "
         "file (`image`). The URL is fetched now: a dead, unsafe or non-image URL is a 400 and nothing is "
-        "charged. Poll `polling_url` or pass a webhook.",
+        "charged. Poll `polling_url`, follow its live stream, or pass a webhook. With `Prefer: wait=N` "
+        "the call waits up to N seconds (at most 60) and answers 200 with the final status object if "
+        "the request finished by then; otherwise it answers the usual 202.",
         tags=[TAG],
         request={
             "application/json": GenerateJSONRequest,
             "multipart/form-data": GenerateMultipartRequest,
             "application/x-www-form-urlencoded": GenerateJSONRequest,
         },
-        parameters=[IDEMPOTENCY_KEY_HEADER, WEBHOOK_URL_HEADER],
+        parameters=[IDEMPOTENCY_KEY_HEADER, WEBHOOK_URL_HEADER, PREFER_HEADER],
         responses={
+            200: OpenApiResponse(
+                StatusResponse,
+                description="With `Prefer: wait=N` only: the request reached a final status within N "
+                "seconds (header `Preference-Applied: wait=N`).",
+            ),
             202: OpenApiResponse(GenerateAcceptedResponse, description="Accepted: request queued."),
             **gateway_errors(400, 401, 402, 403, 413, 415, 422, 429, 500),
         },
@@ -67,6 +85,7 @@ class GenerateView(KeyedAPIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        wait_s = prefer_wait_seconds(request.headers.get("Prefer"))
         data = self.read_body(request)
         multipart = is_multipart(request)
         serializer = (GenerateMultipartRequest if multipart else GenerateJSONRequest)(data=data)
@@ -110,6 +129,13 @@ class GenerateView(KeyedAPIView):
             fingerprint=fingerprint(images=[image]),
             base_url=self.base_url(),
         )
+        if wait_s:
+            job = jobs_await(organization=self.organization, jobs=jobs, timeout_s=wait_s)[0]
+            if job.is_terminal:
+                headers = {"Preference-Applied": f"wait={wait_s}"}
+                if not created:
+                    headers["Idempotent-Replayed"] = "true"
+                return Response(job_status_payload(job, base_url=self.base_url()), headers=headers)
         return self._accepted(jobs[0], created=created)
 
     def _earlier_job(self, idempotency_key: str, fingerprint: str) -> Job | None:
@@ -127,6 +153,27 @@ class GenerateView(KeyedAPIView):
         }
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+_WAIT_PREFERENCE = re.compile(r"^\s*wait\s*=\s*(?P<value>[^;\s]*)", re.IGNORECASE)
+
+
+def prefer_wait_seconds(header: str | None) -> int:
+    """The ``wait=N`` of an RFC 7240 ``Prefer`` header, 0 when absent. Other preferences are
+    ignored, as the RFC asks; a ``wait`` that is not a whole number from 1 to the limit is a 400
+    (silently not waiting would look like a slow server)."""
+    if not header:
+        return 0
+    limit = settings.GATEWAY_PREFER_WAIT_MAX_S
+    for preference in header.split(","):
+        match = _WAIT_PREFERENCE.match(preference)
+        if match is None:
+            continue
+        value = match.group("value").strip('"')
+        if not value.isdigit() or not 1 <= int(value) <= limit:
+            raise InvalidInput(f"Prefer: wait must be a whole number of seconds from 1 to {limit}.")
+        return int(value)
+    return 0
 
 
 def _plain_url(fields: dict) -> str | None:
@@ -161,6 +208,44 @@ class RequestStatusView(KeyedAPIView):
     def get(self, request: Request, request_id: str) -> Response:
         job = job_get(organization=self.organization, request_id=request_id)
         return Response(job_status_payload(job, base_url=self.base_url()))
+
+
+class RequestStreamView(KeyedAPIView):
+    @extend_schema(
+        operation_id="request_status_stream",
+        summary="Live status and logs of a request (server-sent events)",
+        description="A `text/event-stream` of the request: a `status` event (the status object without "
+        "`logs`, plus `live`: current stage, faces found, elapsed seconds and, once completed, the "
+        "output's width, height and bytes) first and whenever it changes; a `log` event per log "
+        "line as it is written (its SSE `id` is the line's id); and `done` once the request is final, "
+        "after which the server closes the stream. A connection lasts at most about a minute; "
+        "reconnect with `Last-Event-ID` (EventSource does this by itself) to continue without "
+        "repeats. Authenticate with the `Ocp-Apim-Subscription-Key` header, a bearer token, or the "
+        "`subscription-key` query parameter (browsers' EventSource cannot send headers).\n\n"
+        '```\nevent: status\ndata: {"request_id":"codeformer-image-restoration_…","status":'
+        '"PROCESSING",…,"live":{"stage":"Restoring faces.","faces_detected":null,'
+        '"elapsed_s":1.2,…}}\n\nid: 42\nevent: log\ndata: {"at":"2026-01-01T12:00:01.250Z",'
+        '"message":"Restoring faces."}\n```',
+        tags=[TAG],
+        parameters=[REQUEST_ID_PATH, LAST_EVENT_ID_HEADER],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR, description="The event stream (status, log and done events)."
+            ),
+            **gateway_errors(401, 403, 404, 429, 500),
+        },
+    )
+    def get(self, request: Request, request_id: str):
+        job = job_get(organization=self.organization, request_id=request_id)
+        last = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
+        return event_stream_response(
+            job_event_stream(
+                organization=self.organization,
+                job_id=job.id,
+                base_url=self.base_url(),
+                last_event_id=parse_last_event_id(last),
+            )
+        )
 
 
 class RequestCancelView(KeyedAPIView):

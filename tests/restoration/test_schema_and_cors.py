@@ -61,7 +61,7 @@ def test_generate_documents_json_and_multipart_bodies_with_the_gateway_defaults(
     assert multipart["properties"]["image"]["format"] == "binary"
     assert {"202", "400", "401", "402", "403", "413", "429"} <= set(operation["responses"])
     headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
-    assert headers == {"Idempotency-Key", "X-Webhook-URL"}
+    assert headers == {"Idempotency-Key", "X-Webhook-URL", "Prefer"}
 
 
 def test_the_demo_documents_its_own_defaults_and_error_shape(schema):
