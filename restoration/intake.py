@@ -41,6 +41,13 @@ def image_from_upload(upload: UploadedFile, *, field: str = "image") -> ImageInp
     return _validated(data, name=upload.name or "", field=field)
 
 
+def image_from_bytes(data: bytes, *, name: str = "", field: str = "image") -> ImageInput:
+    """Bytes the server already holds (a sample photo, an earlier job's input), checked like an upload."""
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise _too_large(field, len(data))
+    return _validated(data, name=name, field=field)
+
+
 def image_from_base64(text: object, *, field: str = "image_base64", name: str = "") -> ImageInput:
     """Base64 text, with or without a ``data:image/...;base64,`` prefix."""
     if not isinstance(text, str):

@@ -37,24 +37,97 @@ class SubscriptionForm(forms.Form):
     name = forms.CharField(max_length=100, label="Key name", help_text="e.g. production, staging, laptop")
 
 
+UPSCALE_CHOICES = [(n, f"{n}\u00d7") for n in (1, 2, 3, 4, 6, 8)]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files from one ``<input type=file multiple>``; an empty selection is allowed here,
+    the form decides which source is required."""
+
+    widget = MultipleFileInput
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        return [super(MultipleImageField, self).clean(item, initial) for item in files]
+
+
 class RestoreForm(forms.Form):
-    image = forms.FileField(label="Photo", help_text="JPEG, PNG or WebP with one or more faces.")
+    """The playground. The photo comes from exactly one source: files, a URL, a sample, the
+    input of an earlier job ("run again") or the photo kept from a refused submission."""
+
+    images = MultipleImageField(
+        label="Photos",
+        help_text=f"JPEG, PNG or WebP with one or more faces; up to {settings.MAX_IMAGES_PER_REQUEST} at once.",
+    )
+    image_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="…or an image URL",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/photo.jpg", "inputmode": "url"}),
+    )
+    sample = forms.ChoiceField(required=False, choices=())
+    rerun = forms.CharField(required=False, max_length=120, widget=forms.HiddenInput)
+    kept = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     model = forms.ChoiceField(choices=())
     fidelity = forms.FloatField(
         min_value=0.0,
         max_value=1.0,
         initial=0.5,
-        help_text="Lower values restore more aggressively, higher values stay closer to the input.",
+        widget=forms.NumberInput(attrs={"type": "range", "min": "0", "max": "1", "step": "0.05"}),
+        help_text="Low (0) restores most strongly: the cleanest, most detailed face, which may drift from the "
+        "person's exact features. High (1) stays closest to the input face, with less repair.",
     )
-    upscale = forms.TypedChoiceField(choices=[(n, f"{n}x") for n in (1, 2, 3, 4, 6, 8)], coerce=int, initial=2)
-    background_enhance = forms.BooleanField(required=False, initial=True, label="Enhance the background")
-    face_upsample = forms.BooleanField(required=False, initial=True, label="Upsample restored faces")
+    upscale = forms.TypedChoiceField(
+        choices=UPSCALE_CHOICES, coerce=int, initial=2, widget=forms.RadioSelect, label="Upscale"
+    )
+    background_enhance = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Enhance the background",
+        help_text="Real-ESRGAN upscales and sharpens everything around the faces (costs more).",
+    )
+    face_upsample = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Upsample restored faces",
+        help_text="Runs the restored faces through the upscaler too, for crisper faces on large outputs.",
+    )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, samples: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = [(name, name) for name in settings.ENABLED_MODELS]
         self.fields["model"].initial = settings.ENABLED_MODELS[0] if settings.ENABLED_MODELS else None
-        self.fields["image"].widget.attrs["accept"] = "image/png,image/jpeg,image/webp"
+        self.fields["sample"].choices = [("", "—")] + [(name, name) for name in samples or []]
+        self.fields["images"].widget.attrs.update({"accept": "image/png,image/jpeg,image/webp", "multiple": True})
+
+    def clean_images(self):
+        files = self.cleaned_data.get("images") or []
+        if len(files) > settings.MAX_IMAGES_PER_REQUEST:
+            raise forms.ValidationError(f"Choose at most {settings.MAX_IMAGES_PER_REQUEST} photos at once.")
+        return files
+
+    def clean_image_url(self) -> str:
+        url = (self.cleaned_data.get("image_url") or "").strip()
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise forms.ValidationError("Enter an http(s) URL of an image.")
+        return url
+
+    def clean(self):
+        data = super().clean()
+        given = [name for name in ("images", "image_url", "sample") if data.get(name)]
+        if len(given) > 1:
+            raise forms.ValidationError("Choose photos, a URL or a sample — one of them, not several.")
+        if not given and not data.get("rerun") and not data.get("kept"):
+            raise forms.ValidationError("Choose a photo: drop one here, pick a file, paste a URL or try a sample.")
+        return data
 
 
 class TeamAddForm(forms.Form):

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from restoration.dashboard import stripe_views, views
+from restoration.dashboard import api, stripe_views, views
 from restoration.dashboard.tenancy import LOGIN_URL
 
 urlpatterns = [
@@ -28,8 +28,11 @@ urlpatterns = [
     path("billing/stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/new/", views.restore, name="restore"),
+    path("jobs/new/price/", api.PriceQuoteView.as_view(), name="price_quote"),
     path("jobs/<str:request_id>/", views.job_detail, name="job_detail"),
     path("jobs/<str:request_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("jobs/<str:request_id>/events/", views.job_events, name="job_events"),
+    path("jobs/<str:request_id>/download/", views.job_download, name="job_download"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("settings/", views.org_settings, name="settings"),
     path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),

@@ -13,8 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
@@ -22,17 +23,20 @@ from accounts import services as account_services
 from accounts.models import Membership
 from accounts.selectors import members_for
 from billing import selectors as billing_selectors
+from billing.pricing import price_lines
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
+from jobs import live
 from jobs import selectors as job_selectors
 from jobs import services as job_services
 from jobs.media import media_url
 from jobs.models import Job
 from jobs.types import JobParams
-from restoration.dashboard import forms
+from restoration.dashboard import forms, playground
 from restoration.dashboard.selectors import usage_for
+from restoration.dashboard.snippets import request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
-from restoration.intake import image_from_upload
+from restoration.intake import image_from_upload, image_from_url
 
 PAGE_SIZE = 25
 
@@ -216,16 +220,62 @@ def _previews(job: Job, base_url: str) -> dict[str, str]:
 @org_view()
 def job_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     job = job_selectors.job_get(organization=request.organization, request_id=request_id)
-    payload = job_selectors.job_status_payload(job, base_url=_base_url(request))
+    base_url = _base_url(request)
+    payload = job_selectors.job_status_payload(job, base_url=base_url)
+    logs = list(job_selectors.job_logs(job))
     context = {
         "job": job,
         "payload": payload,
-        "previews": _previews(job, _base_url(request)),
-        "logs": job_selectors.job_logs(job),
+        "previews": _previews(job, base_url),
+        "logs": logs,
+        "last_log_id": logs[-1].id if logs else 0,
         "deliveries": job_selectors.webhook_deliveries_for(request.organization, job=job).prefetch_related("attempts"),
         "can_cancel": job.status in Job.IN_FLIGHT,
+        "stage": live.current_stage(job, live.latest_stage(job) if job.status == Job.Status.PROCESSING else None),
+        "output_size": live.output_size(job),
+        "charged": live.amount_charged(job) if job.is_terminal else None,
+        "download_name": restored_file_name(job),
+        "snippets": request_snippets(
+            base_url=base_url, params=job.params, image_url=job.input_url, file_name=job.input_name or "photo.jpg"
+        ),
     }
     return render(request, "dashboard/job_detail.html", context)
+
+
+@org_view()
+def job_events(request: HttpRequest, request_id: str) -> HttpResponse:
+    """The job page's live feed: the same event stream API clients read, for the signed-in member."""
+    job = job_selectors.job_get(organization=request.organization, request_id=request_id)
+    last = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    return live.event_stream_response(
+        live.job_event_stream(
+            organization=request.organization,
+            job_id=job.id,
+            base_url=_base_url(request),
+            last_event_id=live.parse_last_event_id(last),
+        )
+    )
+
+
+def restored_file_name(job: Job) -> str:
+    """``<input name>_restored.png``: what the download of a result is called."""
+    stem = (job.input_name or "").rsplit(".", 1)[0]
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem).strip("_")[:80]
+    return f"{stem or 'photo'}_restored.png"
+
+
+@org_view()
+def job_download(request: HttpRequest, request_id: str) -> HttpResponse:
+    job = job_selectors.job_get(organization=request.organization, request_id=request_id)
+    if not job_selectors.job_output_available(job):
+        raise Http404("This job has no result to download.")
+    try:
+        handle = job.output_file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("This job has no result to download.") from exc
+    response = FileResponse(handle, as_attachment=True, filename=restored_file_name(job), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @org_view()
@@ -242,42 +292,140 @@ def job_cancel(request: HttpRequest, request_id: str) -> HttpResponse:
 
 @org_view()
 def restore(request: HttpRequest) -> HttpResponse:
-    form = forms.RestoreForm(request.POST or None, request.FILES or None)
-    status = 200
-    if request.method == "POST" and not request.organization.is_active:
-        status = 403
-        form.add_error(None, "This organization is suspended, so it cannot start new jobs. Please contact support.")
-    elif request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        params = JobParams(
-            model=data["model"],
-            fidelity=data["fidelity"],
-            upscale=data["upscale"],
-            background_enhance=data["background_enhance"],
-            face_upsample=data["face_upsample"],
-        )
-        try:
-            image = image_from_upload(data["image"])
-            created_jobs, _ = job_services.job_submit(
-                organization=request.organization,
-                params=params,
-                images=[image],
-                source=Job.Source.DASHBOARD,
-                user=request.user,
-                base_url=_base_url(request),
-            )
-        except ApplicationError as exc:
-            status = exc.status_code
-            form.add_error(None, _friendly(exc))
-        else:
-            messages.success(request, "Your photo is queued. This page refreshes until it is done.")
-            return redirect("dashboard:job_detail", request_id=created_jobs[0].request_id)
-    elif request.method == "POST":
-        status = 400
-    from billing.pricing import price_for
-
-    context = {"form": form, "wallet": wallet_for(request.organization), "base_price": price_for(JobParams())}
+    """The playground: one or many photos (or a URL, a sample, an earlier job's photo) restored
+    through the same ``job_submit`` the API uses. A refused submission keeps its photos."""
+    initial, rerun_job = _rerun_initial(request)
+    form = forms.RestoreForm(
+        request.POST or None, request.FILES or None, samples=playground.sample_names(), initial=initial
+    )
+    status, kept = 200, []
+    if request.method == "POST":
+        outcome = _restore_submit(request, form)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status, kept = outcome
+    params = _form_params(form)
+    context = {
+        "form": form,
+        "wallet": wallet_for(request.organization),
+        "price_lines": _price_lines_or_none(params),
+        "params": params,
+        "samples": playground.SAMPLES,
+        "kept": kept,
+        "rerun_job": rerun_job if not kept else None,
+        "max_images": settings.MAX_IMAGES_PER_REQUEST,
+    }
     return render(request, "dashboard/restore.html", context, status=status)
+
+
+def _rerun_initial(request: HttpRequest) -> tuple[dict, Job | None]:
+    source = request.GET.get("from") if request.method == "GET" else request.POST.get("rerun")
+    if not source:
+        return {}, None
+    job = job_selectors.job_get(organization=request.organization, request_id=source)
+    params = job.params or {}
+    initial = {
+        "rerun": job.request_id,
+        "model": params.get("model", job.model),
+        "fidelity": params.get("fidelity", 0.5),
+        "upscale": params.get("upscale", 2),
+        "background_enhance": params.get("background_enhance", True),
+        "face_upsample": params.get("face_upsample", True),
+    }
+    return initial, job
+
+
+def _restore_submit(request: HttpRequest, form) -> HttpResponse | tuple[int, list]:
+    organization = request.organization
+    if not organization.is_active:
+        form.add_error(None, "This organization is suspended, so it cannot start new jobs. Please contact support.")
+        return 403, []
+    valid = form.is_valid()
+    data = form.cleaned_data
+    images: list = []
+    if not form.non_field_errors():
+        try:
+            images = _playground_images(request, data)
+        except ApplicationError as exc:
+            form.add_error("image_url" if data.get("image_url") else None, exc.message)
+            images = []
+    if not valid or not images:
+        return 400, _keep(request, form, images)
+    try:
+        created_jobs, _ = job_services.job_submit(
+            organization=organization,
+            params=_form_params(form),
+            images=images,
+            source=Job.Source.DASHBOARD,
+            user=request.user,
+            base_url=_base_url(request),
+        )
+    except ApplicationError as exc:
+        form.add_error(None, _friendly(exc))
+        return exc.status_code, _keep(request, form, images)
+    playground.forget_images(organization, request.user, data.get("kept", ""))
+    if len(created_jobs) == 1:
+        messages.success(request, "Your photo is queued. This page follows it live.")
+        return redirect("dashboard:job_detail", request_id=created_jobs[0].request_id)
+    messages.success(request, f"{len(created_jobs)} photos are queued.")
+    ids = ",".join(str(job.id) for job in created_jobs)
+    return redirect(f"{reverse('dashboard:jobs')}?ids={ids}")
+
+
+def _playground_images(request: HttpRequest, data: dict) -> list:
+    """The photos of a submission, validated, from whichever source the form names."""
+    if data.get("images"):
+        return [image_from_upload(upload, field=upload.name or "image") for upload in data["images"]]
+    if data.get("image_url"):
+        return [image_from_url(data["image_url"], field="image_url")]
+    if data.get("sample"):
+        return [playground.sample_image(data["sample"])]
+    if data.get("kept"):
+        return playground.kept_images(request.organization, request.user, data["kept"])
+    if data.get("rerun"):
+        return [playground.rerun_image(request.organization, data["rerun"])]
+    return []
+
+
+def _keep(request: HttpRequest, form, images: list) -> list:
+    """Hold on to validated photos of a refused submission so the member need not choose them again."""
+    if not images:
+        return []
+    token = playground.keep_images(request.organization, request.user, images)
+    form.data = form.data.copy()
+    form.data["kept"] = token
+    form.data["rerun"] = ""
+    for name in ("image_url", "sample"):
+        form.data[name] = ""
+    return images
+
+
+def _form_params(form) -> JobParams:
+    """The options as submitted (or their defaults), for the price shown next to the form."""
+    data = getattr(form, "cleaned_data", None) or {}
+
+    def pick(name):
+        if name in data:
+            return data[name]
+        return form.initial.get(name, form.fields[name].initial)
+
+    try:
+        return JobParams(
+            model=pick("model") or "codeformer",
+            fidelity=float(pick("fidelity")),
+            upscale=int(pick("upscale")),
+            background_enhance=bool(pick("background_enhance")),
+            face_upsample=bool(pick("face_upsample")),
+        )
+    except (TypeError, ValueError):
+        return JobParams()
+
+
+def _price_lines_or_none(params: JobParams):
+    try:
+        return price_lines(params)
+    except ApplicationError:
+        return None
 
 
 def _friendly(exc: ApplicationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -40,3 +41,48 @@ def status_class(status: str) -> str:
 def short_id(request_id: str) -> str:
     """The last 12 characters of a request id, enough to tell jobs apart in a table."""
     return f"…{str(request_id)[-12:]}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``4.2 s``, ``3 min 05 s``, ``2 h 01 min``."""
+    if seconds is None:
+        return "—"
+    seconds = max(float(seconds), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def job_elapsed(job) -> str:
+    """Time since the job was created, up to its end (or now, while it runs)."""
+    end = job.completed_at or timezone.now()
+    return format_seconds((end - job.created_at).total_seconds())
+
+
+@register.filter
+def job_duration(job) -> str:
+    """Processing time (started to finished); a dash for jobs that never ran to an end."""
+    if job.started_at is None or job.completed_at is None:
+        return "—"
+    return format_seconds((job.completed_at - job.started_at).total_seconds())
+
+
+@register.filter
+def charged(job) -> str:
+    """The amount actually charged, from a ``with_charged`` annotation."""
+    total = getattr(job, "captured_total", None)
+    if total:
+        return money(-total)
+    if job.status in job.IN_FLIGHT:
+        return "held"
+    return "not charged"
+
+
+@register.filter
+def price_total(lines) -> int:
+    return sum(line.amount for line in lines or [])

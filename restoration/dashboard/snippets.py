@@ -1,0 +1,223 @@
+"""The curl, Python and JavaScript calls equivalent to one restoration, for both APIs.
+
+Built from the options exactly as they were sent (a job's stored parameters, or the defaults
+on the quick-start page), with this deployment's base URL. The key is the real one only right
+after it was created; otherwise the code reads it from the ``CODEFORMER_KEY`` variable, so a
+copied snippet never leaks a secret into a shell history by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+KEY_VARIABLE = "CODEFORMER_KEY"
+DEMO_UPSCALES = (1, 2, 4)
+# Each API's documented defaults; a snippet only spells out what differs, plus fidelity/upscale.
+GATEWAY_DEFAULTS = {"background_enhance": True, "face_upsample": True}
+DEMO_DEFAULTS = {"background_enhance": False, "face_upsample": False}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    lang: str  # "curl", "python" or "javascript"
+    label: str
+    code: str
+
+
+@dataclass(frozen=True)
+class SnippetGroup:
+    api: str  # "gateway" or "demo"
+    title: str
+    note: str
+    snippets: list[Snippet]
+
+    @property
+    def slug(self) -> str:
+        return self.api
+
+
+def request_snippets(
+    *,
+    base_url: str,
+    params: dict,
+    image_url: str = "",
+    file_name: str = "photo.jpg",
+    key: str | None = None,
+) -> list[SnippetGroup]:
+    base = base_url.rstrip("/")
+    options = {
+        "fidelity": float(params.get("fidelity", 0.5)),
+        "upscale": int(params.get("upscale", 2)),
+        "background_enhance": bool(params.get("background_enhance", True)),
+        "face_upsample": bool(params.get("face_upsample", True)),
+        "model": str(params.get("model", "codeformer")),
+    }
+    file_name = _safe_file_name(file_name)
+    return [
+        _gateway(base, options, image_url=image_url, file_name=file_name, key=key),
+        _demo(base, options, file_name=file_name, key=key),
+    ]
+
+
+def _safe_file_name(name: str) -> str:
+    name = (name or "").replace("/", "_").replace("\\", "_").strip() or "photo.jpg"
+    return name[:120]
+
+
+def _key_expr(key: str | None) -> tuple[str, str]:
+    """How Python and JavaScript spell the key."""
+    if key:
+        return repr(key), json.dumps(key)
+    return f'os.environ["{KEY_VARIABLE}"]', f"process.env.{KEY_VARIABLE}"
+
+
+def _curl_key_header(key: str | None) -> str:
+    if key:
+        return f"  -H {shlex.quote('Ocp-Apim-Subscription-Key: ' + key)} \\\n"
+    return f'  -H "Ocp-Apim-Subscription-Key: ${KEY_VARIABLE}" \\\n'
+
+
+def _gateway_fields(options: dict) -> dict:
+    fields: dict = {"codeformer_fidelity": options["fidelity"], "upscale": options["upscale"]}
+    for name, default in GATEWAY_DEFAULTS.items():
+        if options[name] != default:
+            fields[name] = options[name]
+    if options["model"] != "codeformer":
+        fields["model"] = options["model"]
+    return fields
+
+
+def _gateway(base: str, options: dict, *, image_url: str, file_name: str, key: str | None) -> SnippetGroup:
+    generate = base + reverse("api:generate")
+    status = base + reverse("api:request-status", kwargs={"request_id": "REQUEST_ID"}).replace("REQUEST_ID", "")
+    stream_hint = "/stream"
+    py_key, js_key = _key_expr(key)
+    fields = _gateway_fields(options)
+    if image_url:
+        body = {"image": image_url, **fields}
+        curl = f"curl -X POST {shlex.quote(generate)} \\\n{_curl_key_header(key)}"
+        curl += f"  -H 'Content-Type: application/json' \\\n  -d {shlex.quote(json.dumps(body))}"
+        py_call = f'requests.post(\n    {generate!r},\n    headers={{"Ocp-Apim-Subscription-Key": KEY}},\n    json={_py(body)},\n    timeout=30,\n)'
+        js_body = (
+            f'  headers: {{ "Ocp-Apim-Subscription-Key": KEY, "Content-Type": "application/json" }},\n'
+            f"  body: JSON.stringify({json.dumps(body, indent=2).replace(chr(10), chr(10) + '  ')}),\n"
+        )
+        js_setup = ""
+    else:
+        curl = f"curl -X POST {shlex.quote(generate)} \\\n{_curl_key_header(key)}  -F image=@{shlex.quote(file_name)}"
+        for name, value in fields.items():
+            curl += f" \\\n  -F {name}={_form(value)}"
+        form = {name: _form(value) for name, value in fields.items()}
+        py_call = (
+            f'requests.post(\n    {generate!r},\n    headers={{"Ocp-Apim-Subscription-Key": KEY}},\n'
+            f'    files={{"image": open({file_name!r}, "rb")}},\n    data={_py(form)},\n    timeout=60,\n)'
+        )
+        js_setup = _js_form(file_name, form)
+        js_body = '  headers: { "Ocp-Apim-Subscription-Key": KEY },\n  body: form,\n'
+    python = (
+        "import os\nimport time\n\nimport requests\n\n"
+        f"KEY = {py_key}\n"
+        f"job = {py_call}.json()\n"
+        '# Wait for the result (or pass a webhook, or follow the live stream at polling_url + "/stream").\n'
+        "while True:\n"
+        '    status = requests.get(job["polling_url"], headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=30).json()\n'
+        '    if status["status"] not in ("QUEUED", "PROCESSING"):\n'
+        "        break\n"
+        "    time.sleep(1)\n"
+        'print(status["status"], status["output"] and status["output"]["media_url"][0])'
+    )
+    javascript = (
+        f"const KEY = {js_key};\n"
+        + js_setup
+        + f'const job = await (await fetch({json.dumps(generate)}, {{\n  method: "POST",\n{js_body}}})).json();\n'
+        "let status;\n"
+        "do {\n"
+        "  await new Promise((r) => setTimeout(r, 1000));\n"
+        '  status = await (await fetch(job.polling_url, { headers: { "Ocp-Apim-Subscription-Key": KEY } })).json();\n'
+        '} while (["QUEUED", "PROCESSING"].includes(status.status));\n'
+        "console.log(status.status, status.output?.media_url[0]);"
+    )
+    curl += (
+        f"\n\n# then poll the polling_url it answers ({status}<request_id>),\n"
+        f'# or follow it live: curl -N -H "Ocp-Apim-Subscription-Key: ..." <polling_url>{stream_hint}'
+    )
+    return SnippetGroup(
+        api="gateway",
+        title="Gateway API (asynchronous)",
+        note="Answers 202 with a request_id at once; poll, stream or take a webhook for the result. "
+        "Add the header Prefer: wait=30 to get the finished status in the answer when it is quick.",
+        snippets=[
+            Snippet("curl", "curl", curl),
+            Snippet("python", "Python", python),
+            Snippet("javascript", "JavaScript", javascript),
+        ],
+    )
+
+
+def _demo(base: str, options: dict, *, file_name: str, key: str | None) -> SnippetGroup:
+    url = base + reverse("api:process")
+    py_key, js_key = _key_expr(key)
+    fields: dict = {"fidelity": options["fidelity"]}
+    note = "Waits for the restoration and answers the result in the same call."
+    if options["upscale"] in DEMO_UPSCALES:
+        fields["upscale"] = options["upscale"]
+    else:
+        fields["upscale"] = 4
+        note += f" It offers upscale 1, 2 or 4 only, so this call uses 4 instead of {options['upscale']}."
+    for name, default in DEMO_DEFAULTS.items():
+        if options[name] != default:
+            fields[name] = options[name]
+    if options["model"] != "codeformer":
+        fields["model"] = options["model"]
+    form = {name: _form(value) for name, value in fields.items()}
+    curl = f"curl -X POST {shlex.quote(url)} \\\n{_curl_key_header(key)}  -F image=@{shlex.quote(file_name)}"
+    for name, value in form.items():
+        curl += f" \\\n  -F {name}={value}"
+    python = (
+        "import os\n\nimport requests\n\n"
+        f"KEY = {py_key}\n"
+        f'answer = requests.post(\n    {url!r},\n    headers={{"Ocp-Apim-Subscription-Key": KEY}},\n'
+        f'    files={{"image": open({file_name!r}, "rb")}},\n    data={_py(form)},\n    timeout=330,\n).json()\n'
+        'print(answer["status"], [result["image_url"] for result in answer.get("results", [])])'
+    )
+    javascript = (
+        f"const KEY = {js_key};\n"
+        + _js_form(file_name, form)
+        + f'const answer = await (await fetch({json.dumps(url)}, {{\n  method: "POST",\n'
+        '  headers: { "Ocp-Apim-Subscription-Key": KEY },\n  body: form,\n})).json();\n'
+        "console.log(answer.status, answer.results?.map((r) => r.image_url));"
+    )
+    return SnippetGroup(
+        api="demo",
+        title="Demo API (synchronous)",
+        note=note,
+        snippets=[
+            Snippet("curl", "curl", curl),
+            Snippet("python", "Python", python),
+            Snippet("javascript", "JavaScript", javascript),
+        ],
+    )
+
+
+def _form(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _py(mapping: dict) -> str:
+    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in mapping.items()) + "}"
+
+
+def _js_form(file_name: str, form: dict) -> str:
+    lines = [
+        '// In Node 20+: import { openAsBlob } from "node:fs"; in a browser, take the File from an <input>.',
+        "const form = new FormData();",
+        f'form.append("image", await openAsBlob({json.dumps(file_name)}), {json.dumps(file_name)});',
+    ]
+    lines += [f"form.append({json.dumps(name)}, {json.dumps(value)});" for name, value in form.items()]
+    return "\n".join(lines) + "\n"
