@@ -45,6 +45,8 @@ class PriceQuery(StrictSerializer):
 class PriceQuoteView(MemberAPIView):
     """The price of one submission with these options, from the price table ``job_submit`` charges."""
 
+    schema = None  # a dashboard endpoint, not part of the public API document
+
     def get(self, request: Request) -> Response:
         query = PriceQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
