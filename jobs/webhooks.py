@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 from standardwebhooks import Webhook
 
 from config.errors import BadRequest
@@ -146,6 +147,11 @@ def webhook_deliver(*, delivery_id) -> WebhookAttempt | None:
         status_code, latency_ms = post_public_json(
             delivery.url, body=body.encode(), headers=headers, timeout=settings.WEBHOOK_TIMEOUT_S
         )
+    except TimeLimitExceeded:
+        # A BaseException, raised into this thread by Dramatiq: without recording the attempt here
+        # the sweep would find it claimed-but-unrecorded and send it again without end.
+        logger.warning("webhook %s attempt %s stopped by the time limit", delivery.id, delivery.attempt_count)
+        error = "the attempt was stopped by the worker's time limit"
     except Exception as exc:  # any failure to reach the receiver is recorded, never raised
         error = f"{type(exc).__name__}: {exc}"[:500]
         # A URL that now points somewhere private will not become safe by retrying.
@@ -188,16 +194,38 @@ def webhook_sweep(*, now=None) -> int:
     now = now or timezone.now()
     cutoff = now - LOST_DELIVERY_GRACE
     overdue = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=cutoff)
-    # Claimed but never recorded: the worker died mid-attempt. Make the next attempt due now.
     stuck = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING,
         next_attempt_at__isnull=True,
         updated_at__lt=cutoff - timedelta(seconds=settings.WEBHOOK_TIMEOUT_S),
     )
-    stuck_ids = list(stuck.values_list("id", flat=True))
-    if stuck_ids:
-        WebhookDelivery.objects.filter(id__in=stuck_ids, next_attempt_at__isnull=True).update(next_attempt_at=now)
-    ids = list(overdue.values_list("id", flat=True)) + stuck_ids
-    for delivery_id in ids:
+    overdue_ids = list(overdue.values_list("id", flat=True))
+    # Claimed but never recorded: the worker died mid-attempt. That attempt counts (recorded as
+    # failed), so a receiver that kills workers still runs out of retries and the delivery ends.
+    recovered = 0
+    for delivery in stuck.select_related("organization"):
+        recovered += _record_lost_attempt(delivery)
+    for delivery_id in overdue_ids:
         _send(delivery_id)
-    return len(ids)
+    return len(overdue_ids) + recovered
+
+
+def _record_lost_attempt(delivery: WebhookDelivery) -> int:
+    with transaction.atomic():
+        # Take the row only if it is still claimed-but-unrecorded (a late worker may have finished).
+        still_stuck = WebhookDelivery.objects.filter(
+            id=delivery.id,
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__isnull=True,
+            attempt_count=delivery.attempt_count,
+        ).exists()
+        if not still_stuck or WebhookAttempt.objects.filter(delivery=delivery, number=delivery.attempt_count).exists():
+            return 0
+        _record_attempt(
+            delivery,
+            status_code=None,
+            latency_ms=None,
+            error="the attempt did not finish (the worker stopped)",
+            permanent=False,
+        )
+    return 1

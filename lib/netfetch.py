@@ -8,7 +8,9 @@ address or in a numeric spelling such as ``http://2130706433/`` (the resolver ex
 The connection goes to the address we vetted, never to a second DNS answer (DNS rebinding), with
 the Host header and, for https, the TLS server name set to the URL's host so the certificate is
 still checked against the name. Redirects are followed by hand and every hop is vetted again.
-Size and total time (one deadline for the whole exchange, not per read) are capped.
+Size and total time are capped: one deadline for the whole exchange (name lookup, connect, TLS,
+headers, body, every redirect hop), enforced by shutting the socket down when it passes, so a
+peer that drips bytes cannot stretch it.
 
 ``settings.OUTBOUND_ALLOWED_NETWORKS`` exempts networks (tests add 127.0.0.1/32 for a local
 server; production leaves it empty).
@@ -16,14 +18,17 @@ server; production leaves it empty).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import http.client
 import ipaddress
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
 from django.conf import settings
 
 from config.errors import BadRequest, PayloadTooLarge
@@ -46,6 +51,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 READ_CHUNK = 64 * 1024
 # A webhook receiver's answer is only logged; there is no reason to read more of it.
 WEBHOOK_RESPONSE_CAP = 64 * 1024
+# check_public_url's bound on the name lookup (fetches and posts use their own deadline).
+DNS_TIMEOUT_S = 5.0
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="netfetch-dns")
 
 # Addresses of cloud metadata services. Most are link-local or private already; Azure's wire
 # server (168.63.129.16) is in public address space and must be named.
@@ -100,9 +108,11 @@ class _Target:
     host_header: str
 
 
-def check_public_url(url: str) -> None:
-    """Raise ``UnsafeURL`` unless ``url`` is an http(s) URL whose host resolves only to public addresses."""
-    _vet_url(url)
+def check_public_url(url: str, *, timeout: float = DNS_TIMEOUT_S) -> None:
+    """Raise ``UnsafeURL`` unless ``url`` is an http(s) URL whose host resolves only to public addresses.
+
+    The name lookup is bounded by ``timeout`` seconds (``FetchFailed`` past it)."""
+    _vet_url(url, deadline=time.monotonic() + timeout)
 
 
 def fetch_public_bytes(url: str, *, max_bytes: int, timeout: float) -> FetchedResource:
@@ -114,22 +124,23 @@ def fetch_public_bytes(url: str, *, max_bytes: int, timeout: float) -> FetchedRe
     deadline = time.monotonic() + timeout
     current = url
     for _hop in range(settings.IMAGE_FETCH_MAX_REDIRECTS + 1):
-        target = _vet_url(current)
-        response = _send(target, "GET", deadline, headers={"Accept": "image/*", "Accept-Encoding": "identity"})
+        target = _vet_url(current, deadline=deadline)
+        exchange = _Exchange(target, deadline)
+        response = exchange.open("GET", headers={"Accept": "image/*", "Accept-Encoding": "identity"}, body=None)
         try:
             if response.status in REDIRECT_STATUSES:
-                location = response.headers.get("Location")
+                location = response.getheader("Location")
                 if not location:
                     raise FetchFailed(f"{_safe(current)} answered a redirect without a Location.")
                 current = urljoin(current, location.strip())
                 continue
             if not 200 <= response.status < 300:
                 raise FetchFailed(f"{_safe(current)} answered HTTP {response.status}.")
-            data = _read_capped(response, max_bytes, deadline, url=current)
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            data = exchange.read_capped(max_bytes, url=current)
+            content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
             return FetchedResource(data=data, content_type=content_type, final_url=current)
         finally:
-            response.release_conn()
+            exchange.close()
     raise FetchFailed(f"{_safe(url)} redirected more than {settings.IMAGE_FETCH_MAX_REDIRECTS} times.")
 
 
@@ -141,21 +152,23 @@ def post_public_json(url: str, *, body: bytes, headers: dict[str, str], timeout:
     """
     started = time.monotonic()
     deadline = started + timeout
-    target = _vet_url(url)
-    response = _send(target, "POST", deadline, body=body, headers={"Content-Type": "application/json", **headers})
+    target = _vet_url(url, deadline=deadline)
+    exchange = _Exchange(target, deadline)
+    response = exchange.open("POST", body=body, headers={"Content-Type": "application/json", **headers})
     try:
-        # A chatty receiver still answered; its status code is what counts.
-        with contextlib.suppress(ResponseTooLarge):
-            _read_capped(response, WEBHOOK_RESPONSE_CAP, deadline, url=url)
+        # The status line is the answer: a receiver that then sends too much, or drips its body
+        # past the deadline, still answered (and is not waited for beyond the deadline).
+        with contextlib.suppress(ResponseTooLarge, FetchFailed):
+            exchange.read_capped(WEBHOOK_RESPONSE_CAP, url=url)
         return response.status, int((time.monotonic() - started) * 1000)
     finally:
-        response.release_conn()
+        exchange.close()
 
 
 # --- vetting ---------------------------------------------------------------------------------
 
 
-def _vet_url(url: str) -> _Target:
+def _vet_url(url: str, *, deadline: float) -> _Target:
     if not isinstance(url, str) or not url.strip():
         raise UnsafeURL("The URL is empty.")
     try:
@@ -172,7 +185,7 @@ def _vet_url(url: str) -> _Target:
         raise UnsafeURL(f"{_safe(url)} has no host.")
     scheme = parts.scheme.lower()
     port = port or (443 if scheme == "https" else 80)
-    addresses = _resolve(host, port)
+    addresses = _resolve(host, port, deadline=deadline)
     for address in addresses:
         if not _is_allowed(address):
             raise UnsafeURL(f"{_safe(url)} points to an address the server may not reach.")
@@ -189,14 +202,25 @@ def _vet_url(url: str) -> _Target:
     )
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address ``host`` stands for; a literal is its own answer."""
+def _resolve(host: str, port: int, *, deadline: float) -> list[IPAddress]:
+    """Every address ``host`` stands for; a literal is its own answer.
+
+    getaddrinfo has no timeout of its own, so it runs on a small pool and we wait for it only
+    until the deadline (a hung resolver then costs a pool thread, not the caller)."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
+    ascii_host = _ascii_host(host)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchFailed(f"The host {host!r} could not be resolved in time.")
+    lookup = _RESOLVER.submit(lambda: socket.getaddrinfo(ascii_host, port, type=socket.SOCK_STREAM))
     try:
-        infos = socket.getaddrinfo(_ascii_host(host), port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=remaining)
+    except concurrent.futures.TimeoutError:
+        lookup.cancel()
+        raise FetchFailed(f"The host {host!r} could not be resolved in time.") from None
     except (OSError, UnicodeError):
         raise FetchFailed(f"The host {host!r} could not be resolved.") from None
     addresses = []
@@ -260,66 +284,106 @@ def _safe(url: str) -> str:
 
 
 # --- talking to the server -------------------------------------------------------------------
+#
+# One deadline covers the whole exchange: DNS, connect, TLS, sending, the status line and headers,
+# the body, and (through the caller's loop) every redirect hop. Socket timeouts alone cannot give
+# that: they restart with every byte, so a peer that drips one byte a second holds the exchange for
+# ever. Each exchange therefore arms a timer that shuts the socket down when the deadline passes;
+# whatever read or write is blocked then returns at once, and the exchange reports a timeout.
 
 
-def _send(target: _Target, method: str, deadline: float, *, headers: dict[str, str], body: bytes | None = None):
-    remaining = _remaining(deadline, target)
-    timeout = urllib3.Timeout(connect=remaining, read=remaining)
-    if target.scheme == "https":
-        # Connect to the vetted IP, but verify the certificate for the name the client gave.
-        pool = urllib3.HTTPSConnectionPool(
-            target.ip,
-            target.port,
-            timeout=timeout,
-            retries=False,
-            maxsize=1,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(target.ip, target.port, timeout=timeout, retries=False, maxsize=1)
-    all_headers = {"Host": target.host_header, "User-Agent": USER_AGENT, **headers}
-    try:
-        return pool.urlopen(
-            method,
-            target.path,
-            body=body,
-            headers=all_headers,
-            redirect=False,
-            retries=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
-    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError, so first
-        raise FetchFailed(f"{_where(target)} could not be reached ({_reason(exc)}).") from None
-    except urllib3.exceptions.TimeoutError:
-        raise FetchFailed(f"{_where(target)} did not answer in time.") from None
-    except urllib3.exceptions.HTTPError as exc:
-        raise FetchFailed(f"{_where(target)} could not be reached ({_reason(exc)}).") from None
+class _Exchange:
+    """One request/response on a socket that is cut at ``deadline``."""
 
+    def __init__(self, target: _Target, deadline: float):
+        self.target = target
+        self.deadline = deadline
+        self.expired = threading.Event()
+        self.raw: socket.socket | None = None
+        self.connection: http.client.HTTPConnection | None = None
+        self.response: http.client.HTTPResponse | None = None
+        self._timer: threading.Timer | None = None
 
-def _read_capped(response, max_bytes: int, deadline: float, *, url: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.strip().isdigit() and int(declared) > max_bytes:
-        raise ResponseTooLarge(f"{_safe(url)} is {int(declared):,} bytes; the limit is {max_bytes:,}.")
-    chunks, total = [], 0
-    while True:
-        _set_read_timeout(response, _remaining(deadline, None, url=url))
+    def open(self, method: str, *, headers: dict[str, str], body: bytes | None) -> http.client.HTTPResponse:
+        target = self.target
+        remaining = _remaining(self.deadline, target)
+        family = socket.AF_INET6 if ":" in target.ip else socket.AF_INET
+        self.raw = socket.socket(family, socket.SOCK_STREAM)
+        self._timer = threading.Timer(remaining, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
         try:
-            # read1: whatever one receive brings, so the deadline is checked between small reads
-            # (read(n) would block until n bytes arrived, however slowly they drip in).
-            chunk = response.read1(READ_CHUNK)
-        except urllib3.exceptions.TimeoutError:
-            raise FetchFailed(f"{_safe(url)} did not answer in time.") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FetchFailed(f"{_safe(url)} broke off the answer ({_reason(exc)}).") from None
-        if not chunk:
-            return b"".join(chunks)
-        total += len(chunk)
-        if total > max_bytes:
-            raise ResponseTooLarge(f"{_safe(url)} is larger than the limit of {max_bytes:,} bytes.")
-        chunks.append(chunk)
+            self.raw.settimeout(remaining)
+            self.raw.connect((target.ip, target.port))
+            sock: socket.socket = self.raw
+            if target.scheme == "https":
+                # Connect to the vetted IP, but verify the certificate for the name the client gave.
+                sock = ssl.create_default_context().wrap_socket(self.raw, server_hostname=target.host)
+            self.connection = http.client.HTTPConnection(target.ip, target.port, timeout=remaining)
+            self.connection.sock = sock
+            all_headers = {"Host": target.host_header, "User-Agent": USER_AGENT, **headers}
+            self.connection.request(method, target.path, body=body, headers=all_headers)
+            self.response = self.connection.getresponse()
+        except BaseException as exc:
+            self.close()
+            raise self._failure(exc, connecting=True) from None
+        return self.response
+
+    def read_capped(self, max_bytes: int, *, url: str) -> bytes:
+        response = self.response
+        declared = response.getheader("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > max_bytes:
+            raise ResponseTooLarge(f"{_safe(url)} is {int(declared):,} bytes; the limit is {max_bytes:,}.")
+        chunks, total = [], 0
+        while True:
+            self._shrink_timeout(url)
+            try:
+                # read1: whatever one receive brings, so the size cap is checked as bytes arrive.
+                chunk = response.read1(READ_CHUNK)
+            except Exception as exc:
+                raise self._failure(exc, url=url) from None
+            if self.expired.is_set():
+                # The timer's shutdown looks like the end of the body to a reader: not an answer.
+                raise FetchFailed(f"{_safe(url)} did not answer in time.")
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > max_bytes:
+                raise ResponseTooLarge(f"{_safe(url)} is larger than the limit of {max_bytes:,} bytes.")
+            chunks.append(chunk)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for closable in (self.response, self.connection, self.raw):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()
+
+    def _cut(self) -> None:
+        self.expired.set()
+        if self.raw is not None:
+            with contextlib.suppress(OSError):
+                self.raw.shutdown(socket.SHUT_RDWR)
+
+    def _shrink_timeout(self, url: str) -> None:
+        remaining = _remaining(self.deadline, None, url=url)
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.settimeout(remaining)
+
+    def _failure(self, exc: BaseException, *, connecting: bool = False, url: str = "") -> BaseException:
+        if not isinstance(exc, Exception):
+            return exc  # KeyboardInterrupt, a worker's TimeLimitExceeded: not ours to translate
+        if isinstance(exc, FetchFailed | ResponseTooLarge | UnsafeURL):
+            return exc
+        where = _where(self.target) if connecting else _safe(url)
+        if self.expired.is_set() or isinstance(exc, TimeoutError) or time.monotonic() >= self.deadline:
+            return FetchFailed(f"{where} did not answer in time.")
+        if connecting:
+            return FetchFailed(f"{where} could not be reached ({_reason(exc)}).")
+        return FetchFailed(f"{where} broke off the answer ({_reason(exc)}).")
 
 
 def _remaining(deadline: float, target: _Target | None, *, url: str = "") -> float:
@@ -330,25 +394,20 @@ def _remaining(deadline: float, target: _Target | None, *, url: str = "") -> flo
     return remaining
 
 
-def _set_read_timeout(response, seconds: float) -> None:
-    """Shrink the socket timeout to what is left of the deadline, so a slow drip cannot outlast it."""
-    connection = getattr(response, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
-
-
 def _where(target: _Target) -> str:
     return f"{target.scheme}://{target.host_header}{target.path.split('?', 1)[0]}"
 
 
 def _reason(exc: BaseException) -> str:
-    inner = getattr(exc, "reason", None) or exc
-    text = str(inner)
-    if "Connection refused" in text:
+    text = str(exc)
+    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in text:
         return "connection refused"
-    if "doesn't match" in text or "certificate verify failed" in text.lower():
+    if (
+        isinstance(exc, ssl.SSLCertVerificationError)
+        or "doesn't match" in text
+        or "certificate verify failed" in text.lower()
+    ):
         return "TLS certificate not valid for the host"
-    if isinstance(exc, urllib3.exceptions.SSLError):
+    if isinstance(exc, ssl.SSLError):
         return "TLS handshake failed"
-    return type(inner).__name__
+    return type(exc).__name__
