@@ -23,10 +23,10 @@ $(STAMP): requirements/web.txt requirements/ml.txt requirements/dev.txt requirem
 # The embedded default: SQLite, an in-process worker, local files, no external server.
 run: install
 	mkdir -p var
-	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --noinput
-	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py collectstatic --noinput -v0
-	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
-	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py runservice 127.0.0.1:8000
+	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
+	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py collectstatic --noinput -v0
+	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py seed_demo
+	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py runservice 127.0.0.1:8000
 
 # The whole suite against this machine's PostgreSQL and Redis (started if installed but stopped).
 test: install services

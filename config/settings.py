@@ -20,13 +20,35 @@ from config.env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` sets DJANGO_DEBUG=true for itself, production leaves it unset.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is false")
+        raise ImproperlyConfigured("SECRET_KEY must be set unless DJANGO_DEBUG is true")
     SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - local development only
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set unless DJANGO_DEBUG is true (comma-separated host names)")
+
+# HTTPS. On by default outside DEBUG; each can be turned off from the environment (e.g. a
+# stack run over plain http on localhost). The proxy header is trusted by default outside DEBUG
+# because production runs behind a TLS-terminating proxy that sets it; set
+# SECURE_PROXY_SSL_HEADER to an empty string where no such proxy strips a client's own copy.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# The health probe of a load balancer or orchestrator talks plain http to the pod.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", [r"^api/health$"])
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+_proxy_header = env_str("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https")
+if _proxy_header:
+    _name, _sep, _value = _proxy_header.partition(",")
+    if not _sep or not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like 'HTTP_X_FORWARDED_PROTO,https'")
+    SECURE_PROXY_SSL_HEADER = (_name.strip(), _value.strip())
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Absolute base for URLs handed to API clients (polling_url, media_url, webhooks). Empty means
 # "derive from the request".

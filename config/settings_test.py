@@ -6,6 +6,7 @@ import tempfile
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/codeformer")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DRAMATIQ_NAMESPACE", "codeformer-test")
+os.environ.setdefault("DJANGO_DEBUG", "true")  # development defaults; test_deploy_settings checks production
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="codeformer-test-media-"))
 
 from config.settings import *  # noqa: F403

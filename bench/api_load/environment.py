@@ -49,6 +49,7 @@ class BenchEnv:
             "DJANGO_DEBUG": "false",
             "SECRET_KEY": "bench-api-load-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz",
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "SECURE_SSL_REDIRECT": "false",  # the load generator talks plain http to 127.0.0.1
             "LOG_LEVEL": "WARNING",
             "EMBEDDED_WORKER": "false",
         }
