@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha1sum | cut -c1-1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/codeformer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format services worker worker-webhooks scheduler web check-ledger bench-api bench-ml fetch-weights clean
+.PHONY: install run test lint format services chromium worker worker-webhooks scheduler web check-ledger bench-api bench-ml fetch-weights clean
 
 install: $(STAMP)
 
@@ -29,12 +29,16 @@ run: install
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py runservice 127.0.0.1:8000
 
 # The whole suite against this machine's PostgreSQL and Redis (started if installed but stopped).
-test: install services
+test: install services chromium
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 services:
 	@bash scripts/ensure-services.sh
+
+# Debian's Chromium for the browser tests (tests/browser), installed when missing.
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 lint:
 	$(PY) -m ruff check .
