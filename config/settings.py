@@ -284,6 +284,9 @@ CORS_EXPOSE_HEADERS = ["retry-after", "ratelimit-limit", "ratelimit-remaining", 
 # --- Stripe (top-ups) switches on when configured.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Models whose non-commercial weights this deployment has written permission to sell (e.g.
+# "codeformer" after the S-Lab licensors granted it). Only matters when Stripe keys are set.
+COMMERCIAL_LICENCE_GRANTED = env_list("COMMERCIAL_LICENCE_GRANTED")
 
 LOGGING = {
     "version": 1,

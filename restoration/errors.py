@@ -43,6 +43,18 @@ class ModelNotFound(BadRequest):
         super().__init__(f"Model '{model}' not found or is disabled")
 
 
+class ModelLicenceRestricted(BadRequest):
+    """The model's weights are licensed for non-commercial use only and this deployment charges."""
+
+    title = "Model licence restricted"
+
+    def __init__(self, *, model: str, licence: str):
+        super().__init__(
+            f"Model '{model}' is under the {licence}, which does not allow commercial use; this deployment "
+            "takes payments and has not recorded a commercial licence for it."
+        )
+
+
 class InternalError(ApplicationError):
     """What a client sees of a bug: the documented 500 shape, never a traceback."""
 

@@ -26,6 +26,7 @@ from accounts.ratelimit import enforce_request_rate, ratelimit_headers
 from restoration.api import schema  # noqa: F401 - registers the subscription-key security scheme
 from restoration.errors import ImageTooLarge as RequestTooLarge
 from restoration.errors import InternalError, InvalidInput, ModelNotFound
+from restoration.licensing import check_model_sellable
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def polling_url(request, request_id: str) -> str:
 def check_model_enabled(model: str) -> None:
     if model not in settings.ENABLED_MODELS:
         raise ModelNotFound(model)
+    check_model_sellable(model)
 
 
 def is_multipart(request: Request) -> bool:

@@ -12,6 +12,7 @@ from ml.weights import MODELS, weights_status
 from restoration.api.base import JSONErrorsAPIView
 from restoration.api.docs import demo_errors
 from restoration.api.serializers import HealthResponse
+from restoration.licensing import licence_state
 
 
 class HealthView(JSONErrorsAPIView):
@@ -31,7 +32,7 @@ class HealthView(JSONErrorsAPIView):
     def get(self, request: Request) -> Response:
         worker = worker_status()
         models = model_states()
-        ready = worker["alive"] and all(m["weights_installed"] for m in models if m["enabled"])
+        ready = worker["alive"] and all(m["weights_installed"] for m in models if m["enabled"] and m["sellable"])
         body = {
             "status": "online" if ready else "degraded",
             "device": worker["device"] or ("cpu" if settings.ML_DEVICE == "cpu" else "unknown"),
@@ -48,6 +49,7 @@ def model_states() -> list[dict]:
     states = []
     for name, spec in MODELS.items():
         missing = [c for c in spec.checkpoints if c not in checkpoints or not checkpoints[c].ok]
+        licence = licence_state(name)
         states.append(
             {
                 "name": name,
@@ -55,6 +57,8 @@ def model_states() -> list[dict]:
                 "enabled": name in settings.ENABLED_MODELS,
                 "licence": spec.licence,
                 "commercial_use": spec.commercial_use,
+                "sellable": licence.sellable,
+                "licence_reason": licence.reason,
                 "weights_installed": not missing,
                 "missing_checkpoints": missing,
             }
@@ -68,6 +72,8 @@ def model_states() -> list[dict]:
                     "enabled": True,
                     "licence": "unknown",
                     "commercial_use": False,
+                    "sellable": False,
+                    "licence_reason": "Unknown model: no licence on record.",
                     "weights_installed": False,
                     "missing_checkpoints": [],
                 }

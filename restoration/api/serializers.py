@@ -184,6 +184,11 @@ class HealthModel(serializers.Serializer):
     enabled = serializers.BooleanField()
     licence = serializers.CharField()
     commercial_use = serializers.BooleanField()
+    sellable = serializers.BooleanField(
+        help_text="Whether this deployment may serve the model: a non-commercial licence blocks it when "
+        "payments are configured and no commercial permission is recorded."
+    )
+    licence_reason = serializers.CharField(help_text="Why the model is or is not sellable here.")
     weights_installed = serializers.BooleanField()
     missing_checkpoints = serializers.ListField(child=serializers.CharField())
 

@@ -18,6 +18,7 @@ from restoration.api.fields import StrictBooleanField, StrictIntegerField
 from restoration.api.serializers import StrictSerializer, model_field
 from restoration.dashboard.tenancy import current_membership
 from restoration.errors import InvalidInput, ModelNotFound
+from restoration.licensing import check_model_sellable
 from restoration.templatetags.dashboard_tags import money
 
 
@@ -53,6 +54,7 @@ class PriceQuoteView(MemberAPIView):
         fields = query.validated_data
         if fields["model"] not in settings.ENABLED_MODELS:
             raise ModelNotFound(fields["model"])
+        check_model_sellable(fields["model"])
         if fields["count"] > settings.MAX_IMAGES_PER_REQUEST:
             raise InvalidInput(f"count: at most {settings.MAX_IMAGES_PER_REQUEST} photos per submission.")
         params = JobParams(

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from accounts.models import Membership
+from restoration.licensing import offered_models
 
 User = get_user_model()
 
@@ -103,8 +104,9 @@ class RestoreForm(forms.Form):
 
     def __init__(self, *args, samples: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [(name, name) for name in settings.ENABLED_MODELS]
-        self.fields["model"].initial = settings.ENABLED_MODELS[0] if settings.ENABLED_MODELS else None
+        offered = offered_models()
+        self.fields["model"].choices = [(name, name) for name in offered]
+        self.fields["model"].initial = offered[0] if offered else None
         self.fields["sample"].choices = [("", "—")] + [(name, name) for name in samples or []]
         self.fields["images"].widget.attrs.update({"accept": "image/png,image/jpeg,image/webp", "multiple": True})
 

@@ -25,6 +25,7 @@ from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
 from ml.weights import MANIFEST, MODELS, weights_status
 from restoration.dashboard.tenancy import LOGIN_URL
+from restoration.licensing import licence_state, payments_configured
 from restoration.staff import reports
 from restoration.staff.forms import ModerationForm, WalletAdjustForm
 from restoration.staff.services import job_remove
@@ -185,12 +186,20 @@ def models(request: HttpRequest) -> HttpResponse:
     rows = []
     for spec in MODELS.values():
         missing = [name for name in spec.checkpoints if not (name in statuses and statuses[name].ok)]
-        rows.append({"spec": spec, "enabled": spec.name in settings.ENABLED_MODELS, "missing": missing})
+        rows.append(
+            {
+                "spec": spec,
+                "enabled": spec.name in settings.ENABLED_MODELS,
+                "missing": missing,
+                "licence": licence_state(spec.name),
+            }
+        )
     checkpoints = [{"checkpoint": checkpoint, "status": statuses.get(name)} for name, checkpoint in MANIFEST.items()]
     context = {
         "rows": rows,
         "checkpoints": checkpoints,
         "weights_dir": settings.WEIGHTS_DIR,
         "unknown_enabled": sorted(set(settings.ENABLED_MODELS) - set(MODELS)),
+        "payments_configured": payments_configured(),
     }
     return render(request, "staff/models.html", context)
