@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -27,8 +27,9 @@ from billing.errors import TooManyJobsInFlight
 from billing.pricing import price_for
 from billing.selectors import wallet_for_update
 from billing.services import hold_capture, hold_place, hold_release
-from config.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
+from config.errors import BadRequest, Conflict, NotFound
 from jobs.engine import get_engine
+from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog
 from jobs.types import ImageInput, JobParams
@@ -38,10 +39,6 @@ from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsE
 
 logger = logging.getLogger(__name__)
 
-# The first job of a request carries the client's key; the others "<key>::<n>", so the unique
-# constraint on (organization, idempotency_key) guards the whole request.
-_KEY_SEPARATOR = "::"
-MAX_IDEMPOTENCY_KEY_LENGTH = 190
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -78,11 +75,11 @@ def job_submit(
     """
     if not images:
         raise BadRequest("At least one image is required.")
-    key = _clean_idempotency_key(idempotency_key)
+    key = idempotency_key_clean(idempotency_key) if idempotency_key else None
     if key:
-        earlier = _jobs_for_key(organization, key)
+        earlier = jobs_for_key(organization, key)
         if earlier:
-            return _replay(earlier, fingerprint), False
+            return check_replay(earlier, fingerprint), False
     webhook_url = (webhook_url or "").strip()
     events = webhook_events_normalize(webhook_events) if webhook_url else []
     if webhook_url:
@@ -106,16 +103,16 @@ def job_submit(
     except IntegrityError:
         _delete_all(stored)
         # Lost the race for the idempotency key to a concurrent request: answer with its jobs.
-        earlier = _jobs_for_key(organization, key) if key else []
+        earlier = jobs_for_key(organization, key) if key else []
         if earlier:
-            return _replay(earlier, fingerprint), False
+            return check_replay(earlier, fingerprint), False
         raise
     except BaseException:
         _delete_all(stored)
         raise
     if not created:
         _delete_all(stored)
-        return _replay(jobs, fingerprint), False
+        return check_replay(jobs, fingerprint), False
     return jobs, True
 
 
@@ -154,7 +151,7 @@ def _create_jobs(
             input_height=image.height,
             webhook_url=webhook_url,
             webhook_events=webhook_events,
-            idempotency_key=f"{key}{_KEY_SEPARATOR}{index}" if key and index else key,
+            idempotency_key=job_idempotency_key(key, index),
             request_fingerprint=fingerprint or "",
             base_url=(base_url or "").rstrip("/")[:300],
         )
@@ -173,7 +170,7 @@ def _create_jobs(
         # another request of this organization while the wallet row is locked.
         wallet = wallet_for_update(organization)
         if key:
-            earlier = _jobs_for_key(organization, key)
+            earlier = jobs_for_key(organization, key)
             if earlier:
                 return earlier, False
         _check_in_flight_cap(organization, adding=len(images))
@@ -184,38 +181,6 @@ def _create_jobs(
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
     return jobs, True
-
-
-def _clean_idempotency_key(idempotency_key: str | None) -> str | None:
-    key = (idempotency_key or "").strip()
-    if not key:
-        return None
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or _KEY_SEPARATOR in key:
-        raise BadRequest(
-            f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters and may not contain '::'."
-        )
-    return key
-
-
-def _jobs_for_key(organization, key: str) -> list[Job]:
-    found = list(
-        Job.objects.filter(organization=organization).filter(
-            Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}{_KEY_SEPARATOR}")
-        )
-    )
-
-    def position(job: Job) -> int:
-        suffix = job.idempotency_key[len(key) + len(_KEY_SEPARATOR) :]
-        return int(suffix) if suffix.isdigit() else 0
-
-    return sorted(found, key=position)
-
-
-def _replay(jobs: list[Job], fingerprint: str) -> list[Job]:
-    stored = jobs[0].request_fingerprint
-    if fingerprint and stored and fingerprint != stored:
-        raise UnprocessableEntity("This Idempotency-Key was already used with a different request.")
-    return jobs
 
 
 def _check_in_flight_cap(organization, *, adding: int) -> None:
@@ -396,19 +361,8 @@ def _claim(job_id) -> Job | None:
 
 
 def _restore_options(job: Job):
-    from ml.options import RestoreOptions
-
-    params = job.params or {}
     try:
-        return RestoreOptions(
-            fidelity=float(params.get("fidelity", 0.5)),
-            upscale=int(params.get("upscale", 2)),
-            background_enhance=bool(params.get("background_enhance", True)),
-            face_upsample=bool(params.get("face_upsample", True)),
-            has_aligned=bool(params.get("has_aligned", False)),
-            only_center_face=bool(params.get("only_center_face", False)),
-            model=str(params.get("model", job.model)),
-        )
+        return JobParams.from_values({"model": job.model, **(job.params or {})}).restore_options()
     except (TypeError, ValueError) as exc:
         raise InvalidImage(f"Invalid parameters: {exc}") from exc
 

@@ -21,6 +21,7 @@ from standardwebhooks import Webhook
 
 from config.errors import BadRequest
 from jobs.models import Job, WebhookAttempt, WebhookDelivery
+from lib.base_url import stored_base_url
 from lib.netfetch import UnsafeURL, check_public_url, post_public_json
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def webhook_events_normalize(events: list[str] | None) -> list[str]:
 
 
 def job_base_url(job: Job) -> str:
-    return settings.PUBLIC_BASE_URL or job.base_url or "http://localhost:8000"
+    return stored_base_url(job.base_url)
 
 
 def webhook_emit(*, job: Job, event: str) -> WebhookDelivery | None:

@@ -226,6 +226,12 @@ def weights_status(
     return {name: verify_checkpoint(name, weights_dir, full=False, manifest=manifest) for name in names or manifest}
 
 
+def missing_checkpoints(spec: ModelSpec, statuses: Mapping[str, CheckpointStatus]) -> list[str]:
+    """The checkpoints ``spec`` needs that ``statuses`` (from ``weights_status``) does not show
+    as usable: the one rule for "this model's weights are installed"."""
+    return [name for name in spec.checkpoints if not (name in statuses and statuses[name].ok)]
+
+
 # --- downloading -----------------------------------------------------------------------------
 
 

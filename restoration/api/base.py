@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from accounts.authentication import SubscriptionKeyAuthentication
 from accounts.errors import MissingSubscriptionKey
 from accounts.ratelimit import enforce_request_rate, ratelimit_headers
+from lib.base_url import public_base_url
 from restoration.api import schema  # noqa: F401 - registers the subscription-key security scheme
 from restoration.errors import ImageTooLarge as RequestTooLarge
 from restoration.errors import InternalError, InvalidInput, ModelNotFound
@@ -99,11 +100,6 @@ class KeyedAPIView(JSONErrorsAPIView):
 
     def base_url(self) -> str:
         return public_base_url(self.request)
-
-
-def public_base_url(request) -> str:
-    """Absolute origin for URLs handed to clients: PUBLIC_BASE_URL, else where the client reached us."""
-    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
 def polling_url(request, request_id: str) -> str:

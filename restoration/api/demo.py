@@ -63,13 +63,7 @@ class ProcessView(KeyedAPIView):
         check_model_enabled(fields["model"])
         idempotency_key = idempotency_key_from(request)
         images = _images(fields)
-        params = JobParams(
-            model=fields["model"],
-            fidelity=fields["fidelity"],
-            upscale=fields["upscale"],
-            background_enhance=fields["background_enhance"],
-            face_upsample=fields["face_upsample"],
-        )
+        params = JobParams.from_values(fields)
         jobs, _created = job_submit(
             organization=self.organization,
             params=params,

@@ -12,7 +12,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import UnprocessableEntity
+from jobs.idempotency import job_replay
 from jobs.live import event_stream_response, job_event_stream, parse_last_event_id
 from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
@@ -97,13 +97,7 @@ class GenerateView(KeyedAPIView):
             check_public_url(webhook_url)
         webhook_events = fields.get("webhook_events_filter")
         idempotency_key = idempotency_key_from(request)
-        params = JobParams(
-            model=fields["model"],
-            fidelity=fields["codeformer_fidelity"],
-            upscale=fields["upscale"],
-            background_enhance=fields["background_enhance"],
-            face_upsample=fields["face_upsample"],
-        )
+        params = JobParams.from_values(fields)
 
         def fingerprint(**images) -> str:
             return request_fingerprint(
@@ -113,9 +107,13 @@ class GenerateView(KeyedAPIView):
         url = None if multipart else _plain_url(fields)
         if idempotency_key and url:
             # A retry must not depend on the image URL still answering (presigned URLs expire).
-            earlier = self._earlier_job(idempotency_key, fingerprint(image_ids=[intake.url_identity(url)]))
-            if earlier is not None:
-                return self._accepted(earlier, created=False)
+            earlier = job_replay(
+                organization=self.organization,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint(image_ids=[intake.url_identity(url)]),
+            )
+            if earlier:
+                return self._accepted(earlier[0], created=False)
         image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields)
         jobs, created = job_submit(
             organization=self.organization,
@@ -137,13 +135,6 @@ class GenerateView(KeyedAPIView):
                     headers["Idempotent-Replayed"] = "true"
                 return Response(job_status_payload(job, base_url=self.base_url()), headers=headers)
         return self._accepted(jobs[0], created=created)
-
-    def _earlier_job(self, idempotency_key: str, fingerprint: str) -> Job | None:
-        """The job an earlier request with this key made (same rule as job_submit's replay)."""
-        earlier = jobs_for(self.organization).filter(idempotency_key=idempotency_key).first()
-        if earlier is not None and earlier.request_fingerprint and earlier.request_fingerprint != fingerprint:
-            raise UnprocessableEntity("This Idempotency-Key was already used with a different request.")
-        return earlier
 
     def _accepted(self, job: Job, *, created: bool) -> Response:
         body = {

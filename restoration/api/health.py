@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs.selectors import iso_ms, queue_depth, worker_status
-from ml.weights import MODELS, weights_status
+from ml.weights import MODELS, missing_checkpoints, weights_status
 from restoration.api.base import JSONErrorsAPIView
 from restoration.api.docs import demo_errors
 from restoration.api.serializers import HealthResponse
@@ -48,7 +48,7 @@ def model_states() -> list[dict]:
     checkpoints = weights_status(settings.WEIGHTS_DIR)
     states = []
     for name, spec in MODELS.items():
-        missing = [c for c in spec.checkpoints if c not in checkpoints or not checkpoints[c].ok]
+        missing = missing_checkpoints(spec, checkpoints)
         licence = licence_state(name)
         states.append(
             {

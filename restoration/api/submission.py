@@ -6,23 +6,14 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from jobs.idempotency import idempotency_key_clean
 from jobs.types import ImageInput, JobParams
-from restoration.errors import InvalidInput
 from restoration.intake import fingerprint_of
-
-IDEMPOTENCY_KEY_MAX = 200
 
 
 def idempotency_key_from(request) -> str | None:
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    key = raw.strip()
-    if not key:
-        raise InvalidInput("Idempotency-Key: must not be empty.")
-    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
-        raise InvalidInput(f"Idempotency-Key: must be printable ASCII of at most {IDEMPOTENCY_KEY_MAX} characters.")
-    return key
+    """The request's Idempotency-Key header, checked by the same rule ``job_submit`` applies."""
+    return idempotency_key_clean(request.headers.get("Idempotency-Key"))
 
 
 def request_fingerprint(

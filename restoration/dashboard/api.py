@@ -14,11 +14,11 @@ from billing.selectors import wallet_for
 from config.errors import Unauthorized
 from jobs.types import JobParams
 from ml.options import MAX_UPSCALE, MIN_UPSCALE
+from restoration.api.base import check_model_enabled
 from restoration.api.fields import StrictBooleanField, StrictIntegerField
 from restoration.api.serializers import StrictSerializer, model_field
 from restoration.dashboard.tenancy import current_membership
-from restoration.errors import InvalidInput, ModelNotFound
-from restoration.licensing import check_model_sellable
+from restoration.errors import InvalidInput
 from restoration.templatetags.dashboard_tags import money
 
 
@@ -52,17 +52,10 @@ class PriceQuoteView(MemberAPIView):
         query = PriceQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         fields = query.validated_data
-        if fields["model"] not in settings.ENABLED_MODELS:
-            raise ModelNotFound(fields["model"])
-        check_model_sellable(fields["model"])
+        check_model_enabled(fields["model"])
         if fields["count"] > settings.MAX_IMAGES_PER_REQUEST:
             raise InvalidInput(f"count: at most {settings.MAX_IMAGES_PER_REQUEST} photos per submission.")
-        params = JobParams(
-            model=fields["model"],
-            upscale=fields["upscale"],
-            background_enhance=fields["background_enhance"],
-            face_upsample=fields["face_upsample"],
-        )
+        params = JobParams.from_values(fields)
         lines = price_lines(params)
         unit = sum(line.amount for line in lines)
         total = unit * fields["count"]

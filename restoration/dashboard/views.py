@@ -32,6 +32,7 @@ from jobs import services as job_services
 from jobs.media import media_url
 from jobs.models import Job
 from jobs.types import JobParams
+from lib.base_url import public_base_url
 from restoration.dashboard import forms, playground
 from restoration.dashboard.selectors import usage_for
 from restoration.dashboard.snippets import request_snippets
@@ -39,10 +40,6 @@ from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_member
 from restoration.intake import image_from_upload, image_from_url
 
 PAGE_SIZE = 25
-
-
-def _base_url(request: HttpRequest) -> str:
-    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -144,7 +141,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
         "subscription": subscription,
         "full_keys": sorted(full_keys.items()),
         "created": True,
-        "api_base": _base_url(request),
+        "api_base": public_base_url(request),
     }
     return _no_store(render(request, "dashboard/key_secret.html", context))
 
@@ -163,7 +160,7 @@ def key_regenerate(request: HttpRequest, subscription_id) -> HttpResponse:
         "subscription": subscription,
         "full_keys": [(slot, full_key)],
         "created": False,
-        "api_base": _base_url(request),
+        "api_base": public_base_url(request),
     }
     return _no_store(render(request, "dashboard/key_secret.html", context))
 
@@ -220,7 +217,7 @@ def _previews(job: Job, base_url: str) -> dict[str, str]:
 @org_view()
 def job_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     job = job_selectors.job_get(organization=request.organization, request_id=request_id)
-    base_url = _base_url(request)
+    base_url = public_base_url(request)
     payload = job_selectors.job_status_payload(job, base_url=base_url)
     logs = list(job_selectors.job_logs(job))
     context = {
@@ -251,7 +248,7 @@ def job_events(request: HttpRequest, request_id: str) -> HttpResponse:
         live.job_event_stream(
             organization=request.organization,
             job_id=job.id,
-            base_url=_base_url(request),
+            base_url=public_base_url(request),
             last_event_id=live.parse_last_event_id(last),
         )
     )
@@ -358,7 +355,7 @@ def _restore_submit(request: HttpRequest, form) -> HttpResponse | tuple[int, lis
             images=images,
             source=Job.Source.DASHBOARD,
             user=request.user,
-            base_url=_base_url(request),
+            base_url=public_base_url(request),
         )
     except ApplicationError as exc:
         form.add_error(None, _friendly(exc))
@@ -409,14 +406,9 @@ def _form_params(form) -> JobParams:
             return data[name]
         return form.initial.get(name, form.fields[name].initial)
 
+    names = ("model", "fidelity", "upscale", "background_enhance", "face_upsample")
     try:
-        return JobParams(
-            model=pick("model") or "codeformer",
-            fidelity=float(pick("fidelity")),
-            upscale=int(pick("upscale")),
-            background_enhance=bool(pick("background_enhance")),
-            face_upsample=bool(pick("face_upsample")),
-        )
+        return JobParams.from_values({name: pick(name) for name in names} | {"model": pick("model") or "codeformer"})
     except (TypeError, ValueError):
         return JobParams()
 

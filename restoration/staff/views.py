@@ -23,7 +23,8 @@ from config.errors import ApplicationError
 from jobs.media import media_url
 from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
-from ml.weights import MANIFEST, MODELS, weights_status
+from lib.base_url import public_base_url
+from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from restoration.dashboard.tenancy import LOGIN_URL
 from restoration.licensing import licence_state, payments_configured
 from restoration.staff import reports
@@ -33,10 +34,6 @@ from restoration.staff.services import job_remove
 
 def staff_view(view):
     return staff_member_required(view, login_url=LOGIN_URL)
-
-
-def _base_url(request: HttpRequest) -> str:
-    return settings.PUBLIC_BASE_URL or request.build_absolute_uri("/").rstrip("/")
 
 
 @staff_view
@@ -98,7 +95,7 @@ def moderation(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     jobs = reports.moderation_queue(status=status if status in Job.Status.values else None)
     page = Paginator(jobs, 30).get_page(request.GET.get("page"))
-    base_url = _base_url(request)
+    base_url = public_base_url(request)
     items = [
         {
             "job": job,
@@ -185,7 +182,7 @@ def models(request: HttpRequest) -> HttpResponse:
     statuses = weights_status(settings.WEIGHTS_DIR)
     rows = []
     for spec in MODELS.values():
-        missing = [name for name in spec.checkpoints if not (name in statuses and statuses[name].ok)]
+        missing = missing_checkpoints(spec, statuses)
         rows.append(
             {
                 "spec": spec,

@@ -440,6 +440,23 @@ def test_reusing_an_idempotency_key_for_a_different_request_is_refused(client, n
     guard.assert_unchanged()
 
 
+@pytest.mark.parametrize("key", ["k" * 191, "a::b", "caf\u00e9", "   "])
+def test_an_idempotency_key_the_job_store_cannot_keep_is_a_400_and_nothing_is_created(client, key, nothing_created):
+    guard = nothing_created()
+    response = generate(client, HTTP_IDEMPOTENCY_KEY=key)
+    _assert_error(response, 400, "Idempotency-Key")
+    guard.assert_unchanged()
+
+
+def test_the_longest_idempotency_key_is_accepted_and_replayed(client):
+    key = "k" * 190
+    first = generate(client, HTTP_IDEMPOTENCY_KEY=key)
+    second = generate(client, HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == second.status_code == 202
+    assert second.json()["request_id"] == first.json()["request_id"]
+    assert Job.objects.get().idempotency_key == key
+
+
 def test_idempotency_keys_are_per_organization(client, outsider):
     mine = generate(client, HTTP_IDEMPOTENCY_KEY="shared").json()
     theirs = generate(outsider.client(), HTTP_IDEMPOTENCY_KEY="shared").json()
