@@ -265,6 +265,8 @@ class RequestListView(KeyedAPIView):
     @extend_schema(
         operation_id="request_list",
         summary="Your organization's recent requests",
+        description="The requests of the key's organization, newest first, paginated with `limit` and `offset`; "
+        "each item is the status object without its logs, plus its `polling_url`.",
         tags=[TAG],
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=list(Job.Status.values), description="Only this status."),
