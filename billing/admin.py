@@ -13,14 +13,33 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from billing.models import LedgerEntry, Plan, PriceItem, Wallet
+from billing.models import LedgerEntry, Plan, PlanPrice, PriceItem, Wallet
 from billing.services import wallet_topup
 from config.errors import ApplicationError
 
 
+class PlanPriceInline(admin.TabularInline):
+    """The plan's own price table; codes it leaves out are charged at the list price (PriceItem)."""
+
+    model = PlanPrice
+    extra = 0
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "requests_per_minute", "max_jobs_in_flight", "is_default"]
+    list_display = [
+        "code",
+        "name",
+        "requests_per_minute",
+        "max_jobs_in_flight",
+        "monthly_image_quota",
+        "file_retention_hours",
+        "monthly_price",
+        "included_credit",
+        "is_public",
+        "is_default",
+    ]
+    inlines = [PlanPriceInline]
 
 
 @admin.register(PriceItem)

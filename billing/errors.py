@@ -12,7 +12,9 @@ __all__ = [
     "InsufficientBalance",
     "InvalidAmount",
     "PriceTableIncomplete",
+    "QuotaExceeded",
     "RateLimited",
+    "SpendLimitReached",
     "TooManyJobsInFlight",
 ]
 
@@ -55,3 +57,26 @@ class IdempotencyKeyReused(Conflict):
 
 class PriceTableIncomplete(ServiceUnavailable):
     default_message = "Pricing is not configured; try again later."
+
+
+class SpendLimitReached(ApplicationError):
+    """402: the organization's (or the key's) monthly spend limit would be exceeded."""
+
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    title = "Spend Limit Reached"
+    default_message = "The monthly spend limit is reached."
+
+
+class QuotaExceeded(ApplicationError):
+    """429: the plan's monthly image quota is used up; says when it renews (and Retry-After)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too Many Requests"
+    default_message = "The monthly image quota is used up."
+
+    def __init__(self, message: str, *, renews_at, retry_after_s: int, limit: int, used: int):
+        super().__init__(
+            message,
+            headers={"Retry-After": str(retry_after_s)},
+            extra={"renews_at": renews_at.isoformat().replace("+00:00", "Z"), "quota": limit, "used": used},
+        )

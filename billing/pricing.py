@@ -1,20 +1,27 @@
-"""A job's price from its parameters and the PriceItem table (data, editable without a deploy).
+"""A job's price from its parameters, the organization's plan and the price tables (data,
+editable without a deploy).
 
 price = restore_base
       + background_enhance   if the background is enhanced
       + face_upsample        if faces are upsampled
       + upscale_step * (upscale - 2) for each factor above 2x
+      + output_megapixel * each started megapixel of the output (when the size is known)
+
+Each line's unit amount is the plan's own (PlanPrice) when it has one, else the list price
+(PriceItem). ``output_megapixel`` is optional: a table without it does not charge by size.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from billing.errors import PriceTableIncomplete
-from billing.models import PriceItem
+from billing.models import PlanPrice, PriceItem
 from jobs.types import JobParams
 
 BASE_UPSCALE = 2
+OPTIONAL_CODES = frozenset({"output_megapixel"})
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,23 @@ class PriceLine:
         return self.quantity * self.unit_amount
 
 
-def price_lines(params: JobParams) -> list[PriceLine]:
+def output_megapixels(params: JobParams, *, width: int | None, height: int | None) -> int:
+    """Started megapixels of the output (0 when the input size is unknown)."""
+    if not width or not height:
+        return 0
+    return math.ceil(width * height * int(params.upscale) ** 2 / 1_000_000)
+
+
+def _table(plan, codes) -> dict[str, int]:
+    table = dict(PriceItem.objects.filter(code__in=codes).values_list("code", "amount"))
+    if plan is not None:
+        table.update(PlanPrice.objects.filter(plan=plan, code__in=codes).values_list("code", "amount"))
+    return table
+
+
+def price_lines(
+    params: JobParams, *, plan=None, width: int | None = None, height: int | None = None
+) -> list[PriceLine]:
     """The price items a job with these parameters selects, with quantities."""
     wanted = {"restore_base": 1}
     if params.background_enhance:
@@ -38,14 +61,21 @@ def price_lines(params: JobParams) -> list[PriceLine]:
     steps = max(0, int(params.upscale) - BASE_UPSCALE)
     if steps:
         wanted["upscale_step"] = steps
-    table = dict(PriceItem.objects.filter(code__in=wanted).values_list("code", "amount"))
-    missing = sorted(set(wanted) - set(table))
+    megapixels = output_megapixels(params, width=width, height=height)
+    if megapixels:
+        wanted["output_megapixel"] = megapixels
+    table = _table(plan, wanted)
+    missing = sorted(set(wanted) - set(table) - OPTIONAL_CODES)
     if missing:
         # Charging nothing for a missing line would give work away; refuse instead.
         raise PriceTableIncomplete(f"Pricing is not configured ({', '.join(missing)}); try again later.")
-    return [PriceLine(code, quantity, table[code]) for code, quantity in wanted.items()]
+    return [
+        PriceLine(code, quantity, table[code])
+        for code, quantity in wanted.items()
+        if code in table and not (code in OPTIONAL_CODES and table[code] == 0)
+    ]
 
 
-def price_for(params: JobParams) -> int:
+def price_for(params: JobParams, *, plan=None, width: int | None = None, height: int | None = None) -> int:
     """The price of one image processed with ``params``, in minor units."""
-    return sum(line.amount for line in price_lines(params))
+    return sum(line.amount for line in price_lines(params, plan=plan, width=width, height=height))

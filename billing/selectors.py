@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from billing.models import LedgerEntry, Wallet
+from billing.models import BillingAccount, LedgerEntry, Payment, Plan, Wallet
+from config.errors import NotFound
 
 
 def wallet_for(organization) -> Wallet:
@@ -28,3 +29,26 @@ def ledger_for(organization, *, kind: str | None = None, job=None) -> QuerySet[L
     if job is not None:
         entries = entries.filter(job=job)
     return entries
+
+
+def billing_account_for(organization) -> BillingAccount:
+    """The organization's billing account, created on first use."""
+    account, _ = BillingAccount.objects.get_or_create(organization=organization)
+    return account
+
+
+def plans_offered() -> QuerySet[Plan]:
+    """Plans a customer may choose themselves, cheapest first."""
+    return Plan.objects.filter(is_public=True).order_by("position", "monthly_price", "id")
+
+
+def payments_for(organization) -> QuerySet[Payment]:
+    return Payment.objects.filter(organization=organization).select_related("ledger_entry")
+
+
+def payment_get(*, organization, payment_id) -> Payment:
+    """One of the organization's payments; another tenant's is a 404."""
+    payment = payments_for(organization).filter(id=payment_id).first()
+    if payment is None:
+        raise NotFound("No such payment.")
+    return payment

@@ -48,6 +48,7 @@ def _append(
     job=None,
     description: str = "",
     created_by=None,
+    allow_debt: bool = False,
 ) -> LedgerEntry:
     """Write one entry and move the (already locked) wallet by it, or return the entry that
     already carries ``idempotency_key``."""
@@ -56,6 +57,9 @@ def _append(
         return existing
     wallet.balance += amount
     wallet.held += held_change
+    # Only a refund or dispute may leave less than is held; any movement that brings the
+    # balance back to the held amount settles the debt.
+    wallet.in_debt = wallet.balance < wallet.held and (allow_debt or wallet.in_debt)
     entry = LedgerEntry(
         wallet=wallet,
         organization_id=wallet.organization_id,
@@ -78,10 +82,10 @@ def _append(
         # A savepoint, so that losing a race on the key (another wallet's entry committed with
         # the same key after our look-up) leaves the caller's transaction usable.
         with transaction.atomic():
-            wallet.save(update_fields=["balance", "held", "updated_at"])
+            wallet.save(update_fields=["balance", "held", "in_debt", "updated_at"])
             entry.save()
     except IntegrityError:
-        wallet.refresh_from_db(fields=["balance", "held"])
+        wallet.refresh_from_db(fields=["balance", "held", "in_debt"])
         existing = _existing(wallet=wallet, idempotency_key=idempotency_key)
         if existing is None:
             raise
@@ -96,22 +100,55 @@ def _require_key(idempotency_key: str) -> str:
     return idempotency_key
 
 
+CREDIT_KINDS = frozenset({Kind.TOPUP, Kind.PLAN_CREDIT, Kind.TRIAL, Kind.DISPUTE_WON})
+DEBT_KINDS = frozenset({Kind.REFUND, Kind.DISPUTE})
+
+
 @transaction.atomic
 def wallet_topup(
-    *, organization, amount: int, idempotency_key: str, description: str = "", created_by=None
+    *, organization, amount: int, idempotency_key: str, description: str = "", created_by=None, kind: str = Kind.TOPUP
 ) -> LedgerEntry:
-    """Add ``amount`` (> 0, minor units) to the balance."""
+    """Add ``amount`` (> 0, minor units) to the balance: a top-up, a plan's included credit, trial
+    credit or a dispute won back."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise InvalidAmount("A top-up must be a positive whole number of minor units.")
+    if kind not in CREDIT_KINDS:
+        raise InvalidAmount(f"{kind} is not a kind of credit.")
     wallet = wallet_for_update(organization)
     return _append(
         wallet=wallet,
-        kind=Kind.TOPUP,
+        kind=kind,
         amount=amount,
         held_change=0,
         idempotency_key=_require_key(idempotency_key),
         description=description or "Top-up",
         created_by=created_by,
+    )
+
+
+@transaction.atomic
+def wallet_debit_external(
+    *, organization, amount: int, idempotency_key: str, kind: str, description: str
+) -> LedgerEntry:
+    """Take back money the payment provider returned to the payer (refund) or withdrew (dispute).
+
+    Unlike every other debit this may take the balance below the held amount, even below zero:
+    the money is gone either way and the ledger must say so. The wallet is then ``in_debt`` and
+    submissions answer 402 until a top-up settles it.
+    """
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidAmount("A debit must be a positive whole number of minor units.")
+    if kind not in DEBT_KINDS:
+        raise InvalidAmount(f"{kind} is not a refund or dispute.")
+    wallet = wallet_for_update(organization)
+    return _append(
+        wallet=wallet,
+        kind=kind,
+        amount=-amount,
+        held_change=0,
+        idempotency_key=_require_key(idempotency_key),
+        description=description,
+        allow_debt=True,
     )
 
 

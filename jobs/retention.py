@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.models import Plan
 from jobs.media import delete_stored
 from jobs.models import Job, JobLog
 
@@ -34,21 +35,30 @@ def job_files_delete(*, job: Job, message: str, now=None) -> bool:
     return bool(changed)
 
 
+def retention_hours(plan) -> int:
+    return (plan.file_retention_hours if plan is not None else 0) or settings.RESULT_RETENTION_HOURS
+
+
 def files_purge_expired(*, now=None) -> int:
-    """Delete the files of every finished job older than ``RESULT_RETENTION_HOURS``."""
+    """Delete the files of every finished job older than its organization's plan keeps them
+    (``Plan.file_retention_hours``; ``RESULT_RETENTION_HOURS`` for a plan that says 0)."""
     now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.RESULT_RETENTION_HOURS)
-    expired = Job.objects.filter(status__in=Job.TERMINAL, completed_at__lt=cutoff, files_purged_at__isnull=True)
     purged = 0
-    for job in expired.iterator(chunk_size=200):
-        try:
-            purged += job_files_delete(
-                job=job,
-                message=f"Input and output files deleted after the {settings.RESULT_RETENTION_HOURS}-hour retention period.",
-                now=now,
-            )
-        except Exception:
-            logger.exception("could not purge the files of job %s", job.id)
+    for plan in Plan.objects.all():
+        hours = retention_hours(plan)
+        expired = Job.objects.filter(
+            organization__plan=plan,
+            status__in=Job.TERMINAL,
+            completed_at__lt=now - timedelta(hours=hours),
+            files_purged_at__isnull=True,
+        )
+        for job in expired.iterator(chunk_size=200):
+            try:
+                purged += job_files_delete(
+                    job=job, message=f"Input and output files deleted after the {hours}-hour retention period.", now=now
+                )
+            except Exception:
+                logger.exception("could not purge the files of job %s", job.id)
     return purged
 
 

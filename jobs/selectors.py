@@ -33,7 +33,7 @@ def job_get(*, organization, request_id: str) -> Job:
     if job_id is None:
         raise NotFound("No request with this id.")
     try:
-        return Job.objects.select_related("organization").get(id=job_id, organization=organization)
+        return Job.objects.select_related("organization__plan").get(id=job_id, organization=organization)
     except Job.DoesNotExist as exc:
         raise NotFound("No request with this id.") from exc
 
@@ -63,7 +63,10 @@ def iso_ms(value: datetime | None) -> str | None:
 def retention_expires_at(job: Job) -> datetime | None:
     if job.completed_at is None:
         return None
-    return job.completed_at + timedelta(hours=settings.RESULT_RETENTION_HOURS)
+    from jobs.retention import retention_hours
+
+    # The organization's plan decides how long files are kept.
+    return job.completed_at + timedelta(hours=retention_hours(job.organization.plan))
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

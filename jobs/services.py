@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
+from billing.controls import admission_check
 from billing.errors import TooManyJobsInFlight
 from billing.pricing import price_for
 from billing.selectors import wallet_for_update
@@ -133,9 +134,12 @@ def _create_jobs(
 ) -> tuple[list[Job], bool]:
     # Everything that needs no lock happens first: the wallet row lock below serializes this
     # organization's submissions, so the time it is held bounds the organization's throughput.
-    price = price_for(params)
+    plan = organization.plan
+    prices = [price_for(params, plan=plan, width=image.width, height=image.height) for image in images]
+    admission_check(organization=organization, api_key=api_key, count=len(images), total_price=sum(prices))
     jobs = []
     for index, image in enumerate(images):
+        price = prices[index]
         job = Job(
             id=uuid.uuid4(),
             organization=organization,
@@ -176,7 +180,7 @@ def _create_jobs(
         _check_in_flight_cap(organization, adding=len(images))
         for job in jobs:
             job.save(force_insert=True)
-            hold_place(wallet=wallet, job=job, amount=price)
+            hold_place(wallet=wallet, job=job, amount=job.price)
         JobLog.objects.bulk_create([JobLog(job=job, message="Request queued.") for job in jobs])
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))

@@ -56,9 +56,12 @@ def _media_root(request, tmp_path):
     yield media
 
 
+SEED_MIGRATIONS = ("billing.migrations.0002_default_plan_and_prices", "billing.migrations.0004_seed_plans")
+
+
 @pytest.fixture(autouse=True)
 def _default_plan_and_prices(request):
-    """Re-seed billing migration 0002's plan and price table for every database test.
+    """Re-seed billing migrations 0002 and 0004 (plans, price tables) for every database test.
 
     Transactional tests (the ones that run a real worker) flush every table when they end,
     seeded rows included; later tests must still find the defaults a fresh database has.
@@ -76,5 +79,6 @@ def _default_plan_and_prices(request):
 
     from django.apps import apps
 
-    importlib.import_module("billing.migrations.0002_default_plan_and_prices").seed(apps, None)
+    for migration in SEED_MIGRATIONS:
+        importlib.import_module(migration).seed(apps, None)
     yield

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from restoration.dashboard import api, stripe_views, views
+from restoration.dashboard import api, billing_views, stripe_views, views
 from restoration.dashboard.tenancy import LOGIN_URL
 
 urlpatterns = [
@@ -25,6 +25,7 @@ urlpatterns = [
     path("keys/<uuid:subscription_id>/revoke/", views.key_revoke, name="key_revoke"),
     path("wallet/", views.wallet, name="wallet"),
     path("wallet/topup/", stripe_views.topup_checkout, name="topup_checkout"),
+    path("wallet/plan/", billing_views.plan_switch, name="plan_switch"),
     path("billing/stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/new/", views.restore, name="restore"),

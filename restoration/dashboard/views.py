@@ -180,12 +180,19 @@ def key_revoke(request: HttpRequest, subscription_id) -> HttpResponse:
 @org_view()
 def wallet(request: HttpRequest) -> HttpResponse:
     from billing import stripe_topup
+    from billing.controls import images_this_month, next_month_start, spend_this_month
 
+    organization = request.organization
     context = {
-        "wallet": wallet_for(request.organization),
-        "entries": _page(request, billing_selectors.ledger_for(request.organization)),
+        "wallet": wallet_for(organization),
+        "entries": _page(request, billing_selectors.ledger_for(organization)),
         "stripe_enabled": stripe_topup.is_enabled(),
         "topup_form": forms.TopUpForm(),
+        "plan": organization.plan,
+        "plans": billing_selectors.plans_offered(),
+        "images_this_month": images_this_month(organization),
+        "spend_this_month": spend_this_month(organization),
+        "quota_renews_at": next_month_start(),
     }
     return render(request, "dashboard/wallet.html", context)
 

@@ -26,3 +26,14 @@ class WalletAdjustForm(forms.Form):
 
 class ModerationForm(forms.Form):
     note = forms.CharField(max_length=300, required=False)
+
+
+class PlanChangeForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=None, empty_label=None)
+    reason = forms.CharField(max_length=300, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        from billing.models import Plan
+
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = Plan.objects.order_by("position", "id")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("moderation/<uuid:job_id>/remove/", views.moderation_remove, name="moderation_remove"),
     path("organizations/", views.organizations, name="organizations"),
     path("organizations/<uuid:organization_id>/", views.organization_detail, name="organization_detail"),
+    path("organizations/<uuid:organization_id>/plan/", views.organization_plan, name="organization_plan"),
     path("organizations/<uuid:organization_id>/status/", views.organization_status, name="organization_status"),
     path("models/", views.models, name="models"),
 ]

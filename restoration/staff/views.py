@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.services import organization_set_status
+from billing.plans import plan_change
 from billing.selectors import ledger_for
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
@@ -28,7 +29,7 @@ from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from restoration.dashboard.tenancy import LOGIN_URL
 from restoration.licensing import licence_state, payments_configured
 from restoration.staff import reports
-from restoration.staff.forms import ModerationForm, WalletAdjustForm
+from restoration.staff.forms import ModerationForm, PlanChangeForm, WalletAdjustForm
 from restoration.staff.services import job_remove
 
 
@@ -158,8 +159,23 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "form": form,
         "entries": ledger_for(organization)[:50],
         "members": organization.memberships.select_related("user").order_by("created_at"),
+        "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
     }
     return render(request, "staff/organization_detail.html", context, status=status)
+
+
+@staff_view
+@require_POST
+def organization_plan(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    organization = get_object_or_404(Organization, id=organization_id)
+    form = PlanChangeForm(request.POST)
+    if form.is_valid():
+        plan = form.cleaned_data["plan"]
+        plan_change(organization=organization, plan=plan, changed_by=request.user, reason=form.cleaned_data["reason"])
+        messages.success(request, f"{organization.name} is now on the {plan.name} plan.")
+    else:
+        messages.error(request, "Choose a plan.")
+    return redirect("staff:organization_detail", organization_id=organization.id)
 
 
 @staff_view

@@ -48,8 +48,10 @@ def price_table(request):
     before this one flushed every table, seeded rows included."""
     if request.node.get_closest_marker("django_db") is None:
         return
-    seed = importlib.import_module("billing.migrations.0002_default_plan_and_prices").seed
-    seed(django_apps, None)
+    from tests.conftest import SEED_MIGRATIONS
+
+    for migration in SEED_MIGRATIONS:
+        importlib.import_module(migration).seed(django_apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -77,8 +77,10 @@ class Customer:
 def seeded(db):
     """The default plan and price table of billing migration 0002. A transactional test (the
     demo tests run a real worker) flushes every table, seeded rows included, so re-seed."""
-    seed = importlib.import_module("billing.migrations.0002_default_plan_and_prices").seed
-    seed(django_apps, None)
+    from tests.conftest import SEED_MIGRATIONS
+
+    for migration in SEED_MIGRATIONS:
+        importlib.import_module(migration).seed(django_apps, None)
 
 
 @pytest.fixture
