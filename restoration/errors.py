@@ -34,6 +34,12 @@ class ImageTooLarge(PayloadTooLarge):
     default_message = "The image is larger than the upload limit."
 
 
+class LengthRequired(ApplicationError):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    title = "Length Required"
+    default_message = "This server cannot read a chunked request body; send it with a Content-Length header."
+
+
 class ModelNotFound(BadRequest):
     """Worded exactly as the gateway document's queue-system error."""
 

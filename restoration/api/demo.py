@@ -15,7 +15,7 @@ from jobs.models import Job
 from jobs.services import job_submit, jobs_wait
 from jobs.types import ImageInput, JobParams
 from restoration import intake
-from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart
+from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, request_body_limit
 from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, demo_errors
 from restoration.api.serializers import DemoJSONRequest, DemoMultipartRequest, DemoSuccessResponse
 from restoration.api.submission import idempotency_key_from, request_fingerprint
@@ -26,6 +26,9 @@ TAG = "Demo API"
 
 class ProcessView(KeyedAPIView):
     error_style = "demo"
+
+    def body_limit(self) -> int:
+        return request_body_limit(images=settings.MAX_IMAGES_PER_REQUEST)
 
     @extend_schema(
         operation_id="demo_process",
@@ -43,7 +46,7 @@ class ProcessView(KeyedAPIView):
         parameters=[IDEMPOTENCY_KEY_HEADER],
         responses={
             200: OpenApiResponse(DemoSuccessResponse, description="Every image restored."),
-            **demo_errors(400, 401, 402, 403, 409, 413, 415, 422, 429, 500, 504),
+            **demo_errors(400, 401, 402, 403, 409, 411, 413, 415, 422, 429, 500, 504),
         },
         examples=[
             OpenApiExample(

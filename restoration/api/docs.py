@@ -14,7 +14,9 @@ ERROR_DESCRIPTIONS = {
     403: "Forbidden: revoked key or suspended organization.",
     404: "Not Found: no request with this id in your organization.",
     409: "Conflict: the request already finished (or was canceled while the demo waited).",
-    413: "Payload Too Large: the image or the body is over the upload limit.",
+    411: "Length Required: a chunked body where the server in front cannot read one; send Content-Length.",
+    413: "Payload Too Large: the image, or the body, is over the endpoint's limit (one image's worth of base64 plus "
+    "the fields for generate; MAX_IMAGES_PER_REQUEST images' worth for the demo).",
     415: "Unsupported Media Type: send application/json or multipart/form-data.",
     422: "Unprocessable Entity: the Idempotency-Key was already used with a different request, or (demo) "
     "the image was rejected while restoring.",

@@ -11,7 +11,9 @@ from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param
 
+from accounts.authentication import QUERY_PARAM as KEY_QUERY_PARAM
 from jobs.idempotency import job_replay
 from jobs.live import event_stream_response, job_event_stream, parse_last_event_id
 from jobs.models import Job
@@ -43,6 +45,8 @@ TAG = "Gateway API"
 
 
 class GenerateView(KeyedAPIView):
+    body_images = 1  # one image per request: the body limit is one image's base64 plus the fields
+
     @extend_schema(
         operation_id="codeformer_generate",
         summary="Queue a face restoration",
@@ -65,7 +69,7 @@ class GenerateView(KeyedAPIView):
                 "seconds (header `Preference-Applied: wait=N`).",
             ),
             202: OpenApiResponse(GenerateAcceptedResponse, description="Accepted: request queued."),
-            **gateway_errors(400, 401, 402, 403, 413, 415, 422, 429, 500),
+            **gateway_errors(400, 401, 402, 403, 411, 413, 415, 422, 429, 500),
         },
         examples=[
             OpenApiExample(
@@ -257,8 +261,36 @@ class RequestCancelView(KeyedAPIView):
 
 
 class RequestPagination(LimitOffsetPagination):
+    """DRF's limit/offset paging, but junk is a 400 instead of the default page, and a key
+    given as ``subscription-key`` in the query is not copied into the ``next``/``previous`` links
+    (they end up in logs, histories and shared screenshots)."""
+
     default_limit = 20
     max_limit = 100
+
+    def get_limit(self, request: Request) -> int:
+        limit = _query_int(request, self.limit_query_param, minimum=1)
+        return self.default_limit if limit is None else min(limit, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        return _query_int(request, self.offset_query_param, minimum=0) or 0
+
+    def get_next_link(self) -> str | None:
+        link = super().get_next_link()
+        return link and remove_query_param(link, KEY_QUERY_PARAM)
+
+    def get_previous_link(self) -> str | None:
+        link = super().get_previous_link()
+        return link and remove_query_param(link, KEY_QUERY_PARAM)
+
+
+def _query_int(request: Request, name: str, *, minimum: int) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < minimum:
+        raise InvalidInput(f"{name}: must be a whole number of at least {minimum}; got {value[:40]!r}.")
+    return int(value)
 
 
 class RequestListView(KeyedAPIView):
@@ -270,8 +302,12 @@ class RequestListView(KeyedAPIView):
         tags=[TAG],
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=list(Job.Status.values), description="Only this status."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 20, at most 100)."),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="Items to skip."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1},
+                description="Page size (default 20; larger values give 100).",
+            ),
+            OpenApiParameter("offset", {"type": "integer", "minimum": 0}, description="Items to skip (default 0)."),
         ],
         responses={
             200: inline_serializer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import dramatiq
 import pytest
@@ -111,6 +112,21 @@ def test_json_images_base64_with_return_base64_answers_each_image_inline(worker,
     assert [png_size(base64.b64decode(r["image_base64"])) for r in results] == [(40, 32), (48, 24)]
     assert [png_size(_download(client, r["image_url"])) for r in results] == [(40, 32), (48, 24)]
     assert all(job.params["upscale"] == 4 and job.params["background_enhance"] is True for job in Job.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_of_several_images_over_generates_limit_is_restored(worker, client, settings):
+    """The demo's body limit is MAX_IMAGES_PER_REQUEST images' worth, not the gateway's one."""
+    from restoration.api.base import request_body_limit
+
+    settings.MAX_UPLOAD_BYTES = 64 * 1024
+    images = [noisy_png_bytes(140, 140) for _ in range(2)]
+    body = {"images_base64": [b64(image) for image in images], "upscale": 1}
+    assert len(json.dumps(body)) > request_body_limit(images=1)
+    response = client.post(PROCESS_URL, body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == 2
+    assert Job.objects.filter(status=Job.Status.COMPLETED).count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
