@@ -5,6 +5,11 @@ in the embedded single-process mode) through the ``limits`` library, whose movin
 one atomic Lua script on Redis: many web processes share one budget without a race. The budget
 belongs to the subscription (both its keys), so rotating a key does not reset it. The number
 comes from the organization's plan; a plan with 0 requests per minute is unlimited.
+
+When the counter store fails (refused, or hung past ``REDIS_SOCKET_TIMEOUT_S``) the request is
+let through and the process stops asking it for ``REDIS_FAIL_OPEN_S`` seconds (a circuit
+breaker), so a Redis outage costs one request one timeout, not every request. Counting is
+protection, not billing: the wallet holds guard the money whatever the counters say.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from limits.strategies import MovingWindowRateLimiter, RateLimiter
 
 from accounts.errors import RateLimited
 from accounts.models import ApiKey
+from lib.breaker import CircuitBreaker, breaker_of
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +42,15 @@ class RateLimitState:
 
 
 def build_limiter(storage_uri: str) -> RateLimiter:
-    """A limiter on its own storage connection (what each web process builds once)."""
-    return MovingWindowRateLimiter(storage_from_string(storage_uri))
+    """A limiter on its own storage connection (what each web process builds once), with the
+    Redis socket timeouts of ``REDIS_CONNECTION_OPTIONS``."""
+    options = settings.REDIS_CONNECTION_OPTIONS if storage_uri.startswith(("redis", "rediss")) else {}
+    return MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+
+
+def storage_breaker(limiter: RateLimiter) -> CircuitBreaker:
+    """The process's breaker for one limiter's counter store."""
+    return breaker_of(limiter, open_for_s=settings.REDIS_FAIL_OPEN_S)
 
 
 @functools.cache
@@ -68,16 +81,24 @@ def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None)
     if per_minute <= 0:
         return RateLimitState(limit=0, remaining=0, reset_after_s=0)
     limiter = limiter or get_limiter()
+    breaker = storage_breaker(limiter)
+    unlimited = RateLimitState(limit=per_minute, remaining=per_minute, reset_after_s=60)
+    if not breaker.allows():
+        return unlimited
     item = RateLimitItemPerMinute(per_minute, namespace=NAMESPACE)
     identifier = f"subscription:{api_key.subscription_id}"
     try:
         allowed = limiter.hit(item, identifier)
         stats = limiter.get_window_stats(item, identifier)
     except Exception:
-        # Counting is protection, not billing (holds guard the money): an unreachable counter store
-        # must not take the API down with it.
-        logger.exception("rate-limit storage unavailable; letting the request through")
-        return RateLimitState(limit=per_minute, remaining=per_minute, reset_after_s=60)
+        # Counting is protection, not billing (holds guard the money): an unreachable or hung
+        # counter store must not take the API down with it, nor make every request wait for it.
+        if breaker.record_failure():
+            logger.exception(
+                "rate-limit storage unavailable; letting requests through for %s s", settings.REDIS_FAIL_OPEN_S
+            )
+        return unlimited
+    breaker.record_success()
     reset_after_s = max(1, math.ceil(stats.reset_time - time.time()))
     state = RateLimitState(limit=per_minute, remaining=stats.remaining, reset_after_s=reset_after_s)
     if not allowed:

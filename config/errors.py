@@ -3,17 +3,25 @@
 Services raise ``ApplicationError`` subclasses; views never build error bodies by hand. The
 gateway API answers ``{"error": ..., "message": ...}``; the demo API (views that set
 ``error_style = "demo"``) answers ``{"status": "error", "message": ...}``.
+
+A database that cannot be reached (refused, timed out, connection lost) is a 503 in the same
+shape, never a 500. Jobs and money change only in committed transactions, so such a request
+either left nothing behind or, failing after its commit, is found again by its Idempotency-Key.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -74,6 +82,14 @@ class ServiceUnavailable(ApplicationError):
     title = "Service Unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    default_message = "The service's database is unavailable; nothing was charged. Please try again shortly."
+    retry_after_s = 10
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_s)})
+
+
 def _render(
     view: Any,
     status_code: int,
@@ -106,6 +122,9 @@ def _flatten(detail: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     view = context.get("view")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable in %s: %s", type(view).__name__, exc)
+        exc = DatabaseUnavailable()
     if isinstance(exc, ApplicationError):
         return _render(view, exc.status_code, exc.title, exc.message, exc.headers, exc.extra)
     if isinstance(exc, Http404):

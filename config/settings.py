@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -109,6 +109,13 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A PostgreSQL that accepts connections and then says nothing must not hold a web worker:
+    # libpq gives up connecting after this (it counts anything under 2 as 2). A database that is
+    # down answers 503 (config.errors), never 500.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2)
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default runs web requests and the in-process worker on threads; WAL and a
     # busy timeout keep SQLite's writer lock from surfacing as "database is locked".
@@ -165,6 +172,20 @@ STORAGES = {
 # --- Redis, the broker and the rate-limit counters.
 REDIS_URL = env_str("REDIS_URL")
 EMBEDDED_WORKER = env_bool("EMBEDDED_WORKER", not REDIS_URL)
+# Every Redis client (rate-limit counters, broker, cache) gives up on a connect or a reply after
+# these, so a Redis that hangs costs a request a fraction of a second instead of its web worker.
+# The timeout is per socket operation (each reply), not per transfer. A worker process may be
+# given larger values in its own environment.
+REDIS_SOCKET_CONNECT_TIMEOUT_S = env_float("REDIS_SOCKET_CONNECT_TIMEOUT_S", 0.5, minimum=0.01)
+REDIS_SOCKET_TIMEOUT_S = env_float("REDIS_SOCKET_TIMEOUT_S", 0.5, minimum=0.01)
+REDIS_CONNECTION_OPTIONS = {
+    "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT_S,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+}
+# After one failed Redis call a process skips that Redis for this long (lib.breaker): rate
+# limiting fails open, and job messages are left to the stale-job sweep, which sends them once
+# Redis answers again. Each request then pays no timeout at all.
+REDIS_FAIL_OPEN_S = env_int("REDIS_FAIL_OPEN_S", 15, minimum=1)
 
 _dramatiq_middleware = [
     "dramatiq.middleware.AgeLimit",
@@ -174,12 +195,25 @@ _dramatiq_middleware = [
     "django_dramatiq.middleware.DbConnectionsMiddleware",
 ]
 if REDIS_URL:
+    import redis
+
     DRAMATIQ_BROKER = {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
-        "OPTIONS": {"url": REDIS_URL, "namespace": env_str("DRAMATIQ_NAMESPACE", "codeformer")},
+        # Our own pool, not {"url": ...}: RedisBroker builds the pool from a url alone and
+        # silently drops connection options given next to it, timeouts included.
+        "OPTIONS": {
+            "connection_pool": redis.ConnectionPool.from_url(REDIS_URL, **REDIS_CONNECTION_OPTIONS),
+            "namespace": env_str("DRAMATIQ_NAMESPACE", "codeformer"),
+        },
         "MIDDLEWARE": _dramatiq_middleware,
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": dict(REDIS_CONNECTION_OPTIONS),
+        }
+    }
     RATE_LIMIT_STORAGE_URI = env_str("RATE_LIMIT_STORAGE_URI", REDIS_URL)
 else:
     DRAMATIQ_BROKER = {

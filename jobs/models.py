@@ -57,6 +57,9 @@ class Job(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key; unique when set
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set when sending the job's run message failed (Redis down or hung); the stale-job sweep
+    # re-sends such jobs on its next pass and clears it.
+    enqueue_failed_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from config.errors import NotFound
 from jobs.media import media_url
 from jobs.models import REQUEST_ID_PREFIX, Job, JobLog, WebhookAttempt, WebhookDelivery, WorkerHeartbeat
+from lib.breaker import breaker_of
 
 
 def parse_request_id(request_id: str) -> uuid.UUID | None:
@@ -136,3 +137,25 @@ def worker_status() -> dict:
 
 def queue_depth() -> int:
     return Job.objects.filter(status=Job.Status.QUEUED).count()
+
+
+def broker_status() -> str:
+    """``up`` when the broker's Redis answers a ping (within REDIS_SOCKET_TIMEOUT_S), ``down``
+    when it does not or this process's breaker has it switched off, ``not configured`` for an
+    in-memory broker (the embedded default)."""
+    import dramatiq
+
+    broker = dramatiq.get_broker()
+    client = getattr(broker, "client", None)
+    if client is None:
+        return "not configured"
+    breaker = breaker_of(broker, open_for_s=settings.REDIS_FAIL_OPEN_S)
+    if not breaker.allows():
+        return "down"
+    try:
+        client.ping()
+    except Exception:
+        breaker.record_failure()
+        return "down"
+    breaker.record_success()
+    return "up"

@@ -35,6 +35,7 @@ from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog
 from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
+from lib.breaker import breaker_of
 from lib.netfetch import check_public_url
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
 
@@ -212,16 +213,33 @@ def _delete_all(names: list[str]) -> None:
             logger.exception("could not delete stored input %s", name)
 
 
-def _enqueue(job_ids: list) -> None:
-    """Send the run messages. A broker hiccup must not fail a request whose jobs are committed:
-    the stale-job sweep re-sends QUEUED jobs whose message never arrived."""
+def _enqueue(job_ids: list) -> int:
+    """Send the run messages; returns how many were sent. A broker failure must not fail a request whose jobs are committed:
+    the job is marked ``enqueue_failed_at`` and the stale-job sweep re-sends it.
+
+    A hung or refused Redis costs one send one socket timeout (``REDIS_SOCKET_TIMEOUT_S``); the
+    process then skips the broker for ``REDIS_FAIL_OPEN_S`` (lib.breaker) and marks jobs at once.
+    """
     from jobs.actors import process_job
 
+    breaker = breaker_of(process_job.broker, open_for_s=settings.REDIS_FAIL_OPEN_S)
+    unsent = []
     for job_id in job_ids:
+        if not breaker.allows():
+            unsent.append(job_id)
+            continue
         try:
             process_job.send(str(job_id))
         except Exception:
-            logger.exception("could not enqueue job %s; the sweep will re-send it", job_id)
+            if breaker.record_failure():
+                logger.exception("could not enqueue job %s; the sweep will re-send it", job_id)
+            unsent.append(job_id)
+        else:
+            breaker.record_success()
+    if unsent:
+        logger.warning("%d job message(s) not sent (broker unavailable); left to the sweep", len(unsent))
+        Job.objects.filter(id__in=unsent, status=Job.Status.QUEUED).update(enqueue_failed_at=timezone.now())
+    return len(job_ids) - len(unsent)
 
 
 def _log(job: Job, message: str) -> None:
@@ -456,7 +474,8 @@ def job_sweep_stale(*, now=None) -> dict[str, int]:
     A PROCESSING job older than ``JOB_STALE_AFTER_S`` is re-queued while it has attempts left,
     else ends in ERROR with its hold released. A QUEUED job that old is re-sent (its message may
     have been lost with a broker restart); a duplicate message is harmless, the claim is
-    conditional.
+    conditional. A QUEUED job whose message could not be sent at all (``enqueue_failed_at``) is
+    re-sent on every sweep until a send succeeds.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.JOB_STALE_AFTER_S)
@@ -468,13 +487,30 @@ def job_sweep_stale(*, now=None) -> dict[str, int]:
         else:
             message = f"The worker processing this request stopped responding ({job.attempts} attempts)."
             counts["errored"] += _finish(Job.objects.get(id=job.id), job.attempts, Job.Status.ERROR, error=message)
+    counts["resent"] += _resend_unsent(now=now)
     waiting = list(Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=cutoff).values_list("id", flat=True))
     for job_id in waiting:
         # Touch updated_at so a long queue is re-sent once per stale window, not every sweep.
         if Job.objects.filter(id=job_id, status=Job.Status.QUEUED, updated_at__lt=cutoff).update(updated_at=now):
-            _enqueue([job_id])
-            counts["resent"] += 1
+            counts["resent"] += _enqueue([job_id])
     return counts
+
+
+def _resend_unsent(*, now) -> int:
+    """Send again the messages that could not be sent (Redis was down or hung), on every sweep
+    rather than after the stale window: these jobs were never in the queue at all."""
+    unsent = list(
+        Job.objects.filter(status=Job.Status.QUEUED, enqueue_failed_at__isnull=False).values_list("id", flat=True)
+    )
+    sent = 0
+    for job_id in unsent:
+        # Cleared first: a send that fails again marks the job again, one that succeeds leaves it
+        # clear; a concurrent sweep that lost this update sends nothing.
+        if Job.objects.filter(id=job_id, status=Job.Status.QUEUED, enqueue_failed_at__isnull=False).update(
+            enqueue_failed_at=None, updated_at=now
+        ):
+            sent += _enqueue([job_id])
+    return sent
 
 
 def _requeue(job: Job, *, now) -> int:

@@ -28,11 +28,17 @@ def _django_active(request) -> bool:
 
 @pytest.fixture(autouse=True)
 def _clean_redis(request):
-    """Flush the test Redis database (counters, queues) before each test."""
+    """Flush the test Redis database (counters, queues) before each test, and close the
+    process's Redis circuit breakers (a test that made Redis fail must not switch it off for the
+    next one)."""
     if not _django_active(request):
         yield
         return
     from django.conf import settings
+
+    from lib.breaker import reset_all
+
+    reset_all()
 
     if settings.REDIS_URL:
         import redis

@@ -22,16 +22,23 @@ ERROR_DESCRIPTIONS = {
     "the image was rejected while restoring.",
     429: "Too Many Requests: the key's request rate or the organization's jobs in flight; see Retry-After.",
     500: "Internal Server Error: something failed on our side (for the demo: the restoration itself); not charged.",
+    503: "Service Unavailable: the database cannot be reached; nothing was charged. Retry after Retry-After.",
     504: "Gateway Timeout: the images were not restored in time; their jobs were canceled and not charged.",
 }
 
 
+def _with_503(codes: tuple[int, ...]) -> tuple[int, ...]:
+    # Every endpoint that can fail on our side (500) reads the database, so it can also answer
+    # 503 while the database is down (config.errors).
+    return (*codes, 503) if 500 in codes and 503 not in codes else codes
+
+
 def gateway_errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+    return {code: OpenApiResponse(ErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in _with_503(codes)}
 
 
 def demo_errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(DemoErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+    return {code: OpenApiResponse(DemoErrorResponse, description=ERROR_DESCRIPTIONS[code]) for code in _with_503(codes)}
 
 
 IDEMPOTENCY_KEY_HEADER = OpenApiParameter(

@@ -200,9 +200,15 @@ class HealthWorker(serializers.Serializer):
 
 class HealthResponse(serializers.Serializer):
     status = serializers.CharField(
-        help_text="online, or degraded when no worker is alive or enabled weights are missing."
+        help_text="online, or degraded when no worker is alive, enabled weights are missing, or the "
+        "database or Redis is down."
     )
     device = serializers.CharField()
-    queue_depth = serializers.IntegerField()
+    database = serializers.ChoiceField(choices=["up", "down"], help_text="PostgreSQL (or SQLite) answers.")
+    redis = serializers.ChoiceField(
+        choices=["up", "down", "not configured"],
+        help_text="The broker's Redis answers a ping (`not configured` on the embedded single-process default).",
+    )
+    queue_depth = serializers.IntegerField(allow_null=True, help_text="null while the database is down.")
     worker = HealthWorker()
     models = HealthModel(many=True)

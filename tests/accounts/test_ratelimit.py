@@ -12,9 +12,10 @@ from rest_framework.views import APIView
 
 from accounts.errors import RateLimited
 from accounts.keys import authenticate_key
-from accounts.ratelimit import build_limiter, enforce_request_rate, ratelimit_headers
+from accounts.ratelimit import build_limiter, enforce_request_rate, ratelimit_headers, storage_breaker
 from billing.models import Plan
 from tests.accounts.factories import OrganizationFactory, make_key, make_keys
+from tests.jobs.conftest import wait_until
 
 
 @pytest.fixture
@@ -140,3 +141,28 @@ def test_an_unreachable_counter_store_lets_requests_through_rather_than_failing_
     dead = build_limiter("redis://127.0.0.1:1/0")
     states = [enforce_request_rate(tiny_key, limiter=dead) for _ in range(5)]
     assert all(s.limit == 3 for s in states)
+
+
+def test_after_one_failure_the_store_is_left_alone_until_the_fail_open_period_ends(tiny_key, settings, monkeypatch):
+    settings.REDIS_FAIL_OPEN_S = 1
+    dead = build_limiter("redis://127.0.0.1:1/0")
+    asked = []
+    real_hit = dead.hit
+    monkeypatch.setattr(dead, "hit", lambda *args, **kwargs: asked.append(1) or real_hit(*args, **kwargs))
+
+    for _ in range(5):
+        enforce_request_rate(tiny_key, limiter=dead)
+    assert len(asked) == 1  # only the first request paid for the failure
+    assert not storage_breaker(dead).allows()
+
+    wait_until(lambda: storage_breaker(dead).allows(), timeout=10)
+    enforce_request_rate(tiny_key, limiter=dead)
+    assert len(asked) == 2  # then it tries again
+
+
+def test_a_store_that_answers_again_closes_the_breaker_and_counting_resumes(tiny_key, settings):
+    limiter = build_limiter(settings.RATE_LIMIT_STORAGE_URI)
+    storage_breaker(limiter).record_failure()
+    assert enforce_request_rate(tiny_key, limiter=limiter).remaining == 3  # skipped: not counted
+    storage_breaker(limiter).record_success()
+    assert enforce_request_rate(tiny_key, limiter=limiter).remaining == 2

@@ -1,4 +1,5 @@
-"""The attack suite reuses the job flow's fixtures (engine stand-in, broker, worker, receivers)."""
+"""The attack suite reuses the job flow's fixtures (engine stand-in, broker, worker, receivers)
+and the API tests' customer with a key and their nothing-created guard."""
 
 from tests.jobs.conftest import (  # noqa: F401 - fixtures, registered by import
     broker,
@@ -9,3 +10,4 @@ from tests.jobs.conftest import (  # noqa: F401 - fixtures, registered by import
     receiver_factory,
     worker,
 )
+from tests.restoration.conftest import customer, nothing_created, seeded  # noqa: F401 - fixtures
