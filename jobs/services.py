@@ -214,8 +214,9 @@ def _delete_all(names: list[str]) -> None:
 
 
 def _enqueue(job_ids: list) -> int:
-    """Send the run messages; returns how many were sent. A broker failure must not fail a request whose jobs are committed:
-    the job is marked ``enqueue_failed_at`` and the stale-job sweep re-sends it.
+    """Send the run messages; returns how many were sent. A broker failure must not fail a
+    request whose jobs are committed: the job is marked ``enqueue_failed_at`` and the stale-job
+    sweep re-sends it.
 
     A hung or refused Redis costs one send one socket timeout (``REDIS_SOCKET_TIMEOUT_S``); the
     process then skips the broker for ``REDIS_FAIL_OPEN_S`` (lib.breaker) and marks jobs at once.
