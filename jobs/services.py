@@ -250,15 +250,19 @@ def _log(job: Job, message: str) -> None:
 # --- Cancellation -----------------------------------------------------------------------------
 
 
+CANCELED_BY_CLIENT = "Canceled by the client."
+
+
 @transaction.atomic
-def job_cancel(*, organization, job: Job) -> Job:
+def job_cancel(*, organization, job: Job, reason: str = CANCELED_BY_CLIENT) -> Job:
     """Cancel a QUEUED or PROCESSING job and release its hold. A worker still running it finds
-    the job no longer PROCESSING and discards its result."""
+    the job no longer PROCESSING and discards its result. ``reason`` becomes the job's ``error``
+    (what its status shows): who or what canceled it."""
     if job.organization_id != organization.id:
         raise NotFound("No request with this id.")
     now = timezone.now()
     changed = Job.objects.filter(id=job.id, status__in=Job.IN_FLIGHT).update(
-        status=Job.Status.CANCELED, completed_at=now, updated_at=now, error="Canceled by the client."
+        status=Job.Status.CANCELED, completed_at=now, updated_at=now, error=reason
     )
     job.refresh_from_db()
     if not changed:
@@ -266,13 +270,16 @@ def job_cancel(*, organization, job: Job) -> Job:
             return job
         raise Conflict(f"The request has already finished with status {job.status}.")
     hold_release(job=job, reason="canceled")
-    _log(job, "Request canceled.")
+    _log(job, f"Request canceled: {reason}")
     webhook_emit(job=job, event="completed")
     return job
 
 
-def jobs_wait(*, organization, jobs: list[Job], timeout_s: float) -> tuple[list[Job], list[Job]]:
-    """Wait until every job is terminal; past ``timeout_s`` cancel the rest (not charged).
+def jobs_wait(
+    *, organization, jobs: list[Job], timeout_s: float, cancel_reason: str | None = None
+) -> tuple[list[Job], list[Job]]:
+    """Wait until every job is terminal; past ``timeout_s`` cancel the rest (not charged), with
+    ``cancel_reason`` (default: that they were not finished in time) as their error.
 
     Returns ``(jobs, canceled)``: the jobs as they ended, in the given order, and those this
     call canceled because the deadline passed. Polls quickly at first (small images finish in
@@ -283,11 +290,12 @@ def jobs_wait(*, organization, jobs: list[Job], timeout_s: float) -> tuple[list[
     if all(job.is_terminal for job in current):
         return current, []
     pending = {job.id for job in current if not job.is_terminal}
+    reason = cancel_reason or f"Timed out: not finished within {timeout_s:g} seconds; canceled and not charged."
     for job in current:
         if job.id in pending:
             # A job that finished between the read and the cancel answers Conflict; the reload tells.
             with contextlib.suppress(Conflict):
-                job_cancel(organization=organization, job=job)
+                job_cancel(organization=organization, job=job, reason=reason)
     current = _reload_jobs(organization, ids)
     return current, [job for job in current if job.id in pending and job.status == Job.Status.CANCELED]
 

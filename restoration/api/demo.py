@@ -82,7 +82,13 @@ class ProcessView(KeyedAPIView):
 
     def _wait(self, jobs: list[Job]) -> list[Job]:
         timeout_s = settings.DEMO_SYNC_TIMEOUT_S
-        finished, canceled = jobs_wait(organization=self.organization, jobs=jobs, timeout_s=timeout_s)
+        reason = (
+            f"Timed out: the demo API waits at most {timeout_s} seconds (DEMO_SYNC_TIMEOUT_S) and this image "
+            "was not restored by then; canceled and not charged."
+        )
+        finished, canceled = jobs_wait(
+            organization=self.organization, jobs=jobs, timeout_s=timeout_s, cancel_reason=reason
+        )
         if canceled:
             raise DemoTimeout(
                 f"{len(canceled)} of {len(finished)} image(s) were not restored within "

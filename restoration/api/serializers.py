@@ -135,7 +135,7 @@ class ErrorResponse(serializers.Serializer):
 # --- demo ------------------------------------------------------------------------------------
 
 
-class DemoParams(serializers.Serializer):
+class DemoParams(StrictSerializer):
     fidelity = StrictFloatField(min_value=0.0, max_value=1.0, default=0.5, help_text="Fidelity weight w, 0-1.")
     upscale = StrictIntegerField(min_value=1, max_value=4, choices=DEMO_UPSCALES, default=2, help_text="1, 2 or 4.")
     background_enhance = StrictBooleanField(default=False)

@@ -21,6 +21,6 @@ def job_remove(*, job: Job, note: str, moderator: AbstractBaseUser) -> Job:
     if job.status in Job.IN_FLIGHT:
         # If it finished meanwhile, removing its files is still what staff asked for.
         with contextlib.suppress(Conflict):
-            job_cancel(organization=job.organization, job=job)
+            job_cancel(organization=job.organization, job=job, reason="Removed by staff (moderation).")
     logger.info("job %s removed by staff user %s: %s", job.id, moderator.get_username(), note)
     return job_moderate(job=job, note=note.strip() or "Removed by staff.")

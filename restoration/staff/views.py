@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import uuid
 from datetime import date
 
@@ -34,7 +35,19 @@ from restoration.staff.services import job_remove
 
 
 def staff_view(view):
-    return staff_member_required(view, login_url=LOGIN_URL)
+    """Staff only. A visitor who is not signed in goes to the login page; a signed-in account
+    without staff rights gets a 404, as for any page it may not see (sending it to the login
+    page looped: the login page sends a signed-in user straight back)."""
+    protected = staff_member_required(view, login_url=LOGIN_URL)
+
+    @functools.wraps(view)
+    def staff_only(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and not (user.is_active and user.is_staff):
+            raise Http404("No such page.")
+        return protected(request, *args, **kwargs)
+
+    return staff_only
 
 
 @staff_view

@@ -14,7 +14,7 @@ from PIL import Image
 from billing.models import LedgerEntry, Wallet
 from config.errors import Conflict, NotFound
 from jobs.models import Job, JobLog
-from jobs.services import job_cancel, job_run, job_submit, job_sweep_stale
+from jobs.services import job_cancel, job_run, job_submit, job_sweep_stale, jobs_wait
 from ml.errors import RestorationFailed, WeightsError
 from tests.accounts.factories import OrganizationFactory
 from tests.jobs.conftest import PLAIN, PLAIN_PRICE, image_input
@@ -142,6 +142,22 @@ def test_canceling_a_queued_job_releases_the_hold_and_the_worker_then_skips_it(o
     job_run(job_id=done.id)
     with pytest.raises(Conflict):
         job_cancel(organization=org, job=Job.objects.get(id=done.id))
+
+
+@pytest.mark.django_db
+def test_a_wait_that_times_out_cancels_with_its_own_reason_not_the_clients(org, fake_engine):
+    waiting, done = submit_one(org), submit_one(org)
+    job_run(job_id=done.id)
+
+    finished, canceled = jobs_wait(organization=org, jobs=[waiting, done], timeout_s=0)
+
+    assert [job.id for job in canceled] == [waiting.id]
+    assert [job.status for job in finished] == [Job.Status.CANCELED, Job.Status.COMPLETED]
+    assert canceled[0].error == "Timed out: not finished within 0 seconds; canceled and not charged."
+    assert kinds(canceled[0]) == [Kind.HOLD, Kind.RELEASE]
+    _, again = jobs_wait(organization=org, jobs=[submit_one(org)], timeout_s=0, cancel_reason="Too slow for X.")
+    assert again[0].error == "Too slow for X."
+    assert job_cancel(organization=org, job=submit_one(org)).error == "Canceled by the client."
 
 
 @pytest.mark.django_db

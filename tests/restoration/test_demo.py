@@ -170,12 +170,46 @@ def test_when_no_worker_finishes_in_time_it_answers_504_and_cancels_without_char
     job = Job.objects.get()
     assert body["request_ids"] == [job.request_id]
     assert job.status == Job.Status.CANCELED
+    # Its own reason, not the client's cancel: on the job, in its status and in its log.
+    assert job.error.startswith("Timed out: the demo API waits at most 1 seconds (DEMO_SYNC_TIMEOUT_S)")
+    status = client.get(f"/v2/requests/status/{job.request_id}").json()
+    assert (status["status"], status["error"]) == ("CANCELED", job.error)
+    assert status["logs"][-1]["message"] == f"Request canceled: {job.error}"
     wallet = Wallet.objects.get(organization=customer.org)
     assert (wallet.balance, wallet.held) == (1000, 0)
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.RELEASE, job=job).exists()
 
 
 # --- errors in the demo shape, nothing created --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("format_", "body"),
+    [
+        pytest.param("json", {"image_base64": "x", "fidelty": 0.5}, id="json-typo"),
+        pytest.param("json", {"image_base64": "x", "codeformer_fidelity": 0.5}, id="json-gateway-field"),
+        pytest.param("multipart", {"image": "FILE", "images_base64": "x"}, id="multipart-json-only-field"),
+        pytest.param("multipart", {"image": "FILE", "scale": "2"}, id="multipart-typo"),
+    ],
+)
+def test_unknown_fields_are_a_400_naming_them_as_on_the_gateway(client, nothing_created, format_, body):
+    if body.get("image") == "FILE":
+        body["image"] = SimpleUploadedFile("a.png", png_bytes(), content_type="image/png")
+    unknown = sorted(set(body) - {"image", "image_base64"})
+    guard = nothing_created()
+    body = _assert_demo_error(client.post(PROCESS_URL, body, format=format_), 400, f"Unknown field(s): {unknown[0]}")
+    assert "Accepted fields:" in body["message"]
+    guard.assert_unchanged()
+
+
+def test_unknown_fields_in_a_url_encoded_form_are_a_400(client, nothing_created):
+    guard = nothing_created()
+    response = client.post(
+        PROCESS_URL, "image_base64=x&return_base64=true&foo=1", content_type="application/x-www-form-urlencoded"
+    )
+    _assert_demo_error(response, 400, "Unknown field(s): foo")
+    guard.assert_unchanged()
+
 
 BAD_JSON = [
     pytest.param({}, "No image", id="missing-image"),

@@ -546,6 +546,7 @@ def test_cancel_of_a_queued_request_releases_the_hold(client, customer):
     response = client.post(f"/v2/requests/cancel/{request_id}")
     assert response.status_code == 200
     assert response.json()["status"] == "CANCELED"
+    assert response.json()["error"] == "Canceled by the client."
     assert Job.objects.get().status == Job.Status.CANCELED
     assert wallet(customer.org).held == 0 and wallet(customer.org).balance == 1000
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.RELEASE).count() == 1

@@ -29,21 +29,29 @@ STAFF_PAGES = ["home", "billing", "billing_csv", "moderation", "organizations", 
 @pytest.mark.parametrize("name", STAFF_PAGES)
 def test_the_staff_console_requires_is_staff(client, customer, acme, name):
     url = reverse(f"staff:{name}")
-    assert client.get(url).status_code == 302  # anonymous: to the login page
-    client.force_login(customer)
-    response = client.get(url)
+    response = client.get(url)  # anonymous: to the login page, which then shows its form
     assert response.status_code == 302 and response["Location"].startswith(reverse("dashboard:login"))
+    assert client.get(response["Location"]).status_code == 200
+    client.force_login(customer)
+    # Signed in without staff rights: a plain 404, not a redirect back to the login page (which
+    # sends a signed-in user on to ?next=, i.e. here again: the loop this replaced).
+    response = client.get(url, follow=True)
+    assert response.status_code == 404
+    assert response.redirect_chain == []
 
 
 def test_staff_actions_require_is_staff(client, customer, acme):
     client.force_login(customer)
     job = submit_job(acme)
-    client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"})
-    client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "x"})
-    client.post(
-        reverse("staff:organization_detail", args=[acme.id]),
-        {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())},
-    )
+    answers = [
+        client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"}),
+        client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "x"}),
+        client.post(
+            reverse("staff:organization_detail", args=[acme.id]),
+            {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())},
+        ),
+    ]
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
     assert Organization.objects.get(pk=acme.pk).status == Organization.Status.ACTIVE
     assert Job.objects.get(pk=job.pk).moderated_at is None
     assert Wallet.objects.get(organization=acme).balance == 1000
@@ -153,6 +161,7 @@ def test_moderation_removes_the_files_and_the_links_then_answer_410(staff_client
     assert job.moderated_at is not None and job.moderation_note == "Not a photo of a person."
     # It was still queued: it is canceled and its hold released, never charged.
     assert job.status == Job.Status.CANCELED
+    assert job.error == "Removed by staff (moderation)."
     assert Wallet.objects.get(organization=acme).held == 0
     assert client.get(url).status_code == 410
     after = staff_client.get(reverse("staff:moderation")).context
