@@ -12,6 +12,13 @@ def wallet_for(organization) -> Wallet:
     return Wallet.objects.get(organization=organization)
 
 
+def wallet_available(organization) -> int:
+    """Balance minus held, read without a lock (a hint for cheap early refusals; the hold under
+    the wallet lock is what guards the money)."""
+    row = Wallet.objects.filter(organization=organization).values_list("balance", "held").first()
+    return 0 if row is None else row[0] - row[1]
+
+
 def wallet_for_update(organization) -> Wallet:
     """The organization's wallet, row-locked until the surrounding transaction ends.
 

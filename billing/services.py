@@ -218,21 +218,28 @@ def _open_hold(job) -> LedgerEntry | None:
 
 
 @transaction.atomic
-def hold_capture(*, job) -> LedgerEntry | None:
-    """Charge the held price of a COMPLETED job. Returns None (and does nothing) when the job has
-    no open hold: never held, already captured, or already released."""
+def hold_capture(*, job, amount: int | None = None) -> LedgerEntry | None:
+    """Charge the held price of a COMPLETED job, or only ``amount`` of it (what was delivered,
+    when the worker had to deliver less than was asked), releasing the rest in the same entry.
+    Returns None (and does nothing) when the job has no open hold: never held, already
+    captured, or already released."""
     wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
     hold = _open_hold(job)
     if hold is None:
         return None
+    held = hold.held_change
+    charge = held if amount is None else max(0, min(int(amount), held))
+    description = f"Charge for {getattr(job, 'request_id', job.id)}"
+    if charge != held:
+        description += f" ({charge} of {held} held; the rest released)"
     return _append(
         wallet=wallet,
         kind=Kind.CAPTURE,
-        amount=-hold.held_change,
-        held_change=-hold.held_change,
+        amount=-charge,
+        held_change=-held,
         idempotency_key=capture_key(job),
         job=job,
-        description=f"Charge for {getattr(job, 'request_id', job.id)}",
+        description=description,
     )
 
 

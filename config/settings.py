@@ -238,6 +238,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES * 4 // 3 * MAX_IMAGES_PER_REQUEST
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMAGE_FETCH_TIMEOUT_S = env_int("IMAGE_FETCH_TIMEOUT_S", 15, minimum=1)
 IMAGE_FETCH_MAX_REDIRECTS = env_int("IMAGE_FETCH_MAX_REDIRECTS", 3, minimum=0)
+# Image URLs one organization may have the server fetching at once (0: no limit). A fetch can
+# take up to IMAGE_FETCH_TIMEOUT_S of a web worker; the cap keeps one tenant from taking them all.
+IMAGE_FETCHES_PER_ORGANIZATION = env_int("IMAGE_FETCHES_PER_ORGANIZATION", 4, minimum=0)
 # Networks the server may reach despite the SSRF rules (e.g. an internal image store). Empty in
 # production; tests that need a local HTTP server add 127.0.0.1/32 for themselves.
 try:

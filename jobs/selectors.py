@@ -110,11 +110,19 @@ def job_status_payload(job: Job, *, base_url: str, include_logs: bool = True) ->
             "processing_s": _seconds(job.started_at, job.completed_at),
             "stages": job.timings or {},
         },
+        "upscale_applied": upscale_applied(job),
         "retention": {
             "expires_at": iso_ms(retention_expires_at(job)),
             "files_deleted": files_deleted,
         },
     }
+
+
+def upscale_applied(job: Job) -> int | None:
+    """The upscale the output was made with (lower than asked only when the output cap forced it)."""
+    if job.status != Job.Status.COMPLETED or not job.output_width or not job.input_width:
+        return None
+    return max(1, round(job.output_width / job.input_width))
 
 
 def webhook_deliveries_for(organization, job: Job | None = None) -> QuerySet[WebhookDelivery]:

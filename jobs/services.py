@@ -24,12 +24,13 @@ from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from billing.controls import admission_check
-from billing.errors import TooManyJobsInFlight
+from billing.errors import InsufficientBalance, TooManyJobsInFlight
 from billing.pricing import price_for
-from billing.selectors import wallet_for_update
+from billing.selectors import wallet_available, wallet_for_update
 from billing.services import hold_capture, hold_place, hold_release
 from config.errors import BadRequest, Conflict, NotFound
 from jobs.engine import get_engine
+from jobs.errors import OutputTooLarge
 from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog
@@ -49,6 +50,48 @@ class JobAbandoned(Exception):
 
 
 # --- Submission -------------------------------------------------------------------------------
+
+
+def job_admission_precheck(*, organization, params: JobParams, api_key=None, image_count: int = 1) -> int:
+    """The cheap refusals, for views to run before any expensive intake (fetching an image URL,
+    decoding a large upload): the price must exist, the billing controls pass (debt, quota,
+    spend limits) and the wallet's available balance covers ``image_count`` images (402).
+    Returns the price of one image before any per-pixel line (the image is not known yet).
+
+    Plain reads without the wallet lock: ``job_submit`` repeats the checks with the images'
+    real prices and its hold stays the guard of the money; this only keeps an organization that
+    cannot pay from making the server fetch and decode for nothing (a slow image server ties up
+    a web worker for the whole fetch deadline).
+    """
+    price = price_for(params, plan=organization.plan)
+    admission_check(organization=organization, api_key=api_key, count=image_count, total_price=price * image_count)
+    if wallet_available(organization) < price * image_count:
+        raise InsufficientBalance()
+    return price
+
+
+def largest_upscale_for(width: int, height: int) -> int:
+    """The largest whole upscale whose output stays within ``MAX_OUTPUT_PIXELS`` (0 if none)."""
+    limit = settings.MAX_OUTPUT_PIXELS
+    upscale = 0
+    while width * height * (upscale + 1) ** 2 <= limit:
+        upscale += 1
+    return upscale
+
+
+def _check_output_size(params: JobParams, images: list[ImageInput]) -> None:
+    """Refuse, before holding anything, a request whose output would exceed the cap, rather than
+    lowering the upscale in the worker and charging for the one asked for."""
+    for image in images:
+        largest = largest_upscale_for(image.width, image.height)
+        if params.upscale > largest:
+            raise OutputTooLarge(
+                width=image.width,
+                height=image.height,
+                upscale=params.upscale,
+                limit=settings.MAX_OUTPUT_PIXELS,
+                largest=largest,
+            )
 
 
 def job_submit(
@@ -82,6 +125,7 @@ def job_submit(
         earlier = jobs_for_key(organization, key)
         if earlier:
             return check_replay(earlier, fingerprint), False
+    _check_output_size(params, images)
     webhook_url = (webhook_url or "").strip()
     events = webhook_events_normalize(webhook_events) if webhook_url else []
     if webhook_url:
@@ -462,7 +506,7 @@ def _finish(job: Job, attempt: int, status: str, *, error: str = "", output_name
             return False
         job.refresh_from_db()
         if status == Job.Status.COMPLETED:
-            hold_capture(job=job)
+            _capture_delivered(job, result)
             for warning in getattr(result, "warnings", None) or []:
                 _log(job, f"Warning: {warning}")
             _log(job, f"Completed: {result.width}x{result.height}, {job.faces_detected} face(s).")
@@ -472,6 +516,28 @@ def _finish(job: Job, attempt: int, status: str, *, error: str = "", output_name
             _log(job, f"{status.capitalize()}: {error}")
         webhook_emit(job=job, event="completed")
     return True
+
+
+def _capture_delivered(job: Job, result) -> None:
+    """Capture the hold at the price of what was delivered. Submission refuses an upscale whose
+    output would exceed the cap, but the cap can be lowered between submission and run; then the
+    engine delivers a smaller upscale and the job pays for that one (at most what was held)."""
+    asked = int((job.params or {}).get("upscale", 2))
+    applied = getattr(result, "upscale", None) or asked
+    if applied >= asked:
+        hold_capture(job=job)
+        return
+    delivered = JobParams.from_values({**(job.params or {}), "upscale": applied})
+    charge = min(
+        price_for(delivered, plan=job.organization.plan, width=job.input_width, height=job.input_height), job.price
+    )
+    hold_capture(job=job, amount=charge)
+    Job.objects.filter(id=job.id).update(price=charge)
+    job.price = charge
+    _log(
+        job,
+        f"Upscale {applied} applied instead of {asked} (output cap); charged {charge} instead of the {asked}x price.",
+    )
 
 
 # --- Recovery of stale work -------------------------------------------------------------------

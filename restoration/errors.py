@@ -69,6 +69,21 @@ class InternalError(ApplicationError):
     default_message = "Something went wrong on our side; the request was not charged. Please try again."
 
 
+class TooManyFetches(ApplicationError):
+    """429: the organization already has its limit of image URLs being fetched."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    title = "Too Many Requests"
+    retry_after_s = 5
+
+    def __init__(self, limit: int):
+        super().__init__(
+            f"This organization already has {limit} image URLs being fetched; "
+            "wait for them to finish or send the image itself (multipart or base64).",
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
+
+
 class DemoTimeout(ApplicationError):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
     title = "Gateway Timeout"

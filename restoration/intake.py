@@ -20,9 +20,10 @@ from django.core.files.uploadedfile import UploadedFile
 
 from jobs.types import ImageInput
 from lib import netfetch
+from lib.slots import NoSlotFree, concurrency_slot
 from ml.errors import InvalidImage
 from ml.imageio import probe_image
-from restoration.errors import ImageTooLarge, InvalidImageInput, InvalidInput
+from restoration.errors import ImageTooLarge, InvalidImageInput, InvalidInput, TooManyFetches
 
 _DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -65,16 +66,27 @@ def image_from_base64(text: object, *, field: str = "image_base64", name: str = 
     return _validated(data, name=name, field=field)
 
 
-def image_from_url(url: object, *, field: str = "image") -> ImageInput:
-    """Fetch a public URL now, so a dead or unsafe URL is a 400 and nothing is created."""
+def image_from_url(url: object, *, organization, field: str = "image") -> ImageInput:
+    """Fetch a public URL now, so a dead or unsafe URL is a 400 and nothing is created.
+
+    The fetch holds one of the organization's ``IMAGE_FETCHES_PER_ORGANIZATION`` slots (429
+    when none is free): a slow peer can hold a web worker for the whole fetch deadline, and no
+    tenant may take every worker that way. Callers run the cheap checks (key, rate, balance)
+    before this.
+    """
     if not isinstance(url, str) or not url.strip():
         raise InvalidInput(f"{field}: must be a URL string.")
     url = url.strip()
     if len(url) > 2000:
         raise InvalidInput(f"{field}: the URL is longer than 2000 characters.")
-    fetched = netfetch.fetch_public_bytes(
-        url, max_bytes=settings.MAX_UPLOAD_BYTES, timeout=settings.IMAGE_FETCH_TIMEOUT_S
-    )
+    timeout = settings.IMAGE_FETCH_TIMEOUT_S
+    try:
+        with concurrency_slot(
+            f"image-fetch:{organization.pk}", limit=settings.IMAGE_FETCHES_PER_ORGANIZATION, ttl_s=2 * timeout + 5
+        ):
+            fetched = netfetch.fetch_public_bytes(url, max_bytes=settings.MAX_UPLOAD_BYTES, timeout=timeout)
+    except NoSlotFree as exc:
+        raise TooManyFetches(exc.limit) from None
     path = urlsplit(fetched.final_url).path
     image = _validated(fetched.data, name=unquote(os.path.basename(path)), field=field)
     return ImageInput(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import functools
+from collections.abc import Callable
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -12,7 +14,7 @@ from rest_framework.response import Response
 
 from jobs.media import media_url
 from jobs.models import Job
-from jobs.services import job_submit, jobs_wait
+from jobs.services import job_admission_precheck, job_submit, jobs_wait
 from jobs.types import ImageInput, JobParams
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, request_body_limit
@@ -65,8 +67,13 @@ class ProcessView(KeyedAPIView):
         fields = serializer.validated_data
         check_model_enabled(fields["model"])
         idempotency_key = idempotency_key_from(request)
-        images = _images(fields)
         params = JobParams.from_values(fields)
+        sources = _image_sources(fields)
+        # Refuse an organization that cannot pay before decoding what may be several large images.
+        job_admission_precheck(
+            organization=self.organization, params=params, api_key=self.api_key, image_count=len(sources)
+        )
+        images = [decode() for decode in sources]
         jobs, _created = job_submit(
             organization=self.organization,
             params=params,
@@ -119,7 +126,8 @@ class ProcessView(KeyedAPIView):
         return {"status": "success", "count": len(results), "results": results}
 
 
-def _images(fields: dict) -> list[ImageInput]:
+def _image_sources(fields: dict) -> list[Callable[[], ImageInput]]:
+    """One callable per image of the request, which validates and decodes it when called."""
     uploads = fields.get("image") or []
     encoded = []
     if fields.get("image_base64"):
@@ -130,9 +138,9 @@ def _images(fields: dict) -> list[ImageInput]:
         raise InvalidInput("No image: send multipart `image` file(s), or JSON `image_base64` / `images_base64`.")
     if count > settings.MAX_IMAGES_PER_REQUEST:
         raise InvalidInput(f"At most {settings.MAX_IMAGES_PER_REQUEST} images per request; got {count}.")
-    images = [intake.image_from_upload(upload, field="image") for upload in uploads]
-    images.extend(intake.image_from_base64(text, field=field) for field, text in encoded)
-    return images
+    sources = [functools.partial(intake.image_from_upload, upload, field="image") for upload in uploads]
+    sources.extend(functools.partial(intake.image_from_base64, text, field=field) for field, text in encoded)
+    return sources
 
 
 def _failure(failures: list[Job], results: list[dict]) -> DemoJobsFailed:

@@ -18,7 +18,7 @@ from jobs.idempotency import job_replay
 from jobs.live import event_stream_response, job_event_stream, parse_last_event_id
 from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
-from jobs.services import job_cancel, job_submit, jobs_await
+from jobs.services import job_admission_precheck, job_cancel, job_submit, jobs_await
 from jobs.types import JobParams
 from lib.netfetch import check_public_url
 from restoration import intake
@@ -118,7 +118,9 @@ class GenerateView(KeyedAPIView):
             )
             if earlier:
                 return self._accepted(earlier[0], created=False)
-        image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields)
+        # The cheap refusals (402 included) come before fetching or decoding the image.
+        job_admission_precheck(organization=self.organization, params=params, api_key=self.api_key)
+        image = intake.image_from_upload(fields["image"]) if multipart else _json_image(fields, self.organization)
         jobs, created = job_submit(
             organization=self.organization,
             params=params,
@@ -178,7 +180,7 @@ def _plain_url(fields: dict) -> str | None:
     return None
 
 
-def _json_image(fields: dict):
+def _json_image(fields: dict, organization):
     url, encoded = fields.get("image"), fields.get("image_base64")
     if url and encoded:
         raise InvalidInput("Give either image (a URL) or image_base64, not both.")
@@ -188,7 +190,7 @@ def _json_image(fields: dict):
         raise InvalidInput("image: this field is required (a public image URL, or use image_base64).")
     if url.strip().lower().startswith("data:"):
         return intake.image_from_base64(url, field="image")
-    return intake.image_from_url(url, field="image")
+    return intake.image_from_url(url, organization=organization, field="image")
 
 
 class RequestStatusView(KeyedAPIView):

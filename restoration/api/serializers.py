@@ -119,6 +119,11 @@ class StatusResponse(serializers.Serializer):
     completed_at = serializers.CharField(allow_null=True)
     logs = StatusLog(many=True)
     timings = StatusTimings()
+    upscale_applied = serializers.IntegerField(
+        allow_null=True,
+        help_text="Once COMPLETED: the upscale the output was made with. It is lower than the one asked "
+        "for only when the output-size cap forced it, and the charge is then the price of the upscale applied.",
+    )
     retention = StatusRetention()
 
 

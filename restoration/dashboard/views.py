@@ -349,7 +349,7 @@ def _restore_submit(request: HttpRequest, form) -> HttpResponse | tuple[int, lis
     images: list = []
     if not form.non_field_errors():
         try:
-            images = _playground_images(request, data)
+            images = _playground_images(request, data, params=_form_params(form))
         except ApplicationError as exc:
             form.add_error("image_url" if data.get("image_url") else None, exc.message)
             images = []
@@ -376,12 +376,14 @@ def _restore_submit(request: HttpRequest, form) -> HttpResponse | tuple[int, lis
     return redirect(f"{reverse('dashboard:jobs')}?ids={ids}")
 
 
-def _playground_images(request: HttpRequest, data: dict) -> list:
-    """The photos of a submission, validated, from whichever source the form names."""
+def _playground_images(request: HttpRequest, data: dict, *, params: JobParams) -> list:
+    """The photos of a submission, validated, from whichever source the form names. An image
+    URL is fetched only for an organization that can pay for the job."""
     if data.get("images"):
         return [image_from_upload(upload, field=upload.name or "image") for upload in data["images"]]
     if data.get("image_url"):
-        return [image_from_url(data["image_url"], field="image_url")]
+        job_services.job_admission_precheck(organization=request.organization, params=params)
+        return [image_from_url(data["image_url"], organization=request.organization, field="image_url")]
     if data.get("sample"):
         return [playground.sample_image(data["sample"])]
     if data.get("kept"):

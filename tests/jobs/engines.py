@@ -26,6 +26,7 @@ class FakeResult:
     faces: int
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    upscale: int | None = None
 
 
 class FakeEngine:
@@ -34,6 +35,9 @@ class FakeEngine:
     fail_with: BaseException | None = None
     gate: threading.Event | None = None
     busy_s: float = 0.0
+    # Deliver this upscale instead of the one asked for (as the real pipeline does when the
+    # output cap forces a lower one).
+    deliver_upscale: int | None = None
     started = threading.Event()
     calls = 0
 
@@ -42,6 +46,7 @@ class FakeEngine:
         cls.fail_with = None
         cls.gate = None
         cls.busy_s = 0.0
+        cls.deliver_upscale = None
         cls.started = threading.Event()
         cls.calls = 0
 
@@ -52,7 +57,7 @@ class FakeEngine:
         progress("decode")
         decoded = decode_image(data, max_pixels=40_000_000)
         progress("restore")
-        scale = int(options.upscale)
+        scale = self.deliver_upscale or int(options.upscale)
         pixels = np.repeat(np.repeat(decoded.pixels, scale, axis=0), scale, axis=1)
         alpha = None if decoded.alpha is None else np.repeat(np.repeat(decoded.alpha, scale, axis=0), scale, axis=1)
         progress("encode")
@@ -72,6 +77,7 @@ class FakeEngine:
             height=pixels.shape[0],
             faces=1,
             timings={"decode": 0.001, "restore": round(time.perf_counter() - began, 4)},
+            upscale=scale,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -54,7 +55,7 @@ def test_an_upload_over_the_byte_cap_is_413(settings):
 
 def test_the_fingerprint_is_the_url_for_fetched_images_and_the_bytes_otherwise(local_server):
     url = local_server.serve("/a.png", png_bytes())
-    assert intake.fingerprint_of(intake.image_from_url(url)) == f"url:{url}"
+    assert intake.fingerprint_of(intake.image_from_url(url, organization=SimpleNamespace(pk="org"))) == f"url:{url}"
     same = intake.fingerprint_of(intake.image_from_base64(base64.b64encode(png_bytes()).decode()))
     other = intake.fingerprint_of(intake.image_from_base64(base64.b64encode(png_bytes(10, 10)).decode()))
     assert same.startswith("sha256:") and same != other
