@@ -74,6 +74,19 @@ def organization_create(
     return Organization.objects.select_related("plan", "wallet").get(pk=organization.pk)
 
 
+def _default_organization_name(user) -> str:
+    local = (user.email or user.get_username()).split("@", 1)[0] or "My"
+    return f"{local}'s organization"[:200]
+
+
+@transaction.atomic
+def signup_complete(*, user, organization_name: str = "") -> Organization:
+    """A new account's own organization, with the account as its owner. Trial credit comes
+    later, once the email address is verified (``trial_credit_grant``)."""
+    name = (organization_name or "").strip() or _default_organization_name(user)
+    return organization_create(name=name, owner=user)
+
+
 @transaction.atomic
 def organization_set_status(*, organization: Organization, status: str) -> Organization:
     """Suspend or reactivate. A suspended organization's keys answer 403."""

@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("restoration.api.urls")),
     # Signed result and input downloads.
     path("", include("jobs.urls")),
+    # Sign-up, verification, login/logout, password reset, email addresses, two-factor auth.
+    path("accounts/", include("allauth.urls")),
     path("staff/", include(("restoration.staff.urls", "staff"))),
     path("", include(("restoration.dashboard.urls", "dashboard"))),
 ]

@@ -5,29 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 
 from accounts.models import Membership
 from restoration.licensing import offered_models
 
 User = get_user_model()
-
-
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=True)
-    organization_name = forms.CharField(
-        max_length=200, label="Organization", help_text="Your company or project; you can invite teammates later."
-    )
-
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
 
 
 class OrganizationForm(forms.Form):

@@ -21,9 +21,8 @@ from accounts.selectors import memberships_for_user
 from config.errors import Forbidden, NotFound
 
 SESSION_KEY = "dashboard_organization_id"
-# The auth views are wired inside the "dashboard" namespace; naming the page here keeps the
-# dashboard working whatever settings.LOGIN_URL says.
-LOGIN_URL = "dashboard:login"
+# allauth's login page; naming it here keeps the dashboard working whatever settings.LOGIN_URL says.
+LOGIN_URL = "account_login"
 
 
 def current_membership(request: HttpRequest) -> Membership | None:

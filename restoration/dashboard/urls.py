@@ -1,21 +1,26 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from allauth.account import views as account_views
+from django.urls import path
+from django.views.generic import RedirectView
 
 from restoration.dashboard import api, billing_views, stripe_views, views
-from restoration.dashboard.tenancy import LOGIN_URL
 
 urlpatterns = [
-    path("accounts/signup/", views.signup, name="signup"),
-    # django.contrib.auth's views. They live in the "dashboard" namespace, so each one is given
-    # its redirect targets explicitly rather than relying on the un-namespaced defaults.
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(next_page=LOGIN_URL), name="logout"),
+    # Accounts are django-allauth's (config/urls.py mounts it at /accounts/, ahead of these).
+    # The dashboard's old names stay as aliases at the same paths so links and bookmarks keep
+    # working; the two retired password-change paths redirect to allauth's page.
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("accounts/login/", account_views.login, name="login"),
+    path("accounts/logout/", account_views.logout, name="logout"),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("dashboard:password_change_done")),
+        RedirectView.as_view(pattern_name="account_change_password", permanent=True),
         name="password_change",
     ),
-    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "accounts/password/done/",
+        RedirectView.as_view(pattern_name="account_change_password", permanent=True),
+        name="password_change_done",
+    ),
     path("", views.home, name="home"),
     path("welcome/", views.no_organization, name="no_organization"),
     path("switch/", views.switch_organization, name="switch_organization"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -53,22 +52,6 @@ def _page(request: HttpRequest, items, size: int = PAGE_SIZE):
 
 
 # --- Accounts --------------------------------------------------------------------------------
-
-
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("dashboard:home")
-    form = forms.SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save()
-            organization = account_services.organization_create(name=form.cleaned_data["organization_name"])
-            account_services.membership_add(organization=organization, user=user, role=Membership.Role.OWNER)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session[SESSION_KEY] = str(organization.id)
-        messages.success(request, f"Welcome! {organization.name} is ready. Create an API key to start.")
-        return redirect("dashboard:home")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 @login_required(login_url=LOGIN_URL)

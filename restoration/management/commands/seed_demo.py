@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -59,6 +60,8 @@ def _demo_user(password: str):
     user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@example.com"})
     user.set_password(password)
     user.save(update_fields=["password"])
+    # Logging in needs a verified address; the operator vouches for the demo user's.
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
     return user
 
 
