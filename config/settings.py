@@ -164,6 +164,8 @@ ACCOUNT_RATE_LIMITS = {
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "CodeFormer Cloud"
+# One 30 s step either side, for phones whose clocks drift; a used code is refused within its window.
+MFA_TOTP_TOLERANCE = 1
 
 # --- Outgoing mail (verification, password reset, invitations), with Django 6.1's MAILERS
 # (tests swap in the locmem outbox). SMTP to EMAIL_HOST, or to the local MTA on port 25 outside
