@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -380,9 +381,25 @@ CORS_ALLOW_HEADERS = [
 ]
 CORS_EXPOSE_HEADERS = ["retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
 
-# --- Stripe (top-ups) switches on when configured.
+# --- Stripe (top-ups, auto-recharge, subscriptions) switches on when configured.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+# Card top-ups: the preset amounts offered and the bounds of a custom amount (minor units).
+TOPUP_MIN_AMOUNT = env_int("TOPUP_MIN_AMOUNT", 500, minimum=50)
+TOPUP_MAX_AMOUNT = env_int("TOPUP_MAX_AMOUNT", 1_000_000, minimum=TOPUP_MIN_AMOUNT)
+TOPUP_PRESETS = [int(v) for v in env_list("TOPUP_PRESETS", ["1000", "2500", "5000", "10000", "25000"])]
+if any(not TOPUP_MIN_AMOUNT <= v <= TOPUP_MAX_AMOUNT for v in TOPUP_PRESETS):
+    raise ImproperlyConfigured("TOPUP_PRESETS must lie between TOPUP_MIN_AMOUNT and TOPUP_MAX_AMOUNT")
+# Failed off-session charges in a row after which auto-recharge switches itself off.
+AUTO_RECHARGE_MAX_FAILURES = env_int("AUTO_RECHARGE_MAX_FAILURES", 3, minimum=1)
+# What one GPU-second costs us (minor units, may be fractional): the staff report shows margin
+# per image when set.
+GPU_COST_PER_SECOND = float(env_str("GPU_COST_PER_SECOND", "0") or 0)
+
+# Billing notices go out through Django's mail API (whatever mail backend is configured). For
+# a production provider install django-anymail (pinned in requirements/web.txt), point the mail
+# backend at e.g. "anymail.backends.postmark.EmailBackend" and set ANYMAIL_* variables:
+ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
 # Models whose non-commercial weights this deployment has written permission to sell (e.g.
 # "codeformer" after the S-Lab licensors granted it). Only matters when Stripe keys are set.
 COMMERCIAL_LICENCE_GRANTED = env_list("COMMERCIAL_LICENCE_GRANTED")

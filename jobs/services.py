@@ -25,6 +25,7 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from billing.controls import admission_check
 from billing.errors import InsufficientBalance, TooManyJobsInFlight
+from billing.hooks import after_spend
 from billing.pricing import price_for
 from billing.selectors import wallet_available, wallet_for_update
 from billing.services import hold_capture, hold_place, hold_release
@@ -229,6 +230,8 @@ def _create_jobs(
         JobLog.objects.bulk_create([JobLog(job=job, message="Request queued.") for job in jobs])
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
+        # Low-balance and spend alerts, auto-recharge: looked at after the commit, in an actor.
+        transaction.on_commit(lambda: after_spend(organization_id=organization.id))
     return jobs, True
 
 

@@ -127,8 +127,33 @@ class TeamAddForm(forms.Form):
         return user
 
 
-TOPUP_CHOICES = [(1000, "$10"), (2500, "$25"), (5000, "$50"), (10000, "$100"), (25000, "$250")]
-
-
 class TopUpForm(forms.Form):
-    amount = forms.TypedChoiceField(choices=TOPUP_CHOICES, coerce=int, initial=2500, widget=forms.RadioSelect)
+    """A preset amount (minor units) or a custom one in major units, within TOPUP_MIN/MAX_AMOUNT."""
+
+    amount = forms.TypedChoiceField(choices=(), coerce=int, required=False, widget=forms.RadioSelect)
+    custom_amount = forms.DecimalField(
+        required=False, min_value=0, decimal_places=2, max_digits=12, label="or another amount"
+    )
+
+    def __init__(self, *args, currency: str = "USD", **kwargs) -> None:
+        from restoration.templatetags.dashboard_tags import money
+
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].choices = [(v, money(v, currency)) for v in settings.TOPUP_PRESETS]
+        presets = settings.TOPUP_PRESETS
+        self.fields["amount"].initial = presets[min(1, len(presets) - 1)] if presets else None
+        low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+        self.fields["custom_amount"].help_text = f"Between {money(low, currency)} and {money(high, currency)}."
+
+    def clean(self):
+        data = super().clean()
+        custom = data.get("custom_amount")
+        if custom is not None:
+            minor = int(custom * 100)
+            low, high = settings.TOPUP_MIN_AMOUNT, settings.TOPUP_MAX_AMOUNT
+            if not low <= minor <= high:
+                raise forms.ValidationError(f"Choose an amount between {low / 100:.2f} and {high / 100:.2f}.")
+            data["amount"] = minor
+        elif not data.get("amount"):
+            raise forms.ValidationError("Choose an amount.")
+        return data

@@ -162,15 +162,15 @@ def key_revoke(request: HttpRequest, subscription_id) -> HttpResponse:
 
 @org_view()
 def wallet(request: HttpRequest) -> HttpResponse:
-    from billing import stripe_topup
     from billing.controls import images_this_month, next_month_start, spend_this_month
+    from billing.payments.client import is_enabled as stripe_enabled
 
     organization = request.organization
     context = {
         "wallet": wallet_for(organization),
         "entries": _page(request, billing_selectors.ledger_for(organization)),
-        "stripe_enabled": stripe_topup.is_enabled(),
-        "topup_form": forms.TopUpForm(),
+        "stripe_enabled": stripe_enabled(),
+        "topup_form": forms.TopUpForm(currency=wallet_for(organization).currency),
         "plan": organization.plan,
         "plans": billing_selectors.plans_offered(),
         "images_this_month": images_this_month(organization),

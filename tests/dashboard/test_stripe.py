@@ -142,7 +142,7 @@ def test_a_signed_webhook_credits_the_wallet_exactly_once_even_when_delivered_tw
     first = post_webhook(client, payload, signed(payload))
     second = post_webhook(client, payload, signed(payload))
     assert first.status_code == 200 and second.status_code == 200
-    entries = LedgerEntry.objects.filter(organization=org, idempotency_key="stripe:evt_paid_1")
+    entries = LedgerEntry.objects.filter(organization=org, idempotency_key="stripe:checkout:cs_test_1")
     assert [(e.kind, e.amount) for e in entries] == [(LedgerEntry.Kind.TOPUP, 2500)]
     assert Wallet.objects.get(organization=org).balance == 1000 + 2500
 

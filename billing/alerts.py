@@ -1,0 +1,97 @@
+"""Low-balance and spend-limit alerts, each sent once per crossing.
+
+Low balance: when the available balance drops under the owner's threshold, a conditional UPDATE
+of ``low_balance_alerted`` from false to true lets exactly one worker send; a credit that brings
+the balance back over the threshold re-arms it. Spend limit: one alert per configured
+percentage per calendar month (and per limit value, so raising the limit re-arms it), made
+unique by the BillingAlert key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.controls import month_start, spend_this_month
+from billing.models import BillingAccount, BillingAlert, Wallet
+from billing.notify import notice_send
+
+logger = logging.getLogger(__name__)
+
+
+def _available(organization_id) -> int | None:
+    row = Wallet.objects.filter(organization_id=organization_id).values_list("balance", "held").first()
+    return None if row is None else row[0] - row[1]
+
+
+def alerts_check(*, organization_id) -> list[BillingAlert]:
+    account = BillingAccount.objects.select_related("organization").filter(organization_id=organization_id).first()
+    if account is None:
+        return []
+    sent = []
+    threshold = account.low_balance_threshold
+    available = _available(organization_id)
+    if threshold is not None and available is not None:
+        if available < threshold:
+            claimed = BillingAccount.objects.filter(id=account.id, low_balance_alerted=False).update(
+                low_balance_alerted=True
+            )
+            if claimed:
+                alert = notice_send(
+                    organization=account.organization,
+                    kind=BillingAlert.Kind.LOW_BALANCE,
+                    key=f"crossing:{timezone.now().isoformat()}",
+                    subject="Low balance",
+                    message=f"Your available balance is {available} minor units, under your alert threshold of "
+                    f"{threshold}. Top up to keep requests running.",
+                    data={"available": available, "threshold": threshold},
+                )
+                sent.append(alert)
+        else:
+            low_balance_rearm(organization=account.organization)
+    limit = account.monthly_spend_limit
+    if limit:
+        spent = spend_this_month(account.organization)
+        month = month_start()
+        for percent in account.alert_percents():
+            if spent * 100 >= limit * percent:
+                alert = notice_send(
+                    organization=account.organization,
+                    kind=BillingAlert.Kind.SPEND_LIMIT,
+                    key=f"{month:%Y-%m}:{percent}:{limit}",
+                    subject=f"{percent}% of your monthly spend limit",
+                    message=f"This month's spend is {spent} minor units, {percent}% or more of your monthly spend "
+                    f"limit of {limit}." + (" New requests are refused until next month." if percent >= 100 else ""),
+                    data={"spent": spent, "limit": limit, "percent": percent},
+                )
+                if alert is not None:
+                    sent.append(alert)
+    return [alert for alert in sent if alert is not None]
+
+
+def low_balance_rearm(*, organization) -> bool:
+    """Re-arm the low-balance alert when the balance is back at or over the threshold."""
+    account = BillingAccount.objects.filter(organization=organization, low_balance_alerted=True).first()
+    if account is None or account.low_balance_threshold is None:
+        return False
+    available = _available(organization.id)
+    if available is None or available < account.low_balance_threshold:
+        return False
+    return bool(
+        BillingAccount.objects.filter(id=account.id, low_balance_alerted=True).update(low_balance_alerted=False)
+    )
+
+
+def watched(organization_id) -> bool:
+    """Whether anything needs to look at the wallet after a submission."""
+    return (
+        BillingAccount.objects.filter(organization_id=organization_id)
+        .filter(
+            Q(auto_recharge_enabled=True)
+            | Q(low_balance_threshold__isnull=False)
+            | Q(monthly_spend_limit__isnull=False)
+        )
+        .exists()
+    )
