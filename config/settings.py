@@ -390,6 +390,8 @@ TOPUP_MAX_AMOUNT = env_int("TOPUP_MAX_AMOUNT", 1_000_000, minimum=TOPUP_MIN_AMOU
 TOPUP_PRESETS = [int(v) for v in env_list("TOPUP_PRESETS", ["1000", "2500", "5000", "10000", "25000"])]
 if any(not TOPUP_MIN_AMOUNT <= v <= TOPUP_MAX_AMOUNT for v in TOPUP_PRESETS):
     raise ImproperlyConfigured("TOPUP_PRESETS must lie between TOPUP_MIN_AMOUNT and TOPUP_MAX_AMOUNT")
+# Who issues the receipts (name, address, tax id), printed at the top of every receipt.
+RECEIPT_SELLER_NAME = env_str("RECEIPT_SELLER_NAME", "CodeFormer Cloud")
 # Failed off-session charges in a row after which auto-recharge switches itself off.
 AUTO_RECHARGE_MAX_FAILURES = env_int("AUTO_RECHARGE_MAX_FAILURES", 3, minimum=1)
 # What one GPU-second costs us (minor units, may be fractional): the staff report shows margin

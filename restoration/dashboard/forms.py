@@ -157,3 +157,45 @@ class TopUpForm(forms.Form):
         elif not data.get("amount"):
             raise forms.ValidationError("Choose an amount.")
         return data
+
+
+class BillingDetailsForm(forms.Form):
+    billing_name = forms.CharField(max_length=200, required=False, label="Name on receipts")
+    billing_email = forms.EmailField(required=False, label="Billing email", help_text="Also receives billing notices.")
+    address_line1 = forms.CharField(max_length=200, required=False, label="Address")
+    address_line2 = forms.CharField(max_length=200, required=False, label="Address (line 2)")
+    postal_code = forms.CharField(max_length=20, required=False)
+    city = forms.CharField(max_length=100, required=False)
+    country = forms.CharField(max_length=2, min_length=2, required=False, help_text="Two letters, e.g. DE")
+    tax_id = forms.CharField(max_length=50, required=False, label="Tax ID")
+
+
+class SpendControlsForm(forms.Form):
+    """Amounts in minor units (cents)."""
+
+    monthly_spend_limit = forms.IntegerField(min_value=0, required=False, help_text="Empty: no limit.")
+    spend_alert_percents = forms.RegexField(
+        regex=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$",
+        max_length=50,
+        required=False,
+        initial="80,100",
+        help_text="Percentages of the limit that send an alert, e.g. 80,100.",
+    )
+    low_balance_threshold = forms.IntegerField(min_value=0, required=False, help_text="Empty: no alert.")
+    webhook_url = forms.URLField(
+        max_length=2000, required=False, label="Billing webhook URL", help_text="Receives signed billing.* events."
+    )
+
+
+class AutoRechargeForm(forms.Form):
+    """Amounts in minor units (cents)."""
+
+    enabled = forms.BooleanField(required=False, label="Recharge automatically")
+    threshold = forms.IntegerField(min_value=0, initial=1000, help_text="When the available balance falls under this")
+    amount = forms.IntegerField(min_value=0, initial=2500, help_text="charge the saved card this much")
+    monthly_cap = forms.IntegerField(min_value=0, initial=10000, help_text="at most this much a month.")
+
+
+class KeySpendLimitForm(forms.Form):
+    subscription = forms.UUIDField()
+    monthly_limit = forms.IntegerField(min_value=0, required=False, help_text="Minor units; empty removes it.")

@@ -176,8 +176,48 @@ def wallet(request: HttpRequest) -> HttpResponse:
         "images_this_month": images_this_month(organization),
         "spend_this_month": spend_this_month(organization),
         "quota_renews_at": next_month_start(),
+        **_billing_forms(organization),
     }
     return render(request, "dashboard/wallet.html", context)
+
+
+def _billing_forms(organization) -> dict:
+    from accounts.models import Subscription
+    from billing.account import DETAIL_FIELDS
+    from billing.models import KeySpendLimit
+
+    account = billing_selectors.billing_account_for(organization)
+    limits = dict(
+        KeySpendLimit.objects.filter(subscription__organization=organization).values_list(
+            "subscription_id", "monthly_limit"
+        )
+    )
+    key_sets = [
+        {"subscription": s, "limit": limits.get(s.id)}
+        for s in Subscription.objects.filter(organization=organization, revoked_at__isnull=True).order_by("name")
+    ]
+    return {
+        "billing_account": account,
+        "payments": billing_selectors.payments_for(organization)[:20],
+        "details_form": forms.BillingDetailsForm(initial={f: getattr(account, f) for f in DETAIL_FIELDS}),
+        "controls_form": forms.SpendControlsForm(
+            initial={
+                "monthly_spend_limit": account.monthly_spend_limit,
+                "spend_alert_percents": account.spend_alert_percents,
+                "low_balance_threshold": account.low_balance_threshold,
+                "webhook_url": account.webhook_url,
+            }
+        ),
+        "recharge_form": forms.AutoRechargeForm(
+            initial={
+                "enabled": account.auto_recharge_enabled,
+                "threshold": account.auto_recharge_threshold or 1000,
+                "amount": account.auto_recharge_amount or 2500,
+                "monthly_cap": account.auto_recharge_monthly_cap or 10000,
+            }
+        ),
+        "key_sets": key_sets,
+    }
 
 
 # --- Jobs ------------------------------------------------------------------------------------
