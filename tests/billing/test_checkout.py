@@ -76,7 +76,7 @@ def test_a_plan_without_a_stripe_price_cannot_be_bought(browser, stripe_on, fake
 
 def test_the_portal_opens_for_a_customer_with_a_stripe_account(browser, paying_org, stripe_on, fake_stripe):
     assert "no card" in browser.post(reverse("dashboard:billing_portal"), follow=True).content.decode()
-    BillingAccount.objects.create(organization=paying_org, stripe_customer_id="cus_1")
+    BillingAccount.objects.update_or_create(organization=paying_org, defaults={"stripe_customer_id": "cus_1"})
     fake_stripe.answer("post", "/v1/billing_portal/sessions", {"id": "bps_1", "url": "https://billing.stripe.com/p/1"})
     response = browser.post(reverse("dashboard:billing_portal"))
     assert response["Location"] == "https://billing.stripe.com/p/1"
