@@ -309,8 +309,15 @@ RESULT_RETENTION_HOURS = env_int("RESULT_RETENTION_HOURS", 24, minimum=1)
 MEDIA_URL_TTL_S = env_int("MEDIA_URL_TTL_S", 3600, minimum=60)
 JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 900, minimum=10)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
-# A PROCESSING job not finished this long after it started belongs to a dead worker.
+# A PROCESSING job not finished this long after it started belongs to a dead worker whatever its
+# heartbeat says (the backstop: a thread stuck where the time limit cannot reach it). Must exceed
+# the time limit, or a job still running inside its limit would be taken from its worker.
 JOB_STALE_AFTER_S = env_int("JOB_STALE_AFTER_S", JOB_TIME_LIMIT_S + 120, minimum=10)
+if JOB_STALE_AFTER_S <= JOB_TIME_LIMIT_S:
+    raise ImproperlyConfigured(
+        f"JOB_STALE_AFTER_S ({JOB_STALE_AFTER_S}) must exceed JOB_TIME_LIMIT_S ({JOB_TIME_LIMIT_S}): "
+        "the sweep would re-queue jobs that are still running"
+    )
 DEMO_SYNC_TIMEOUT_S = env_int("DEMO_SYNC_TIMEOUT_S", 300, minimum=1)
 # The live feed (SSE) of a request: how often it looks for news, how long one connection lasts
 # before the client reconnects (a web worker is never held longer), and the keep-alive period.
@@ -319,7 +326,16 @@ LIVE_STREAM_MAX_S = env_int("LIVE_STREAM_MAX_S", 55, minimum=1)
 LIVE_STREAM_HEARTBEAT_S = env_int("LIVE_STREAM_HEARTBEAT_S", 15, minimum=1)
 # `Prefer: wait=N` on the gateway's generate waits at most this long for the result.
 GATEWAY_PREFER_WAIT_MAX_S = env_int("GATEWAY_PREFER_WAIT_MAX_S", 60, minimum=1)
-WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 30, minimum=1)
+# Each gpu worker writes its heartbeat this often; one not seen for WORKER_DEAD_AFTER_S is dead,
+# and the sweep (every JOB_SWEEP_INTERVAL_S) re-queues its jobs: about a minute by default.
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 15, minimum=1)
+WORKER_DEAD_AFTER_S = env_int("WORKER_DEAD_AFTER_S", 3 * WORKER_HEARTBEAT_S, minimum=2)
+if WORKER_DEAD_AFTER_S <= WORKER_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        f"WORKER_DEAD_AFTER_S ({WORKER_DEAD_AFTER_S}) must exceed WORKER_HEARTBEAT_S ({WORKER_HEARTBEAT_S}): "
+        "a live worker would count as dead between two beats and lose its running jobs"
+    )
+JOB_SWEEP_INTERVAL_S = env_int("JOB_SWEEP_INTERVAL_S", 15, minimum=1)
 # Delays (seconds) before each webhook attempt after the first: 7 attempts over ~3.6 hours.
 WEBHOOK_RETRY_DELAYS_S = [
     int(s) for s in env_list("WEBHOOK_RETRY_DELAYS_S", ["30", "120", "600", "1800", "3600", "7200"])

@@ -1,9 +1,13 @@
-"""The gpu worker's heartbeat, read by the health endpoint (``jobs.selectors.worker_status``).
+"""The gpu worker's heartbeat, read by the health endpoint (``jobs.selectors.worker_status``)
+and by the stale-job sweep, which re-queues the jobs of a worker whose heartbeat stopped.
 
 A Dramatiq middleware starts one thread per worker that consumes the ``gpu`` queue; it writes
-``WorkerHeartbeat`` at boot and every ``WORKER_HEARTBEAT_S`` and deletes the row on a clean
-shutdown. The first beat builds the engine; its models are then loaded (``warmup``) before the
-first job needs them.
+``WorkerHeartbeat`` at boot and every ``WORKER_HEARTBEAT_S`` and deletes the row once a clean
+shutdown has let the running jobs finish. The first beat builds the engine; its models are then
+loaded (``warmup``) on a thread of their own, so that a slow warm-up never stops the beats.
+
+Each worker thread knows its worker's id (``current_worker_id``), which the job claim records on
+the job: that is how the sweep tells whose heartbeat to look at.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from dramatiq.middleware import Middleware
 logger = logging.getLogger(__name__)
 
 GPU_QUEUE = "gpu"
+
+_thread_state = threading.local()
+
+
+def current_worker_id() -> str:
+    """The id of the gpu worker whose thread this is ("" outside one, e.g. a test calling the
+    service directly)."""
+    return getattr(_thread_state, "worker_id", "")
 
 
 def heartbeat_write(*, worker_id: str, engine_loaded: bool = True) -> None:
@@ -78,7 +90,7 @@ class _Beat(threading.Thread):
                 connection.close()
             if not warmed:
                 warmed = True
-                _warm_up()
+                threading.Thread(target=_warm_up, name=f"warm-up-{self.worker_id}", daemon=True).start()
             if self.stopped.wait(settings.WORKER_HEARTBEAT_S):
                 return
 
@@ -98,21 +110,37 @@ def _warm_up() -> None:
 
 
 class HeartbeatMiddleware(Middleware):
-    """Beats for every worker that consumes the gpu queue (all queues when none are named)."""
+    """Beats for every worker that consumes the gpu queue (all queues when none are named), and
+    tells each of its threads the worker's id."""
 
     def __init__(self) -> None:
         self.beats: dict[int, _Beat] = {}
+        # Worker threads only know their worker's work queue; the id is found through it.
+        self.ids_by_work_queue: dict[int, str] = {}
 
-    def after_worker_boot(self, broker, worker) -> None:
+    def before_worker_boot(self, broker, worker) -> None:
+        # Before the worker's threads start, so that no job is claimed without the id.
         queues = getattr(worker, "consumer_whitelist", None)
         if queues and GPU_QUEUE not in queues:
             return
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ids_by_work_queue[id(worker.work_queue)] = worker_id
+
+    def after_worker_thread_boot(self, broker, thread) -> None:
+        _thread_state.worker_id = self.ids_by_work_queue.get(id(getattr(thread, "work_queue", None)), "")
+
+    def after_worker_boot(self, broker, worker) -> None:
+        worker_id = self.ids_by_work_queue.get(id(worker.work_queue))
+        if worker_id is None:
+            return
         beat = _Beat(worker_id)
         self.beats[id(worker)] = beat
         beat.start()
 
-    def before_worker_shutdown(self, broker, worker) -> None:
+    def after_worker_shutdown(self, broker, worker) -> None:
+        # After, not before: the beats go on while a graceful shutdown lets running jobs finish,
+        # so the sweep never takes a job from a worker that is still working on it.
+        self.ids_by_work_queue.pop(id(worker.work_queue), None)
         beat = self.beats.pop(id(worker), None)
         if beat is None:
             return

@@ -57,6 +57,9 @@ class Job(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key; unique when set
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The gpu worker (WorkerHeartbeat.worker_id) that claimed the current attempt: the sweep
+    # re-queues the job when that worker's heartbeat stops. Empty when claimed outside a worker.
+    worker_id = models.CharField(max_length=100, blank=True, default="")
     # Set when sending the job's run message failed (Redis down or hung); the stale-job sweep
     # re-sends such jobs on its next pass and clears it.
     enqueue_failed_at = models.DateTimeField(null=True, blank=True)

@@ -12,18 +12,25 @@ import time
 
 logger = logging.getLogger(__name__)
 
-# (actor name in jobs.actors, period in seconds)
-SCHEDULE = [
-    ("sweep_stale_jobs", 60),
-    ("sweep_webhooks", 300),
-    ("purge_expired_files", 900),
-]
+
+def default_schedule() -> list[tuple[str, int]]:
+    """(actor name in jobs.actors, period in seconds). The stale-job sweep runs often: it is what
+    finds the jobs of a dead worker (WORKER_DEAD_AFTER_S + one period, about a minute) and sends
+    the jobs whose message could not be sent; each pass is a few indexed queries."""
+    from django.conf import settings
+
+    return [
+        ("sweep_stale_jobs", settings.JOB_SWEEP_INTERVAL_S),
+        ("sweep_webhooks", 300),
+        ("purge_expired_files", 900),
+    ]
 
 
-def run_schedule(stop: threading.Event, *, schedule=SCHEDULE, tick_s: float = 1.0) -> None:
+def run_schedule(stop: threading.Event, *, schedule=None, tick_s: float = 1.0) -> None:
     """Send each maintenance actor once at start, then every period, until ``stop`` is set."""
     from jobs import actors
 
+    schedule = schedule or default_schedule()
     due = dict.fromkeys((name for name, _ in schedule), 0.0)
     periods = dict(schedule)
     while not stop.is_set():

@@ -138,8 +138,9 @@ def worker_status() -> dict:
     beat = WorkerHeartbeat.objects.order_by("-seen_at").first()
     if beat is None:
         return {"alive": False, "last_seen_at": None, "device": None}
-    # Three missed beats before a worker counts as gone: one slow write is not an outage.
-    fresh_after = timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_S)
+    # The same window the stale-job sweep uses (three missed beats by default): one slow write
+    # is not an outage.
+    fresh_after = timezone.now() - timedelta(seconds=settings.WORKER_DEAD_AFTER_S)
     return {"alive": beat.seen_at >= fresh_after, "last_seen_at": beat.seen_at, "device": beat.device}
 
 

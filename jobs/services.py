@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -32,9 +32,10 @@ from billing.services import hold_capture, hold_place, hold_release
 from config.errors import BadRequest, Conflict, NotFound
 from jobs.engine import get_engine
 from jobs.errors import OutputTooLarge
+from jobs.heartbeat import current_worker_id
 from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
-from jobs.models import Job, JobLog
+from jobs.models import Job, JobLog, WorkerHeartbeat
 from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib.breaker import breaker_of
@@ -428,7 +429,12 @@ def _claim(job_id) -> Job | None:
     now = timezone.now()
     with transaction.atomic():
         claimed = Job.objects.filter(id=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.PROCESSING, started_at=now, updated_at=now, completed_at=None, attempts=F("attempts") + 1
+            status=Job.Status.PROCESSING,
+            started_at=now,
+            updated_at=now,
+            completed_at=None,
+            attempts=F("attempts") + 1,
+            worker_id=current_worker_id(),
         )
         if not claimed:
             return None
@@ -549,17 +555,19 @@ def _capture_delivered(job: Job, result) -> None:
 def job_sweep_stale(*, now=None) -> dict[str, int]:
     """Recover jobs a dead worker left behind.
 
-    A PROCESSING job older than ``JOB_STALE_AFTER_S`` is re-queued while it has attempts left,
-    else ends in ERROR with its hold released. A QUEUED job that old is re-sent (its message may
-    have been lost with a broker restart); a duplicate message is harmless, the claim is
-    conditional. A QUEUED job whose message could not be sent at all (``enqueue_failed_at``) is
-    re-sent on every sweep until a send succeeds.
+    A PROCESSING job is abandoned when the worker that claimed it has not written its heartbeat
+    for ``WORKER_DEAD_AFTER_S`` (or never did, or shut down without it), or, whatever its
+    heartbeat says, when it started more than ``JOB_STALE_AFTER_S`` ago (the backstop: a thread
+    stuck where the time limit cannot reach it). An abandoned job is re-queued while it has
+    attempts left, else ends in ERROR with its hold released. A QUEUED job that old is re-sent
+    (its message may have been lost with a broker restart); a duplicate message is harmless, the
+    claim is conditional. A QUEUED job whose message could not be sent at all
+    (``enqueue_failed_at``) is re-sent on every sweep until a send succeeds.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.JOB_STALE_AFTER_S)
     counts = {"requeued": 0, "errored": 0, "resent": 0}
-    stale = Job.objects.filter(status=Job.Status.PROCESSING, started_at__lt=cutoff).only("id", "attempts")
-    for job in stale:
+    for job in _abandoned_jobs(now=now, cutoff=cutoff):
         if job.attempts < settings.JOB_MAX_ATTEMPTS:
             counts["requeued"] += _requeue(job, now=now)
         else:
@@ -572,6 +580,19 @@ def job_sweep_stale(*, now=None) -> dict[str, int]:
         if Job.objects.filter(id=job_id, status=Job.Status.QUEUED, updated_at__lt=cutoff).update(updated_at=now):
             counts["resent"] += _enqueue([job_id])
     return counts
+
+
+def _abandoned_jobs(*, now, cutoff) -> list[Job]:
+    # started_at past the dead window too: a worker that claimed a job moments after booting
+    # may not have written its first beat yet.
+    dead_since = now - timedelta(seconds=settings.WORKER_DEAD_AFTER_S)
+    live_beat = WorkerHeartbeat.objects.filter(worker_id=OuterRef("worker_id"), seen_at__gte=dead_since)
+    orphaned = Q(started_at__lt=dead_since) & ~Q(worker_id="") & ~Exists(live_beat)
+    return list(
+        Job.objects.filter(status=Job.Status.PROCESSING)
+        .filter(Q(started_at__lt=cutoff) | orphaned)
+        .only("id", "attempts", "worker_id")
+    )
 
 
 def _resend_unsent(*, now) -> int:
@@ -594,7 +615,7 @@ def _resend_unsent(*, now) -> int:
 def _requeue(job: Job, *, now) -> int:
     with transaction.atomic():
         changed = Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=job.attempts).update(
-            status=Job.Status.QUEUED, started_at=None, updated_at=now
+            status=Job.Status.QUEUED, started_at=None, updated_at=now, worker_id=""
         )
         if changed:
             _log(

@@ -47,3 +47,27 @@ def test_a_bad_timeout_refuses_to_start(name, value):
     done = _settings("1", **SERVICES, **{name: value})
     assert done.returncode != 0
     assert "ImproperlyConfigured" in done.stderr and name in done.stderr
+
+
+def test_a_dead_worker_is_found_within_about_a_minute_by_default():
+    done = _settings("(s.WORKER_HEARTBEAT_S, s.WORKER_DEAD_AFTER_S, s.JOB_SWEEP_INTERVAL_S)", **SERVICES)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(15, 45, 15)"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"JOB_TIME_LIMIT_S": "900", "JOB_STALE_AFTER_S": "900"}, "JOB_STALE_AFTER_S"),
+        ({"JOB_TIME_LIMIT_S": "900", "JOB_STALE_AFTER_S": "600"}, "JOB_STALE_AFTER_S"),
+        ({"WORKER_HEARTBEAT_S": "30", "WORKER_DEAD_AFTER_S": "30"}, "WORKER_DEAD_AFTER_S"),
+        ({"WORKER_HEARTBEAT_S": "60"}, None),  # the dead window follows the interval: fine
+    ],
+)
+def test_settings_that_would_requeue_running_jobs_refuse_to_start(env, named):
+    done = _settings("(s.JOB_STALE_AFTER_S, s.WORKER_DEAD_AFTER_S)", **SERVICES, **env)
+    if named is None:
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr and named in done.stderr

@@ -110,6 +110,11 @@ def run_bounded(call: Callable[[], object], *, within_s: float):
             outcome["value"] = call()
         except BaseException as exc:
             outcome["error"] = exc
+        finally:
+            # This thread's own database connection, or the test database cannot be dropped.
+            from django.db import connections
+
+            connections.close_all()
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()

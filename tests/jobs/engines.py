@@ -102,3 +102,13 @@ def generated_weights_pipeline():
         num_threads=2,
         manifest=manifest_for(weights_dir),
     )
+
+
+class StuckEngine(FakeEngine):
+    """For a worker in another process that the test kills: reports its first stage, then never
+    finishes (a GPU job in the middle of its forwards)."""
+
+    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+        (on_progress or (lambda stage: None))("decode")
+        time.sleep(3600)
+        raise AssertionError("the test should have killed this worker")

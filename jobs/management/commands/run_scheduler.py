@@ -7,7 +7,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from jobs.scheduler import SCHEDULE, run_schedule
+from jobs.scheduler import default_schedule, run_schedule
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        plan = ", ".join(f"{name} every {period}s" for name, period in SCHEDULE)
+        plan = ", ".join(f"{name} every {period}s" for name, period in default_schedule())
         self.stdout.write(f"Scheduler running: {plan}.")
         run_schedule(stop)
         self.stdout.write("Scheduler stopped.")
