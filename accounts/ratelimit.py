@@ -1,10 +1,11 @@
-"""Requests per minute per subscription key set, counted in shared storage.
+"""Requests per minute per organization, counted in shared storage.
 
 Counters live in ``settings.RATE_LIMIT_STORAGE_URI`` (Redis in production and tests, ``memory://``
 in the embedded single-process mode) through the ``limits`` library, whose moving-window hit is
 one atomic Lua script on Redis: many web processes share one budget without a race. The budget
-belongs to the subscription (both its keys), so rotating a key does not reset it. The number
-comes from the organization's plan; a plan with 0 requests per minute is unlimited.
+belongs to the organization, shared by all its key sets (subscriptions) and both keys of each:
+creating key sets does not multiply it, rotating a key does not reset it. The number comes from
+the organization's plan; a plan with 0 requests per minute is unlimited.
 
 When the counter store fails (refused, or hung past ``REDIS_SOCKET_TIMEOUT_S``) the request is
 let through and the process stops asking it for ``REDIS_FAIL_OPEN_S`` seconds (a circuit
@@ -75,8 +76,8 @@ def ratelimit_headers(state: RateLimitState) -> dict[str, str]:
 
 
 def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None) -> RateLimitState:
-    """Count one request against the key's subscription; raise RateLimited (429, with Retry-After
-    and RateLimit-* headers) when the minute's budget is spent."""
+    """Count one request against the key's organization; raise RateLimited (429, with
+    Retry-After and RateLimit-* headers) when the minute's budget is spent."""
     per_minute = api_key.organization.plan.requests_per_minute
     if per_minute <= 0:
         return RateLimitState(limit=0, remaining=0, reset_after_s=0)
@@ -86,7 +87,7 @@ def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None)
     if not breaker.allows():
         return unlimited
     item = RateLimitItemPerMinute(per_minute, namespace=NAMESPACE)
-    identifier = f"subscription:{api_key.subscription_id}"
+    identifier = f"organization:{api_key.organization_id}"
     try:
         allowed = limiter.hit(item, identifier)
         stats = limiter.get_window_stats(item, identifier)

@@ -20,7 +20,7 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported Media Type: send application/json or multipart/form-data.",
     422: "Unprocessable Entity: the Idempotency-Key was already used with a different request, or (demo) "
     "the image was rejected while restoring.",
-    429: "Too Many Requests: the key's request rate or the organization's jobs in flight; see Retry-After.",
+    429: "Too Many Requests: the organization's request rate (all its keys share it) or the organization's jobs in flight; see Retry-After.",
     500: "Internal Server Error: something failed on our side (for the demo: the restoration itself); not charged.",
     503: "Service Unavailable: the database cannot be reached; nothing was charged. Retry after Retry-After.",
     504: "Gateway Timeout: the images were not restored in time; their jobs were canceled and not charged.",

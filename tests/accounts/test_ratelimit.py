@@ -1,4 +1,5 @@
-"""Requests per minute per key set, counted in Redis so every web process shares the budget."""
+"""Requests per minute per organization (all its key sets), counted in Redis so every web
+process shares the budget."""
 
 from __future__ import annotations
 
@@ -85,16 +86,25 @@ def test_parallel_requests_from_two_limiters_are_admitted_exactly_up_to_the_budg
     assert results.count(True) == 3
 
 
-def test_both_keys_of_a_set_share_a_budget_and_other_sets_have_their_own(tiny_plan):
+def test_every_key_set_of_an_organization_shares_one_budget(tiny_plan):
     org = OrganizationFactory(plan=tiny_plan)
     _, keys = make_keys(org, name="a")
-    _, other = make_key(org, name="b")
     primary, secondary = authenticate_key(keys["primary"]), authenticate_key(keys["secondary"])
     enforce_request_rate(primary)
     enforce_request_rate(secondary)
-    enforce_request_rate(primary)
-    with pytest.raises(RateLimited):
-        enforce_request_rate(secondary)
+    # A key set made once the budget is nearly spent gets no budget of its own.
+    _, fresh = make_key(org, name="b")
+    assert enforce_request_rate(authenticate_key(fresh)).remaining == 0
+    for key in (primary, secondary, authenticate_key(fresh)):
+        with pytest.raises(RateLimited):
+            enforce_request_rate(key)
+
+
+def test_another_organization_has_its_own_budget(tiny_plan):
+    _, spent = make_key(OrganizationFactory(plan=tiny_plan))
+    for _ in range(3):
+        enforce_request_rate(authenticate_key(spent))
+    _, other = make_key(OrganizationFactory(plan=tiny_plan))
     assert enforce_request_rate(authenticate_key(other)).remaining == 2
 
 

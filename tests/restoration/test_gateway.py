@@ -6,6 +6,7 @@ import base64
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
 from accounts.models import Organization
 from accounts.services import organization_set_status, subscription_revoke
@@ -397,6 +398,24 @@ def test_past_the_request_rate_it_answers_429_with_retry_after(client, customer,
     assert body["error"] == "Too Many Requests"
     assert int(response["Retry-After"]) > 0
     assert response["RateLimit-Limit"] == "2" and response["RateLimit-Remaining"] == "0"
+    guard.assert_unchanged()
+
+
+def test_a_new_key_set_does_not_buy_more_requests(client, customer, nothing_created):
+    """The request rate is the organization's: all its key sets share the plan's budget."""
+    _tight_plan(customer.org, requests_per_minute=2, max_jobs_in_flight=50)
+    assert generate(client).status_code == 202
+    assert generate(client).status_code == 202
+    _, second_key = make_key(customer.org, name="second")
+    other_set = APIClient()
+    other_set.credentials(HTTP_OCP_APIM_SUBSCRIPTION_KEY=second_key)
+    guard = nothing_created()
+
+    response = generate(other_set)
+
+    assert _assert_error(response, 429)["error"] == "Too Many Requests"
+    assert response["RateLimit-Remaining"] == "0"
+    assert other_set.get("/v2/requests").status_code == 429  # every keyed endpoint counts
     guard.assert_unchanged()
 
 
