@@ -14,6 +14,7 @@ from django.db.models import Sum
 
 from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount
 from billing.models import LedgerEntry, Wallet
+from billing.money import format_money
 from billing.selectors import wallet_for_update
 
 Kind = LedgerEntry.Kind
@@ -168,7 +169,8 @@ def wallet_adjust(
     if existing is not None:
         return existing
     if wallet.available + amount < 0:
-        raise InsufficientBalance(f"The adjustment would take the available balance ({wallet.available}) below zero.")
+        available = format_money(wallet.available, wallet.currency)
+        raise InsufficientBalance(f"The adjustment would take the available balance ({available}) below zero.")
     return _append(
         wallet=wallet,
         kind=Kind.ADJUSTMENT,

@@ -51,6 +51,7 @@ if _proxy_header:
         raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must look like 'HTTP_X_FORWARDED_PROTO,https'")
     SECURE_PROXY_SSL_HEADER = (_name.strip(), _value.strip())
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "restoration.dashboard.error_pages.csrf_failure"
 # Absolute base for URLs handed to API clients (polling_url, media_url, webhooks). Empty means
 # "derive from the request".
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")

@@ -1,11 +1,15 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from restoration.api.docs_views import RedocDocsView, SwaggerDocsView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # For clients that ask for /favicon.ico without reading the page's <link rel="icon">.
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon-32.png"), permanent=True)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI and Redoc from this deployment's own static files.
     path("api/docs/", SwaggerDocsView.as_view(url_name="schema"), name="swagger-ui"),

@@ -48,7 +48,10 @@ class Job(models.Model):
     output_width = models.PositiveIntegerField(null=True, blank=True)
     output_height = models.PositiveIntegerField(null=True, blank=True)
     faces_detected = models.PositiveIntegerField(null=True, blank=True)
+    # What the customer reads (status object, webhooks, dashboard) and what only the operator
+    # reads (admin, staff console): see jobs.failures.
     error = models.TextField(blank=True, default="")
+    error_detail = models.TextField(blank=True, default="")
     webhook_url = models.URLField(max_length=2000, blank=True, default="")
     webhook_events = models.JSONField(default=list, blank=True)
     # Where the client reached us, so URLs in webhook bodies (sent later by a worker, with no

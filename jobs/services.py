@@ -30,9 +30,11 @@ from billing.pricing import price_for
 from billing.selectors import wallet_available, wallet_for_update
 from billing.services import hold_capture, hold_place, hold_release
 from config.errors import BadRequest, Conflict, NotFound
+from jobs import failures
 from jobs.engine import get_engine
 from jobs.errors import OutputTooLarge
 from jobs.heartbeat import current_worker_id
+from jobs.failures import InputMissing
 from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog, WorkerHeartbeat
@@ -393,17 +395,21 @@ def job_run(*, job_id) -> Job | None:
         completed = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
     except JobAbandoned:
         pass
-    except TimeLimitExceeded:
-        message = f"Processing exceeded the time limit of {settings.JOB_TIME_LIMIT_S} seconds."
-        _finish(job, attempt, Job.Status.ERROR, error=message)
+    except TimeLimitExceeded as exc:
+        error = failures.time_limit_text(settings.JOB_TIME_LIMIT_S)
+        _finish(job, attempt, Job.Status.ERROR, error=error, detail=failures.operator_detail(exc))
     except InvalidImage as exc:
-        _finish(job, attempt, Job.Status.FAILED, error=str(exc) or "The image could not be processed.")
+        error = failures.invalid_image_text(exc)
+        _finish(job, attempt, Job.Status.FAILED, error=error, detail=failures.operator_detail(exc))
     except (ModelNotEnabled, WeightsError, RestorationFailed, InputMissing) as exc:
+        # The engine's message is for the operator (paths, `manage.py fetch_weights`); the
+        # customer reads what happened and what to do.
         logger.warning("job %s: %s: %s", job.id, type(exc).__name__, exc)
-        _finish(job, attempt, Job.Status.ERROR, error=str(exc) or "The restoration failed.")
-    except Exception:
+        error = failures.customer_text(exc)
+        _finish(job, attempt, Job.Status.ERROR, error=error, detail=failures.operator_detail(exc))
+    except Exception as exc:
         logger.exception("job %s: unexpected error in the restoration engine", job.id)
-        _finish(job, attempt, Job.Status.ERROR, error="The restoration engine failed unexpectedly.")
+        _finish(job, attempt, Job.Status.ERROR, error=failures.UNEXPECTED, detail=failures.operator_detail(exc))
     if output_name and not completed:
         # Canceled or taken over by the sweep while we ran (or the finish failed): the stored
         # result belongs to nobody.
@@ -411,10 +417,6 @@ def job_run(*, job_id) -> Job | None:
         logger.info("job %s attempt %s: result discarded", job.id, attempt)
     job.refresh_from_db()
     return job
-
-
-class InputMissing(Exception):
-    """The input file is gone (deleted by moderation or retention before the job ran)."""
 
 
 def _read_input(job: Job) -> bytes:
@@ -496,11 +498,20 @@ def _face_count(faces) -> int:
     return faces if isinstance(faces, int) else len(faces or [])
 
 
-def _finish(job: Job, attempt: int, status: str, *, error: str = "", output_name: str = "", result=None) -> bool:
+def _finish(
+    job: Job, attempt: int, status: str, *, error: str = "", detail: str = "", output_name: str = "", result=None
+) -> bool:
     """Move PROCESSING (this attempt) to a terminal state and settle the money; False if the job
-    was no longer ours (canceled, or re-queued by the sweep)."""
+    was no longer ours (canceled, or re-queued by the sweep). ``error`` is the customer's text,
+    ``detail`` the operator's (see jobs.failures)."""
     now = timezone.now()
-    fields: dict = {"status": status, "completed_at": now, "updated_at": now, "error": error[:2000]}
+    fields: dict = {
+        "status": status,
+        "completed_at": now,
+        "updated_at": now,
+        "error": error[:2000],
+        "error_detail": detail[:4000],
+    }
     if result is not None:
         fields.update(
             output_file=output_name,
@@ -571,8 +582,13 @@ def job_sweep_stale(*, now=None) -> dict[str, int]:
         if job.attempts < settings.JOB_MAX_ATTEMPTS:
             counts["requeued"] += _requeue(job, now=now)
         else:
-            message = f"The worker processing this request stopped responding ({job.attempts} attempts)."
-            counts["errored"] += _finish(Job.objects.get(id=job.id), job.attempts, Job.Status.ERROR, error=message)
+            message = failures.worker_lost_text(job.attempts)
+            detail = (
+                f"PROCESSING for over JOB_STALE_AFTER_S={settings.JOB_STALE_AFTER_S}s after {job.attempts} attempts"
+            )
+            counts["errored"] += _finish(
+                Job.objects.get(id=job.id), job.attempts, Job.Status.ERROR, error=message, detail=detail
+            )
     counts["resent"] += _resend_unsent(now=now)
     waiting = list(Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=cutoff).values_list("id", flat=True))
     for job_id in waiting:

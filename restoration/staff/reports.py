@@ -115,3 +115,13 @@ def recently_moderated(limit: int = 20):
     return (
         Job.objects.select_related("organization").filter(moderated_at__isnull=False).order_by("-moderated_at")[:limit]
     )
+
+
+def recent_failures(limit: int = 10):
+    """The latest jobs that ended in ERROR, with the operator's detail the customer never sees."""
+    return (
+        Job.objects.select_related("organization")
+        .filter(status=Job.Status.ERROR)
+        .only("id", "organization__name", "organization_id", "created_at", "completed_at", "error", "error_detail")
+        .order_by("-completed_at")[:limit]
+    )

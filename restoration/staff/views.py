@@ -60,6 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "processing": Job.objects.filter(status=Job.Status.PROCESSING).count(),
         "worker": worker_status(),
         "month_totals": report.totals,
+        "failures": reports.recent_failures(),
     }
     return render(request, "staff/home.html", context)
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+
+from billing.money import format_money
 
 register = template.Library()
 
@@ -13,11 +19,30 @@ def money(minor_units, currency: str = "USD") -> str:
     """Integer minor units as ``$1,234.56`` (``-$5.00`` for debits)."""
     if minor_units in (None, ""):
         return "—"
-    value = int(minor_units)
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(str(currency).upper(), f"{currency} ")
-    sign = "-" if value < 0 else ""
-    major, minor = divmod(abs(value), 100)
-    return f"{sign}{symbol}{major:,}.{minor:02d}"
+    return format_money(int(minor_units), currency)
+
+
+_UTC_FORMATS = {"datetime": "%Y-%m-%d %H:%M UTC", "date": "%Y-%m-%d", "time": "%H:%M:%S UTC"}
+
+
+@register.filter
+def local_time(value, style: str = "datetime") -> str:
+    """A ``<time>`` element that dashboard.js rewrites into the viewer's own time zone and
+    locale; without JavaScript it reads in UTC, labelled as such. ``style``: datetime, date, time."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not isinstance(value, datetime):
+        return "—"
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.UTC)
+    utc = value.astimezone(timezone.UTC)
+    style = style if style in _UTC_FORMATS else "datetime"
+    return format_html(
+        '<time datetime="{}" data-local="{}">{}</time>',
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        style,
+        utc.strftime(_UTC_FORMATS[style]),
+    )
 
 
 @register.filter

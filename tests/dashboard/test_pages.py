@@ -169,3 +169,15 @@ def test_the_wallet_page_lists_the_ledger_and_says_to_contact_sales_without_stri
     assert "Pay with card" not in body
     assert "Initial credit" in body
     assert job.request_id in body  # the hold row links to its job
+
+
+def test_timestamps_are_time_elements_the_browser_shows_in_local_time():
+    from datetime import UTC, datetime
+
+    from restoration.templatetags.dashboard_tags import local_time
+
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+    assert local_time(when) == '<time datetime="2026-03-04T05:06:07Z" data-local="datetime">2026-03-04 05:06 UTC</time>'
+    assert local_time("2026-03-04T05:06:07.120Z", "date").startswith('<time datetime="2026-03-04T05:06:07Z"')
+    assert local_time(None) == "—"

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from config.errors import NotFound
+from jobs import failures
 from jobs.media import media_url
 from jobs.models import Job, WorkerHeartbeat
 from jobs.retention import files_purge_expired, job_moderate
@@ -81,7 +82,8 @@ def test_an_errored_job_reports_its_error_and_no_output(org, fake_engine):
     fake_engine.fail_with = RestorationFailed("detector crashed")
     jobs, _ = job_submit(organization=org, params=PLAIN, images=[image_input()], source=Job.Source.GATEWAY)
     payload = job_status_payload(job_run(job_id=jobs[0].id), base_url=BASE)
-    assert (payload["status"], payload["error"], payload["output"]) == ("ERROR", "detector crashed", None)
+    assert (payload["status"], payload["error"], payload["output"]) == ("ERROR", failures.FAILED_ON_OUR_SIDE, None)
+    assert "detector crashed" not in str(payload)  # the engine's words are the operator's
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from PIL import Image
 
 from billing.models import LedgerEntry, Wallet
 from billing.pricing import price_for
+from jobs import failures
 from jobs.engine import build_pipeline, get_engine, reset_engine
 from jobs.models import Job, JobLog
 from jobs.services import job_run, job_submit
@@ -63,7 +64,11 @@ def test_missing_weights_make_the_job_an_error_and_it_is_not_charged(settings, t
     job = job_run(job_id=jobs[0].id)
 
     assert job.status == Job.Status.ERROR
-    assert job.error
+    # The customer is told what happened and what to do; the operator's fix and the server's
+    # paths are in error_detail only.
+    assert job.error == failures.UNAVAILABLE
+    assert "fetch_weights" not in job.error and str(tmp_path) not in job.error
+    assert "fetch_weights" in job.error_detail
     assert not job.output_file.name
     kinds = sorted(LedgerEntry.objects.filter(job=job).values_list("kind", flat=True))
     assert kinds == [LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]

@@ -13,6 +13,7 @@ from PIL import Image
 
 from billing.models import LedgerEntry, Wallet
 from config.errors import Conflict, NotFound
+from jobs import failures
 from jobs.models import Job, JobLog
 from jobs.services import job_cancel, job_run, job_submit, job_sweep_stale, jobs_wait
 from ml.errors import RestorationFailed, WeightsError
@@ -83,8 +84,10 @@ def test_an_input_the_pipeline_rejects_is_failed_with_the_reason_and_not_charged
     job = job_run(job_id=job.id)
 
     assert job.status == Job.Status.FAILED
-    assert job.error  # the reason from ml.imageio
-    assert "image" in job.error.lower() or "corrupt" in job.error.lower()
+    # The reason from ml.imageio, then what to send instead.
+    assert job.error.startswith(("Image is truncated or corrupt.", "Not an image"))
+    assert "try again" in job.error and "not charged" in job.error
+    assert "InvalidImage" in job.error_detail
     assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
     assert (wallet(org).balance, wallet(org).held) == (1000, 0)
     assert not job.output_file.name
@@ -95,9 +98,9 @@ def test_an_input_the_pipeline_rejects_is_failed_with_the_reason_and_not_charged
 @pytest.mark.parametrize(
     ("raised", "expected_error"),
     [
-        (RestorationFailed("face restoration produced NaNs"), "face restoration produced NaNs"),
-        (WeightsError("codeformer.pth fails its checksum"), "codeformer.pth fails its checksum"),
-        (KeyError("secret internals"), "The restoration engine failed unexpectedly."),
+        (RestorationFailed("face restoration produced NaNs"), failures.FAILED_ON_OUR_SIDE),
+        (WeightsError("/srv/weights/codeformer.pth fails its checksum"), failures.UNAVAILABLE),
+        (KeyError("secret internals"), failures.UNEXPECTED),
     ],
 )
 def test_a_pipeline_failure_on_good_input_is_an_error_and_not_charged(org, fake_engine, raised, expected_error):
@@ -107,7 +110,13 @@ def test_a_pipeline_failure_on_good_input_is_an_error_and_not_charged(org, fake_
     job = job_run(job_id=job.id)
 
     assert job.status == Job.Status.ERROR
+    # The customer reads what happened and what to do; the engine's words stay with the operator.
     assert job.error == expected_error
+    assert "not charged" in job.error
+    assert str(raised).strip("'") not in job.error
+    assert str(raised).strip("'") in job.error_detail
+    assert type(raised).__name__ in job.error_detail
+    assert not JobLog.objects.filter(job=job, message__contains=str(raised).strip("'")).exists()
     assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
     assert (wallet(org).balance, wallet(org).held) == (1000, 0)
 
@@ -120,7 +129,8 @@ def test_a_job_is_never_completed_when_the_engine_returns_no_image(org, settings
     job = job_run(job_id=job.id)
 
     assert job.status == Job.Status.ERROR
-    assert "no PNG" in job.error
+    assert job.error == failures.FAILED_ON_OUR_SIDE
+    assert "no PNG" in job.error_detail
     assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
 
 
@@ -290,5 +300,5 @@ def test_a_job_whose_input_was_removed_before_it_ran_is_an_error_and_not_charged
     job = job_run(job_id=job.id)
 
     assert job.status == Job.Status.ERROR
-    assert job.error == "The input image is no longer available."
+    assert job.error == failures.INPUT_GONE
     assert kinds(job) == [Kind.HOLD, Kind.RELEASE]

@@ -144,7 +144,7 @@ def test_an_image_the_engine_rejects_is_a_422_in_the_demo_shape_and_not_charged(
 ):
     scaling_engine.fail_with = InvalidImage("no face could be restored")
     body = _assert_demo_error(
-        client.post(PROCESS_URL, {"image_base64": b64(png_bytes())}, format="json"), 422, "no face could be restored"
+        client.post(PROCESS_URL, {"image_base64": b64(png_bytes())}, format="json"), 422, "No face could be restored."
     )
     assert body["failed"][0]["status"] == "FAILED"
     wallet = Wallet.objects.get(organization=customer.org)
@@ -155,7 +155,7 @@ def test_an_image_the_engine_rejects_is_a_422_in_the_demo_shape_and_not_charged(
 def test_an_engine_failure_is_a_500_in_the_demo_shape_and_not_charged(worker, client, customer, scaling_engine):
     scaling_engine.fail_with = RestorationFailed("out of memory")
     _assert_demo_error(
-        client.post(PROCESS_URL, {"image_base64": b64(png_bytes())}, format="json"), 500, "out of memory"
+        client.post(PROCESS_URL, {"image_base64": b64(png_bytes())}, format="json"), 500, "failed on our side"
     )
     assert Wallet.objects.get(organization=customer.org).balance == 1000
 

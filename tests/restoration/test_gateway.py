@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization
 from accounts.services import organization_set_status, subscription_revoke
 from billing.models import LedgerEntry, Plan, Wallet
+from jobs import failures
 from jobs.models import REQUEST_ID_PREFIX, Job
 from jobs.services import job_run
 from tests.accounts.factories import OrganizationFactory, make_key
@@ -538,7 +539,9 @@ def test_status_of_a_failed_request_carries_the_error(client, scaling_engine):
     request_id = generate(client).json()["request_id"]
     job_run(job_id=Job.objects.get().id)
     body = client.get(status_url(request_id)).json()
-    assert body["status"] == "ERROR" and body["error"] == "the GPU fell over" and body["output"] is None
+    # Written for the customer (what happened, what to do); the engine's words are the operator's.
+    assert body["status"] == "ERROR" and body["error"] == failures.FAILED_ON_OUR_SIDE and body["output"] is None
+    assert Job.objects.get().error_detail.startswith("RestorationFailed: the GPU fell over")
 
 
 def test_status_of_another_organizations_request_is_a_404(client, outsider):

@@ -209,3 +209,27 @@ def test_the_models_page_lists_each_model_with_its_licence_and_whether_it_is_ena
     assert rows["codeformer"]["enabled"] and rows["gfpgan"]["enabled"] and not rows["restoreformer"]["enabled"]
     body = response.content.decode()
     assert "S-Lab License 1.0" in body and "non-commercial" in body and "Apache-2.0" in body
+
+
+def test_the_overview_shows_recent_errors_with_the_operator_detail(staff_client, acme, settings):
+    from jobs.engine import reset_engine
+    from jobs.services import job_run
+    from ml.errors import WeightsError
+    from tests.jobs.engines import FakeEngine
+
+    settings.RESTORATION_ENGINE = "tests.jobs.engines.FakeEngine"
+    reset_engine()
+    FakeEngine.reset()
+    FakeEngine.fail_with = WeightsError("/srv/weights/codeformer.pth is missing: run `python manage.py fetch_weights`")
+    try:
+        job = job_run(job_id=submit_job(acme).id)
+    finally:
+        FakeEngine.reset()
+        reset_engine()
+
+    html = staff_client.get(reverse("staff:home")).content.decode()
+
+    assert job.status == Job.Status.ERROR
+    assert "fetch_weights" not in job.error  # the customer's words
+    assert "WeightsError: /srv/weights/codeformer.pth is missing" in html  # the operator's
+    assert job.error in html

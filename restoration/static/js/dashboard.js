@@ -52,12 +52,19 @@
     });
   });
 
+  // <time datetime> elements (the local_time filter) in the viewer's own time zone and locale.
+  var STYLES = {
+    datetime: { dateStyle: "medium", timeStyle: "short" },
+    date: { dateStyle: "medium" },
+    time: { timeStyle: "medium" }
+  };
   window.cfLocalTime = function (root) {
     (root || document).querySelectorAll("time[datetime]").forEach(function (node) {
       var when = new Date(node.getAttribute("datetime"));
       if (isNaN(when)) return;
-      node.title = when.toISOString();
-      node.textContent = node.closest(".log") ? when.toLocaleTimeString() : when.toLocaleString();
+      var style = node.getAttribute("data-local") || (node.closest(".log") ? "time" : "datetime");
+      node.title = when.toISOString().replace(".000Z", "Z") + " (UTC)";
+      node.textContent = new Intl.DateTimeFormat(undefined, STYLES[style] || STYLES.datetime).format(when);
     });
   };
   window.cfLocalTime();
