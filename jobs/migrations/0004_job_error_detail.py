@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0002_job_base_url"),
+        ("jobs", "0003_job_enqueue_failed_at"),
     ]
 
     operations = [
