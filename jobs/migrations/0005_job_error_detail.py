@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0003_job_enqueue_failed_at"),
+        ("jobs", "0004_job_worker_id"),
     ]
 
     operations = [
