@@ -31,7 +31,7 @@ run: install
 # The whole suite against this machine's PostgreSQL and Redis (started if installed but stopped).
 test: install services chromium
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		RECONCILE_LEDGER=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 services:
 	@bash scripts/ensure-services.sh

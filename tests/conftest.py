@@ -88,3 +88,26 @@ def _default_plan_and_prices(request):
     for migration in SEED_MIGRATIONS:
         importlib.import_module(migration).seed(apps, None)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _reconcile_after_each_test(request):
+    """With RECONCILE_LEDGER=1 (``make test`` sets it), run the reconciliation of
+    ``billing.reconcile`` on what each database test leaves behind, before its transaction is
+    rolled back (or its tables flushed), and fail the test on any difference. Tests that plant a
+    discrepancy on purpose are marked ``ledger_discrepancy``."""
+    if os.environ.get("RECONCILE_LEDGER") != "1" or request.node.get_closest_marker("ledger_discrepancy"):
+        yield
+        return
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not names & {"db", "transactional_db"}:
+        yield
+        return
+    # Set up the database first, so this fixture's teardown runs before the rollback.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from billing.reconcile import reconcile
+
+    differences = reconcile()
+    if differences:
+        pytest.fail("the test left the money unreconciled:\n" + "\n".join(str(d) for d in differences[:20]))

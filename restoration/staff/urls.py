@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("billing/", views.billing, name="billing"),
     path("billing.csv", views.billing_csv, name="billing_csv"),
+    path("billing/reconciliation/", views.reconciliation, name="reconciliation"),
     path("moderation/", views.moderation, name="moderation"),
     path("moderation/<uuid:job_id>/remove/", views.moderation_remove, name="moderation_remove"),
     path("organizations/", views.organizations, name="organizations"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.services import organization_set_status
+from billing.models import Wallet
 from billing.plans import plan_change
 from billing.selectors import ledger_for
 from billing.services import wallet_adjust
@@ -103,6 +104,19 @@ def billing_csv(request: HttpRequest) -> HttpResponse:
         ["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]]
     )
     return response
+
+
+@staff_view
+def reconciliation(request: HttpRequest) -> HttpResponse:
+    from billing.models import StripeEvent
+    from billing.reconcile import reconcile
+
+    context = {
+        "differences": reconcile(),
+        "wallets": Wallet.objects.count(),
+        "pending_events": StripeEvent.objects.filter(processed_at__isnull=True).order_by("created")[:50],
+    }
+    return render(request, "staff/reconciliation.html", context)
 
 
 @staff_view

@@ -65,6 +65,7 @@ def test_check_ledger_passes_on_sound_wallets(acme):
     assert "Ledger OK" in run("check_ledger")
 
 
+@pytest.mark.ledger_discrepancy
 def test_check_ledger_exits_non_zero_and_prints_a_tampered_wallet(acme):
     OrganizationFactory(slug="innocent", initial_credit=7)
     Wallet.objects.filter(organization=acme).update(balance=999)

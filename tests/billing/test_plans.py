@@ -15,7 +15,7 @@ from billing.errors import InsufficientBalance, QuotaExceeded, SpendLimitReached
 from billing.models import BillingAccount, KeySpendLimit, LedgerEntry, Plan, PlanPrice, PriceItem, Wallet
 from billing.plans import plan_choose
 from billing.pricing import price_for, price_lines
-from billing.services import wallet_debit_external, wallet_topup
+from billing.services import hold_capture, wallet_debit_external, wallet_topup
 from config.errors import BadRequest
 from jobs.models import Job
 from jobs.retention import files_purge_expired
@@ -157,6 +157,7 @@ def test_file_retention_follows_the_plan(_media_root):
     for org in (pro_org, std_org):
         job = submit(org)[0][0]
         Job.objects.filter(id=job.id).update(status=Job.Status.COMPLETED, completed_at=finished)
+        hold_capture(job=job)
         jobs.append(job)
     assert files_purge_expired() == 1
     pro_job, std_job = (Job.objects.get(id=j.id) for j in jobs)

@@ -63,17 +63,25 @@ def test_every_staff_page_renders(staff_client, acme, name):
     assert staff_client.get(reverse(f"staff:{name}")).status_code == 200
 
 
+def _finish(job, status):
+    """What the worker's finish does to the money: the state, then the capture or release."""
+    Job.objects.filter(id=job.id).update(status=status, completed_at=timezone.now())
+    if status == Job.Status.COMPLETED:
+        hold_capture(job=job)
+    else:
+        hold_release(job=job, reason="failed")
+
+
 def _ledger_activity(acme, globex, staff_user):
     """Real ledger rows of every kind, some of them last month."""
     captured, released, open_hold = submit_job(acme), submit_job(acme), submit_job(acme)
-    hold_capture(job=captured)
-    hold_release(job=released, reason="failed")
+    _finish(captured, Job.Status.COMPLETED)
+    _finish(released, Job.Status.FAILED)
     wallet_topup(organization=acme, amount=2500, idempotency_key="test:acme:topup")
     wallet_adjust(
         organization=globex, amount=-120, idempotency_key="test:globex:adj", description="refund", created_by=staff_user
     )
-    globex_job = submit_job(globex)
-    hold_capture(job=globex_job)
+    _finish(submit_job(globex), Job.Status.COMPLETED)
     # Move Globex's opening top-up to last month (test set-up only: the app never edits ledger rows).
     last_month = timezone.now().replace(day=1) - timedelta(days=3)
     LedgerEntry.objects.filter(organization=globex, kind=Kind.TOPUP).update(created_at=last_month)
