@@ -2,7 +2,7 @@ from allauth.account import views as account_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from restoration.dashboard import api, billing_views, stripe_views, views
+from restoration.dashboard import api, billing_views, history_views, stripe_views, views
 
 urlpatterns = [
     # Accounts are django-allauth's (config/urls.py mounts it at /accounts/, ahead of these).
@@ -40,13 +40,17 @@ urlpatterns = [
     path("wallet/receipts/<uuid:payment_id>/", billing_views.receipt, name="receipt"),
     path("wallet/receipts/<uuid:payment_id>/pdf/", billing_views.receipt_pdf, name="receipt_pdf"),
     path("billing/stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),
-    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/", history_views.jobs, name="jobs"),
+    path("jobs/export.csv", history_views.jobs_export, name="jobs_export"),
+    path("usage/", history_views.usage, name="usage"),
+    path("usage/export.csv", history_views.usage_export, name="usage_export"),
     path("jobs/new/", views.restore, name="restore"),
     path("jobs/new/price/", api.PriceQuoteView.as_view(), name="price_quote"),
     path("jobs/<str:request_id>/", views.job_detail, name="job_detail"),
     path("jobs/<str:request_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<str:request_id>/events/", views.job_events, name="job_events"),
     path("jobs/<str:request_id>/download/", views.job_download, name="job_download"),
+    path("jobs/<str:request_id>/thumb/<str:kind>/", history_views.job_thumbnail, name="job_thumbnail"),
     path("webhooks/", views.webhooks, name="webhooks"),
     path("settings/", views.org_settings, name="settings"),
     path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),

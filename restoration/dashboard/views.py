@@ -33,7 +33,7 @@ from jobs.models import Job
 from jobs.types import JobParams
 from lib.base_url import public_base_url
 from restoration.dashboard import forms, playground
-from restoration.dashboard.selectors import usage_for
+from restoration.dashboard.selectors import usage_for, with_charged
 from restoration.dashboard.snippets import request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
 from restoration.intake import image_from_upload, image_from_url
@@ -88,7 +88,9 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "wallet": wallet_for(organization),
         "usage": usage_for(organization),
-        "recent_jobs": job_selectors.jobs_for(organization)[:8],
+        "recent_jobs": with_charged(
+            job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")
+        )[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
     }
     return render(request, "dashboard/home.html", context)
@@ -221,16 +223,6 @@ def _billing_forms(organization) -> dict:
 
 
 # --- Jobs ------------------------------------------------------------------------------------
-
-
-@org_view()
-def jobs(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    items = job_selectors.jobs_for(request.organization)
-    if status in Job.Status.values:
-        items = items.filter(status=status)
-    context = {"page": _page(request, items), "status": status, "statuses": Job.Status.choices}
-    return render(request, "dashboard/jobs.html", context)
 
 
 def _previews(job: Job, base_url: str) -> dict[str, str]:
