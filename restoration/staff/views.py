@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -30,7 +30,8 @@ from lib.base_url import public_base_url
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from restoration.dashboard.tenancy import LOGIN_URL
 from restoration.licensing import licence_state, payments_configured
-from restoration.staff import reports
+from restoration.staff import finance, reports
+from restoration.staff.charts import bar_chart
 from restoration.staff.forms import ModerationForm, PlanChangeForm, WalletAdjustForm
 from restoration.staff.services import job_remove
 
@@ -103,6 +104,62 @@ def billing_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(
         ["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]]
     )
+    return response
+
+
+def _period(request: HttpRequest) -> tuple[date, date]:
+    """``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (inclusive); the last 30 days by default."""
+    today = timezone.now().date()
+    try:
+        end = date.fromisoformat(request.GET["end"]) if request.GET.get("end") else today
+        start = date.fromisoformat(request.GET["start"]) if request.GET.get("start") else end - timedelta(days=29)
+    except ValueError as exc:
+        raise Http404("Dates are YYYY-MM-DD.") from exc
+    if start > end or (end - start).days > 366:
+        raise Http404("Choose a period of at most a year, start before end.")
+    return start, end
+
+
+def _finance(request: HttpRequest):
+    start, end = _period(request)
+    organization = None
+    if request.GET.get("organization"):
+        organization = get_object_or_404(Organization, id=request.GET["organization"])
+    return finance.finance_report(start=start, end=end, organization=organization), organization
+
+
+@staff_view
+def finance_view(request: HttpRequest) -> HttpResponse:
+    report, organization = _finance(request)
+    labels = [row.key for row in report.days]
+    context = {
+        "report": report,
+        "organization": organization,
+        "money_chart": bar_chart(
+            labels,
+            {
+                "cash in": [row.cash_in / 100 for row in report.days],
+                "usage revenue": [row.money["usage_revenue"] / 100 for row in report.days],
+                "refunds + disputes": [(row.money["refunds"] + row.money["disputes"]) / 100 for row in report.days],
+            },
+            title="Money per day (major units)",
+        ),
+        "usage_chart": bar_chart(
+            labels, {"images": [row.usage["images"] for row in report.days]}, title="Images restored per day"
+        ),
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "staff/finance.html", context)
+
+
+@staff_view
+def finance_csv(request: HttpRequest) -> HttpResponse:
+    report, _ = _finance(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="finance-{report.start}-{report.end}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(finance.CSV_HEADER)
+    writer.writerows(finance.finance_csv_rows(report))
     return response
 
 

@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from billing.models import Wallet
+from billing.services import wallet_adjust
 from lib.slots import NoSlotFree, concurrency_slot
 from restoration.errors import TooManyFetches
 from restoration.intake import image_from_url
@@ -37,8 +38,14 @@ def _counting_server():
     return hostile_server(behaviour), connections
 
 
+def _drain(org) -> None:
+    """Spend the whole balance through the ledger (the money still reconciles afterwards)."""
+    available = Wallet.objects.get(organization=org).available
+    wallet_adjust(organization=org, amount=-available, idempotency_key=f"drain:{org.id}", description="test: drained")
+
+
 def test_an_unfunded_organization_gets_402_before_its_image_url_is_fetched(customer, client, nothing_created):
-    Wallet.objects.filter(organization=customer.org).update(balance=0)
+    _drain(customer.org)
     guard = nothing_created()
     server, connections = _counting_server()
     with server as base:
@@ -50,7 +57,7 @@ def test_an_unfunded_organization_gets_402_before_its_image_url_is_fetched(custo
 
 
 def test_the_demo_api_refuses_an_unfunded_organization_before_decoding(customer, client, nothing_created):
-    Wallet.objects.filter(organization=customer.org).update(balance=0)
+    _drain(customer.org)
     guard = nothing_created()
     body = {"image_base64": base64.b64encode(png_bytes()).decode()}
     response = client.post(PROCESS_URL, body, format="json")

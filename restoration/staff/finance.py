@@ -1,0 +1,247 @@
+"""The staff's finance report over a chosen period: money per day and per organization, usage,
+liability, failed payments, top organizations and margin per image.
+
+Money columns are sums of ledger rows by kind, so the per-day rows, the per-organization rows
+and the CSV all add up to the ledger's own totals for the period. Cash in and failed payments
+come from Payment rows (what Stripe took or tried to take), usage from COMPLETED jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from accounts.models import Organization
+from billing.models import LedgerEntry, Payment
+from jobs.models import Job
+
+Kind = LedgerEntry.Kind
+# Column -> ledger kind; captures and releases are stored negative and shown as positive flows.
+LEDGER_COLUMNS = {
+    "topups": Kind.TOPUP,
+    "plan_credit": Kind.PLAN_CREDIT,
+    "trial_credit": Kind.TRIAL,
+    "usage_revenue": Kind.CAPTURE,
+    "refunds": Kind.REFUND,
+    "disputes": Kind.DISPUTE,
+    "disputes_won": Kind.DISPUTE_WON,
+    "adjustments": Kind.ADJUSTMENT,
+}
+NEGATED = {"usage_revenue", "refunds", "disputes"}
+USAGE_COLUMNS = ("images", "megapixels", "gpu_seconds")
+
+
+@dataclass
+class Row:
+    key: str  # a day (YYYY-MM-DD) or an organization id
+    label: str
+    money: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, float] = field(default_factory=dict)
+    cash_in: int = 0
+    failed_payments: int = 0
+
+
+@dataclass
+class FinanceReport:
+    start: date
+    end: date  # inclusive
+    days: list[Row]
+    organizations: list[Row]
+    totals: dict
+    liability_now: int
+    liability_at_end: int
+    gpu_cost_per_second: float
+
+    @property
+    def top_organizations(self) -> list[Row]:
+        return sorted(self.organizations, key=lambda r: -r.money["usage_revenue"])[:10]
+
+    @property
+    def margin_per_image(self) -> float | None:
+        images = self.totals["images"]
+        if not self.gpu_cost_per_second or not images:
+            return None
+        cost = self.totals["gpu_seconds"] * self.gpu_cost_per_second
+        return (self.totals["usage_revenue"] - cost) / images
+
+    @property
+    def net_ledger(self) -> int:
+        """What the period added to the wallets: sum of every ledger amount in it."""
+        return self.totals["ledger_amount"]
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    return datetime.combine(start, time.min, tzinfo=UTC), datetime.combine(
+        end + timedelta(days=1), time.min, tzinfo=UTC
+    )
+
+
+def _ledger_sums(entries, group: str) -> dict[str, dict[str, int]]:
+    sums = {
+        column: Coalesce(Sum(-F("amount") if column in NEGATED else F("amount"), filter=Q(kind=kind)), 0)
+        for column, kind in LEDGER_COLUMNS.items()
+    }
+    sums["ledger_amount"] = Coalesce(Sum("amount"), 0)
+    return {str(row[group]): row for row in entries.values(group).annotate(**sums).order_by(group)}
+
+
+def _usage(jobs, group: str) -> dict[str, dict]:
+    seconds = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+    rows = jobs.values(group).annotate(
+        images=Count("id"),
+        pixels=Coalesce(Sum(F("output_width") * F("output_height")), 0),
+        busy=Sum(seconds),
+    )
+    result = {}
+    for row in rows:
+        busy = row["busy"]
+        result[str(row[group])] = {
+            "images": row["images"],
+            "megapixels": round(row["pixels"] / 1_000_000, 2),
+            "gpu_seconds": round(busy.total_seconds(), 1) if busy else 0.0,
+        }
+    return result
+
+
+def _payments(payments, group: str) -> dict[str, dict[str, int]]:
+    rows = payments.values(group).annotate(
+        cash_in=Coalesce(Sum("amount", filter=Q(status=Payment.Status.SUCCEEDED)), 0),
+        failed=Coalesce(Sum("amount", filter=Q(status=Payment.Status.FAILED)), 0),
+    )
+    return {str(row[group]): row for row in rows}
+
+
+def _row(key: str, label: str, money: dict | None, usage: dict | None, pay: dict | None) -> Row:
+    money = money or {}
+    return Row(
+        key=key,
+        label=label,
+        money={column: money.get(column, 0) for column in [*LEDGER_COLUMNS, "ledger_amount"]},
+        usage={column: (usage or {}).get(column, 0) for column in USAGE_COLUMNS},
+        cash_in=(pay or {}).get("cash_in", 0),
+        failed_payments=(pay or {}).get("failed", 0),
+    )
+
+
+def finance_report(*, start: date, end: date, organization=None) -> FinanceReport:
+    since, until = _bounds(start, end)
+    entries = LedgerEntry.objects.filter(created_at__gte=since, created_at__lt=until)
+    jobs = Job.objects.filter(status=Job.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until)
+    payments = Payment.objects.filter(
+        Q(paid_at__gte=since, paid_at__lt=until) | Q(paid_at__isnull=True, created_at__gte=since, created_at__lt=until)
+    )
+    if organization is not None:
+        entries, jobs = entries.filter(organization=organization), jobs.filter(organization=organization)
+        payments = payments.filter(organization=organization)
+    day_money = _ledger_sums(entries.annotate(day=TruncDate("created_at", tzinfo=UTC)), "day")
+    day_usage = _usage(jobs.annotate(day=TruncDate("completed_at", tzinfo=UTC)), "day")
+    day_pay = _payments(payments.annotate(day=TruncDate(Coalesce("paid_at", "created_at"), tzinfo=UTC)), "day")
+    days = []
+    current = start
+    while current <= end:
+        key = current.isoformat()
+        days.append(_row(key, key, day_money.get(key), day_usage.get(key), day_pay.get(key)))
+        current += timedelta(days=1)
+    org_money = _ledger_sums(entries, "organization_id")
+    org_usage = _usage(jobs, "organization_id")
+    org_pay = _payments(payments, "organization_id")
+    ids = set(org_money) | set(org_usage) | set(org_pay)
+    names = {str(o.id): o.name for o in Organization.objects.filter(id__in=ids)}
+    organizations = sorted(
+        (_row(i, names.get(i, i), org_money.get(i), org_usage.get(i), org_pay.get(i)) for i in ids),
+        key=lambda r: r.label.lower(),
+    )
+    totals: dict = {column: sum(r.money[column] for r in days) for column in [*LEDGER_COLUMNS, "ledger_amount"]}
+    totals.update({column: round(sum(r.usage[column] for r in days), 2) for column in USAGE_COLUMNS})
+    totals["cash_in"] = sum(r.cash_in for r in days)
+    totals["failed_payments"] = sum(r.failed_payments for r in days)
+    return FinanceReport(
+        start=start,
+        end=end,
+        days=days,
+        organizations=organizations,
+        totals=totals,
+        liability_now=_liability(organization=organization),
+        liability_at_end=_liability(organization=organization, before=until),
+        gpu_cost_per_second=settings.GPU_COST_PER_SECOND,
+    )
+
+
+def _liability(*, organization=None, before: datetime | None = None) -> int:
+    """Prepaid money owed to customers: the positive balances (a wallet in debt owes us instead)."""
+    entries = LedgerEntry.objects.all()
+    if organization is not None:
+        entries = entries.filter(organization=organization)
+    if before is not None:
+        entries = entries.filter(created_at__lt=before)
+    balances = entries.values("wallet_id").annotate(balance=Sum("amount")).values_list("balance", flat=True)
+    return sum(b for b in balances if b > 0)
+
+
+CSV_HEADER = [
+    "day",
+    "organization_id",
+    "organization",
+    *LEDGER_COLUMNS,
+    "ledger_amount",
+    "cash_in",
+    "failed_payments",
+    *USAGE_COLUMNS,
+]
+
+
+def finance_csv_rows(report: FinanceReport) -> list[list]:
+    """One row per organization per day with activity, then a total row. The money columns of
+    the rows add up to the total row, which equals the ledger's sums for the period."""
+    since, until = _bounds(report.start, report.end)
+    entries = LedgerEntry.objects.filter(created_at__gte=since, created_at__lt=until).annotate(
+        day=TruncDate("created_at", tzinfo=UTC)
+    )
+    jobs = Job.objects.filter(status=Job.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until).annotate(
+        day=TruncDate("completed_at", tzinfo=UTC)
+    )
+    names = {str(o.id): o.name for o in Organization.objects.all()}
+    money = {}
+    for row in entries.values("day", "organization_id").annotate(
+        **{
+            c: Coalesce(Sum(-F("amount") if c in NEGATED else F("amount"), filter=Q(kind=k)), 0)
+            for c, k in LEDGER_COLUMNS.items()
+        },
+        ledger_amount=Coalesce(Sum("amount"), 0),
+    ):
+        money[(row["day"].isoformat(), str(row["organization_id"]))] = row
+    usage = {}
+    seconds = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+    for row in jobs.values("day", "organization_id").annotate(
+        images=Count("id"),
+        pixels=Coalesce(Sum(F("output_width") * F("output_height")), 0),
+        busy=Sum(seconds),
+    ):
+        usage[(row["day"].isoformat(), str(row["organization_id"]))] = row
+    out = []
+    for key in sorted(set(money) | set(usage)):
+        day, org_id = key
+        m, u = money.get(key, {}), usage.get(key, {})
+        busy = u.get("busy")
+        out.append(
+            [day, org_id, names.get(org_id, "")]
+            + [m.get(c, 0) for c in LEDGER_COLUMNS]
+            + [m.get("ledger_amount", 0), "", ""]
+            + [
+                u.get("images", 0),
+                round(u.get("pixels", 0) / 1_000_000, 2),
+                round(busy.total_seconds(), 1) if busy else 0,
+            ]
+        )
+    t = report.totals
+    out.append(
+        ["total", "", ""]
+        + [t[c] for c in LEDGER_COLUMNS]
+        + [t["ledger_amount"], t["cash_in"], t["failed_payments"]]
+        + [t[c] for c in USAGE_COLUMNS]
+    )
+    return out

@@ -1,0 +1,137 @@
+"""The finance report: per day and per organization, adding up to the ledger, with charts,
+a CSV whose rows sum to its total row, liability, top organizations and margin per image."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import LedgerEntry, Payment
+from billing.services import hold_capture, hold_release, wallet_debit_external, wallet_topup
+from jobs.models import Job
+from tests.dashboard.conftest import submit_job
+
+pytestmark = pytest.mark.django_db
+
+
+def _complete(job, seconds=2.5, size=(200, 100)):
+    now = timezone.now()
+    Job.objects.filter(id=job.id).update(
+        status=Job.Status.COMPLETED,
+        started_at=now - timedelta(seconds=seconds),
+        completed_at=now,
+        output_width=size[0],
+        output_height=size[1],
+    )
+    hold_capture(job=job)
+
+
+@pytest.fixture
+def activity(acme, globex):
+    for _ in range(3):
+        _complete(submit_job(acme))
+    failed = submit_job(acme)
+    Job.objects.filter(id=failed.id).update(status=Job.Status.FAILED, completed_at=timezone.now())
+    hold_release(job=failed, reason="failed")
+    _complete(submit_job(globex), seconds=4)
+    entry = wallet_topup(organization=acme, amount=2500, idempotency_key="stripe:checkout:cs_f")
+    Payment.objects.create(
+        organization=acme,
+        kind="topup",
+        status="succeeded",
+        amount=2500,
+        credit=2500,
+        ledger_entry=entry,
+        paid_at=timezone.now(),
+    )
+    Payment.objects.create(organization=globex, kind="auto_recharge", status="failed", amount=700)
+    wallet_debit_external(
+        organization=acme, amount=300, idempotency_key="stripe:refund:ch_f:300", kind="refund", description="r"
+    )
+    wallet_topup(organization=globex, amount=400, idempotency_key="trial:globex", kind="trial", description="Trial")
+    # Last month's top-up is outside the default 30-day period only if older than 30 days.
+    old = wallet_topup(organization=globex, amount=999, idempotency_key="old:globex")
+    LedgerEntry.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(days=45))
+
+
+def test_the_totals_equal_the_ledger_sums_for_the_period(staff_client, activity, acme):
+    response = staff_client.get(reverse("staff:finance"))
+    assert response.status_code == 200
+    report = response.context["report"]
+    since = timezone.now() - timedelta(days=30)
+    ledger = LedgerEntry.objects.filter(created_at__gte=since)
+
+    def kind_sum(kind):
+        return ledger.filter(kind=kind).aggregate(s=Sum("amount"))["s"] or 0
+
+    totals = report.totals
+    assert totals["usage_revenue"] == -kind_sum("capture") == 4 * 10
+    assert totals["refunds"] == 300 and totals["trial_credit"] == 400
+    assert totals["topups"] == kind_sum("topup")  # the 45-day-old one is outside
+    assert totals["ledger_amount"] == ledger.aggregate(s=Sum("amount"))["s"]
+    assert totals["cash_in"] == 2500 and totals["failed_payments"] == 700
+    assert (totals["images"], totals["megapixels"], totals["gpu_seconds"]) == (4, 0.08, 11.5)
+    # Per day and per organization both add up to the same totals.
+    for column in ("usage_revenue", "topups", "refunds", "ledger_amount"):
+        assert sum(r.money[column] for r in report.organizations) == totals[column]
+        assert sum(r.money[column] for r in report.days) == totals[column]
+    assert report.top_organizations[0].key == str(acme.id)
+    assert report.liability_now == sum(
+        w for w in LedgerEntry.objects.values("wallet_id").annotate(b=Sum("amount")).values_list("b", flat=True)
+    )
+    page = response.content.decode()
+    assert page.count("<svg") == 2 and "<script" not in page.split("<main", 1)[-1].split("</main>")[0]
+
+
+def test_the_csv_rows_add_up_to_its_total_row_and_to_the_ledger(staff_client, activity):
+    response = staff_client.get(reverse("staff:finance_csv"))
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    body, total = rows[:-1], rows[-1]
+    assert total["day"] == "total"
+    for column in ("topups", "usage_revenue", "refunds", "trial_credit", "ledger_amount", "images"):
+        assert sum(int(r[column]) for r in body) == int(total[column])
+    since = timezone.now() - timedelta(days=30)
+    assert (
+        int(total["ledger_amount"]) == LedgerEntry.objects.filter(created_at__gte=since).aggregate(s=Sum("amount"))["s"]
+    )
+
+
+def test_a_chosen_period_and_organization_narrow_the_report(staff_client, activity, globex):
+    old_day = (timezone.now() - timedelta(days=45)).date()
+    report = staff_client.get(
+        reverse("staff:finance"), {"start": old_day.isoformat(), "end": old_day.isoformat()}
+    ).context["report"]
+    assert report.totals["topups"] == 999 and len(report.days) == 1
+    report = staff_client.get(reverse("staff:finance"), {"organization": str(globex.id)}).context["report"]
+    assert report.totals["images"] == 1 and report.totals["trial_credit"] == 400 and report.totals["refunds"] == 0
+
+
+def test_margin_per_image_needs_a_gpu_cost(staff_client, activity, settings):
+    assert staff_client.get(reverse("staff:finance")).context["report"].margin_per_image is None
+    settings.GPU_COST_PER_SECOND = 2.0
+    report = staff_client.get(reverse("staff:finance")).context["report"]
+    assert report.margin_per_image == pytest.approx((40 - 11.5 * 2.0) / 4)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"start": "yesterday"},
+        {"start": "2026-02-01", "end": "2026-01-01"},
+        {"start": "2020-01-01", "end": "2026-01-01"},
+    ],
+)
+def test_a_bad_period_is_a_404(staff_client, query):
+    assert staff_client.get(reverse("staff:finance"), query).status_code == 404
+
+
+def test_non_staff_cannot_see_it(client, customer):
+    client.force_login(customer)
+    assert client.get(reverse("staff:finance")).status_code in (302, 403, 404)
