@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha1sum | cut -c1-1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/codeformer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format services chromium worker worker-webhooks scheduler web check-ledger bench-api bench-ml fetch-weights clean
+.PHONY: install run test lint format services chromium worker worker-webhooks scheduler web check-ledger bench-api bench-dashboard bench-ml fetch-weights clean
 
 install: $(STAMP)
 
@@ -69,6 +69,9 @@ fetch-weights:
 
 bench-api: install services
 	$(PY) -m bench.api_load
+
+bench-dashboard: install services
+	$(PY) -m bench.dashboard_pages
 
 bench-ml: install
 	$(PY) -m bench.ml_pipeline
