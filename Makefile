@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | sha1sum | cut -c1-1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/codeformer
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format services chromium worker worker-webhooks scheduler web check-ledger bench-api bench-dashboard bench-ml fetch-weights clean
+.PHONY: install run test lint format services chromium screenshots worker worker-webhooks scheduler web check-ledger bench-api bench-dashboard bench-ml fetch-weights clean
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ services:
 # Debian's Chromium for the browser tests (tests/browser), installed when missing.
 chromium:
 	@bash scripts/ensure-chromium.sh
+
+# A PNG of every page at 1280 px and 390 px in screenshots/, for a person to look at.
+screenshots: install services chromium
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		SCREENSHOTS_DIR=$(CURDIR)/screenshots $(PY) -m pytest tests/browser/screenshots.py -q -s -p no:cacheprovider
 
 lint:
 	$(PY) -m ruff check .
