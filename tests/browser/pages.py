@@ -59,6 +59,7 @@ def page_urls(filled: Filled) -> dict[str, str]:
         "overview": "/",
         "playground": "/jobs/new/",
         "jobs": "/jobs/",
+        "usage": "/usage/",
         "job-completed": f"/jobs/{filled.completed.request_id}/",
         "job-failed": f"/jobs/{filled.failed.request_id}/",
         "job-queued": f"/jobs/{filled.queued.request_id}/",
