@@ -13,7 +13,18 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from billing.models import LedgerEntry, Plan, PlanPrice, PriceItem, Wallet
+from billing.models import (
+    BillingAccount,
+    BillingAlert,
+    KeySpendLimit,
+    LedgerEntry,
+    Payment,
+    Plan,
+    PlanPrice,
+    PriceItem,
+    StripeEvent,
+    Wallet,
+)
 from billing.services import wallet_topup
 from config.errors import ApplicationError
 
@@ -132,3 +143,75 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the payment flow: visible to staff, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "organization", "kind", "status", "amount", "credit", "amount_refunded", "currency"]
+    list_filter = ["kind", "status"]
+    search_fields = [
+        "organization__name",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_invoice_id",
+    ]
+    list_select_related = ["organization"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "created", "deliveries", "processed_at", "outcome", "organization"]
+    list_filter = ["type"]
+    search_fields = ["id", "outcome"]
+
+
+@admin.register(BillingAlert)
+class BillingAlertAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "organization", "kind", "key", "message"]
+    list_filter = ["kind"]
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    """Details and controls are the customer's; staff may correct them. Stripe ids and the
+    auto-recharge state are written by the payment flow only."""
+
+    list_display = [
+        "organization",
+        "billing_name",
+        "monthly_spend_limit",
+        "auto_recharge_enabled",
+        "subscription_status",
+    ]
+    search_fields = ["organization__name", "billing_name", "stripe_customer_id"]
+    readonly_fields = [
+        "organization",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "subscription_status",
+        "subscription_event_at",
+        "auto_recharge_failures",
+        "auto_recharge_pending_since",
+        "low_balance_alerted",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(KeySpendLimit)
+class KeySpendLimitAdmin(admin.ModelAdmin):
+    list_display = ["subscription", "monthly_limit"]

@@ -8,9 +8,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from restoration.api.serializers import DemoErrorResponse, ErrorResponse
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad Request: invalid field, unknown field, bad image, unsafe or dead URL, model not found.",
+    400: 'Bad Request: invalid field, unknown field, bad image, unsafe or dead URL, model not found, or ("Model '
+    'licence restricted") a model whose licence forbids selling it on a deployment that takes payments.',
     401: "Unauthorized: missing, malformed or unknown subscription key.",
-    402: "Insufficient Balance: the wallet cannot cover the price of the request.",
+    402: "Insufficient Balance: the wallet cannot cover the price of the request, or its balance is negative after "
+    "a refund or dispute; or (\"Spend Limit Reached\") the request would pass the organization's or the key's "
+    "monthly spend limit, which the message names.",
     403: "Forbidden: revoked key or suspended organization.",
     404: "Not Found: no request with this id in your organization.",
     409: "Conflict: the request already finished (or was canceled while the demo waited).",
@@ -20,7 +23,8 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported Media Type: send application/json or multipart/form-data.",
     422: "Unprocessable Entity: the Idempotency-Key was already used with a different request, or (demo) "
     "the image was rejected while restoring.",
-    429: "Too Many Requests: the organization's request rate (all its keys share it) or the organization's jobs in flight; see Retry-After.",
+    429: "Too Many Requests: the organization's request rate (all its keys share it), the organization's jobs in "
+    "flight, or the plan's monthly image quota (the body adds renews_at, quota and used); see Retry-After.",
     500: "Internal Server Error: something failed on our side (for the demo: the restoration itself); not charged.",
     503: "Service Unavailable: the database cannot be reached; nothing was charged. Retry after Retry-After.",
     504: "Gateway Timeout: the images were not restored in time; their jobs were canceled and not charged.",

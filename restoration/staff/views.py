@@ -20,7 +20,7 @@ from accounts.models import Organization
 from accounts.services import organization_set_status
 from billing.models import Wallet
 from billing.plans import plan_change
-from billing.selectors import ledger_for
+from billing.selectors import billing_account_for, ledger_for, payments_for
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
 from jobs.media import media_url
@@ -245,6 +245,8 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "entries": ledger_for(organization)[:50],
         "members": organization.memberships.select_related("user").order_by("created_at"),
         "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
+        "payments": payments_for(organization)[:20],
+        "billing_account": billing_account_for(organization),
     }
     return render(request, "staff/organization_detail.html", context, status=status)
 

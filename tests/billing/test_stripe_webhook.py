@@ -4,6 +4,8 @@ Events are built and signed here with a test secret; nothing reaches Stripe."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.test import Client
 
@@ -317,3 +319,29 @@ def test_every_handled_event_type_is_covered_by_these_tests():
     source = (here / "test_stripe_webhook.py").read_text() + (here / "test_autorecharge.py").read_text()
     missing = [kind for kind in HANDLERS if f'"{kind}"' not in source]
     assert missing == []
+
+
+def test_the_operator_command_applies_events_that_can_be_applied_now(web, paying_org, stripe_on):
+    from django.core.management import call_command
+
+    payload = event("charge.refunded", charge(refunded=1000))
+    assert deliver(web, payload).status_code == 503
+    out = io.StringIO()
+    call_command("apply_stripe_events", stdout=out)
+    assert "1 still waiting" in out.getvalue()
+    _paid(web, paying_org)
+    call_command("apply_stripe_events", stdout=io.StringIO())
+    assert entries(paying_org, "refund") == [-1000]
+    assert StripeEvent.objects.get(id=payload["id"]).processed_at is not None
+
+
+def test_the_admin_lists_payments_and_events_read_only(paying_org, stripe_on, web):
+    from tests.accounts.factories import UserFactory
+
+    _paid(web, paying_org)
+    admin_user = UserFactory(username="billing-admin", is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.force_login(admin_user)
+    assert "Paying Co" in browser.get("/admin/billing/payment/").content.decode()
+    assert browser.get("/admin/billing/stripeevent/").status_code == 200
+    assert browser.get("/admin/billing/payment/add/").status_code == 403
