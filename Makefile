@@ -60,7 +60,7 @@ worker:
 	$(PY) manage.py rundramatiq --processes 1 --threads 1 --queues gpu
 
 worker-webhooks:
-	$(PY) manage.py rundramatiq --processes 1 --threads 4 --queues webhooks maintenance
+	$(PY) manage.py rundramatiq --processes 1 --threads 4 --queues webhooks maintenance billing
 
 
 scheduler:

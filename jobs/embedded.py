@@ -2,7 +2,7 @@
 
 Two Dramatiq workers share the configured broker (a StubBroker on the SQLite default): one
 thread for the gpu queue, so jobs run one at a time as on a real gpu worker, and two for the
-webhooks and maintenance queues, so deliveries and sweeps never wait behind a long restoration.
+webhooks, maintenance and billing queues, so deliveries and sweeps never wait behind a long restoration.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def ensure_time_limits(broker: dramatiq.Broker) -> None:
 
 
 def start_embedded_workers() -> EmbeddedWorkers:
+    import billing.actors  # noqa: F401 - declares the billing queue (alerts, auto-recharge, billing events)
     from jobs import actors
     from jobs.models import Job
     from jobs.scheduler import start_scheduler_thread
@@ -47,7 +48,7 @@ def start_embedded_workers() -> EmbeddedWorkers:
     ensure_time_limits(broker)
     workers = [
         dramatiq.Worker(broker, queues={"gpu"}, worker_threads=1),
-        dramatiq.Worker(broker, queues={"webhooks", "maintenance"}, worker_threads=2),
+        dramatiq.Worker(broker, queues={"webhooks", "maintenance", "billing"}, worker_threads=2),
     ]
     for worker in workers:
         worker.start()
@@ -56,5 +57,5 @@ def start_embedded_workers() -> EmbeddedWorkers:
     for job_id in Job.objects.filter(status=Job.Status.QUEUED).values_list("id", flat=True):
         actors.process_job.send(str(job_id))
     _, stop = start_scheduler_thread()
-    logger.info("embedded worker started (queues gpu, webhooks, maintenance) on %s", type(broker).__name__)
+    logger.info("embedded worker started (queues gpu, webhooks, maintenance, billing) on %s", type(broker).__name__)
     return EmbeddedWorkers(workers=workers, scheduler_stop=stop)

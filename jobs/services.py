@@ -33,8 +33,8 @@ from config.errors import BadRequest, Conflict, NotFound
 from jobs import failures
 from jobs.engine import get_engine
 from jobs.errors import OutputTooLarge
-from jobs.heartbeat import current_worker_id
 from jobs.failures import InputMissing
+from jobs.heartbeat import current_worker_id
 from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
 from jobs.models import Job, JobLog, WorkerHeartbeat

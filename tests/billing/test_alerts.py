@@ -122,3 +122,35 @@ def test_a_receiver_error_raises_so_the_actor_retries(paying_org, settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = []
     with pytest.raises(Exception):  # noqa: B017 - a private address is refused before any request
         billing_event_deliver(organization_id=paying_org.id, url="http://127.0.0.1:9/x", body='{"id": "evt_1"}')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_reaches_the_alert_through_the_real_broker_and_worker(mailoutbox, settings):
+    """job_submit's commit hook -> the billing actor on the Redis broker -> the alert email."""
+    import time
+
+    import dramatiq
+    from django.db import connection
+
+    import billing.actors  # noqa: F401 - declares the billing queue before the worker starts
+    from tests.accounts.factories import OrganizationFactory, UserFactory
+
+    settings.RESTORATION_ENGINE = "tests.jobs.engines.FakeEngine"
+    owner = UserFactory(username="alert-owner", email="alerts@acme.test")
+    org = OrganizationFactory(name="Alerted", owner=owner, initial_credit=1000)
+    BillingAccount.objects.create(organization=org, low_balance_threshold=995)
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, queues={"billing"}, worker_timeout=100, worker_threads=1)
+    worker.start()
+    try:
+        submit(org)  # commits: 990 available < 995
+        deadline = time.monotonic() + 30
+        while not mailoutbox and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        broker.flush_all()
+        connection.close()
+    assert [m.subject for m in mailoutbox] == ["[Billing] Low balance"]
+    assert mailoutbox[0].to == ["alerts@acme.test"]

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             from jobs.embedded import start_embedded_workers
 
             embedded = start_embedded_workers()
-            self.stdout.write("In-process worker started for queues gpu, webhooks, maintenance.")
+            self.stdout.write("In-process worker started for queues gpu, webhooks, maintenance, billing.")
         try:
             # No autoreloader: it would fork a child that starts a second worker.
             call_command("runserver", addrport, use_reloader=False)
