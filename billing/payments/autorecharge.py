@@ -55,6 +55,18 @@ def _due(account: BillingAccount) -> bool:
     return wallet is not None and wallet[0] - wallet[1] < account.auto_recharge_threshold
 
 
+def _unsettled_charge(organization_id) -> bool:
+    """A charge Stripe accepted but has not settled (``processing``): the claim may have gone
+    stale meanwhile, but a second charge must still wait for it."""
+    return Payment.objects.filter(
+        organization_id=organization_id,
+        kind=Payment.Kind.AUTO_RECHARGE,
+        status=Payment.Status.PENDING,
+        stripe_payment_intent_id__isnull=False,
+        created_at__gte=timezone.now() - timedelta(days=7),
+    ).exists()
+
+
 def _claim(account: BillingAccount) -> bool:
     now = timezone.now()
     return bool(
@@ -75,6 +87,8 @@ def auto_recharge_run(*, organization_id) -> Payment | None:
     account = BillingAccount.objects.select_related("organization").filter(organization_id=organization_id).first()
     if account is None or not _due(account):
         return None
+    if _unsettled_charge(organization_id):
+        return None  # an earlier charge is still processing at Stripe (its webhook settles it)
     if not _claim(account):
         return None  # another charge is under way
     try:

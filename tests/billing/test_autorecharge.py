@@ -167,6 +167,10 @@ def test_a_processing_intent_is_finished_by_its_webhook(web_client, recharging, 
     payment = auto_recharge_run(organization_id=recharging.id)
     assert payment.status == "pending"
     assert BillingAccount.objects.get(organization=recharging).auto_recharge_pending_since is not None
+    # Even once the claim has gone stale, no second charge starts while this one is processing.
+    BillingAccount.objects.filter(organization=recharging).update(auto_recharge_pending_since=None)
+    assert auto_recharge_run(organization_id=recharging.id) is None
+    assert len(fake_stripe.calls_to("/v1/payment_intents")) == 1
     deliver(web_client, event("payment_intent.succeeded", intent(recharging, payment_id=str(payment.id))))
     assert Payment.objects.get(id=payment.id).status == "succeeded"
     assert Wallet.objects.get(organization=recharging).balance == 3000
