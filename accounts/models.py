@@ -34,6 +34,10 @@ class Organization(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
 
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.id)}
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):
@@ -55,6 +59,10 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.role in {self.Role.OWNER, self.Role.ADMIN}
+
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.organization_id)}
 
 
 class Subscription(models.Model):
@@ -85,6 +93,10 @@ class Subscription(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.organization_id)}
 
 
 class ApiKey(models.Model):
@@ -119,3 +131,7 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"cf_{self.prefix}_… ({self.slot})"
+
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.organization_id)}

@@ -15,6 +15,7 @@ from accounts.models import ApiKey, Membership, Organization, Subscription
 from billing.models import Plan, Wallet
 from billing.services import wallet_topup
 from config.errors import BadRequest
+from lib.audit import audit_update
 
 WEBHOOK_SECRET_BYTES = 24
 
@@ -92,8 +93,10 @@ def organization_set_status(*, organization: Organization, status: str) -> Organ
     """Suspend or reactivate. A suspended organization's keys answer 403."""
     if status not in Organization.Status.values:
         raise BadRequest(f"Unknown status {status!r}; expected one of {', '.join(Organization.Status.values)}.")
+    before = Organization.objects.filter(pk=organization.pk).values_list("status", flat=True).first()
     Organization.objects.filter(pk=organization.pk).update(status=status)
     organization.status = status
+    audit_update(organization, {"status": (before, status)})
     return organization
 
 
@@ -172,17 +175,25 @@ def api_key_regenerate(*, subscription: Subscription, slot: str) -> str:
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if subscription.revoked_at is not None:
         raise SubscriptionRevoked()
-    ApiKey.objects.filter(subscription=subscription, slot=slot, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    _revoke_keys(ApiKey.objects.filter(subscription=subscription, slot=slot, revoked_at__isnull=True))
     return _issue_key(subscription=subscription, slot=slot)
+
+
+def _revoke_keys(keys, now=None) -> None:
+    """Revoke the live keys of ``keys`` and record each in the audit trail (a queryset update
+    sends no model signal for auditlog to see)."""
+    now = now or timezone.now()
+    live = list(keys.filter(revoked_at__isnull=True))
+    ApiKey.objects.filter(pk__in=[key.pk for key in live], revoked_at__isnull=True).update(revoked_at=now)
+    for key in live:
+        audit_update(key, {"revoked_at": (None, now)})
 
 
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke one key (403 from then on) without issuing a replacement; the slot can be
     regenerated later. Revoking twice is harmless."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    _revoke_keys(ApiKey.objects.filter(pk=api_key.pk))
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
@@ -195,7 +206,7 @@ def subscription_revoke(*, subscription: Subscription) -> Subscription:
     if locked.revoked_at is None:
         locked.revoked_at = now
         locked.save(update_fields=["revoked_at"])
-    ApiKey.objects.filter(subscription=locked, revoked_at__isnull=True).update(revoked_at=now)
+    _revoke_keys(ApiKey.objects.filter(subscription=locked), now=now)
     subscription.revoked_at = locked.revoked_at
     return subscription
 

@@ -80,3 +80,7 @@ class QuotaExceeded(ApplicationError):
             headers={"Retry-After": str(retry_after_s)},
             extra={"renews_at": renews_at.isoformat().replace("+00:00", "Z"), "quota": limit, "used": used},
         )
+
+
+class NothingToRefund(BadRequest):
+    default_message = "This job was never charged, so there is nothing to refund."

@@ -135,6 +135,10 @@ class LedgerEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.idempotency_key})"
 
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this entry under."""
+        return {"organization_id": str(self.organization_id), "kind": self.kind, "job_id": str(self.job_id or "")}
+
 
 class PriceItem(models.Model):
     """A line of the price table; a job's price is the sum of the items its parameters select.

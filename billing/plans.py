@@ -10,6 +10,7 @@ from django.db import transaction
 from accounts.models import Organization
 from billing.models import BillingAccount, Plan
 from config.errors import BadRequest, NotFound
+from lib.audit import audit_update
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +18,10 @@ logger = logging.getLogger(__name__)
 @transaction.atomic
 def plan_change(*, organization: Organization, plan: Plan, changed_by=None, reason: str = "") -> Organization:
     """Put the organization on ``plan``. Limits, quota, prices and retention follow at once."""
+    before = Organization.objects.filter(pk=organization.pk).values_list("plan__code", flat=True).first()
     Organization.objects.filter(pk=organization.pk).update(plan=plan)
     organization.plan = plan
+    audit_update(organization, {"plan": (before, plan.code)}, actor=changed_by, reason=reason or "")
     who = changed_by.get_username() if changed_by is not None else "system"
     logger.info("organization %s moved to plan %s by %s (%s)", organization.slug, plan.code, who, reason or "-")
     return organization

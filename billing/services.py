@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount
+from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount, NothingToRefund
 from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 from billing.selectors import wallet_for_update
@@ -30,6 +30,10 @@ def capture_key(job) -> str:
 
 def release_key(job) -> str:
     return f"job:{job.id}:release"
+
+
+def refund_key(job) -> str:
+    return f"job:{job.id}:refund"
 
 
 def _existing(*, wallet: Wallet, idempotency_key: str) -> LedgerEntry | None:
@@ -177,6 +181,31 @@ def wallet_adjust(
         amount=amount,
         held_change=0,
         idempotency_key=idempotency_key,
+        description=description.strip(),
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def job_refund(*, job, description: str, created_by=None) -> LedgerEntry:
+    """Give back what a job was charged: an adjustment tied to the job, at most once (a second
+    call returns the first entry). A job that was never captured has nothing to refund."""
+    if not description.strip():
+        raise InvalidAmount("A refund needs a reason.")
+    wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
+    existing = _existing(wallet=wallet, idempotency_key=refund_key(job))
+    if existing is not None:
+        return existing
+    capture = LedgerEntry.objects.filter(job_id=job.id, kind=Kind.CAPTURE).first()
+    if capture is None or capture.amount == 0:
+        raise NothingToRefund()
+    return _append(
+        wallet=wallet,
+        kind=Kind.ADJUSTMENT,
+        amount=-capture.amount,
+        held_change=0,
+        idempotency_key=refund_key(job),
+        job=job,
         description=description.strip(),
         created_by=created_by,
     )

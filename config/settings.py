@@ -73,13 +73,16 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "auditlog",
     "accounts",
     "billing",
     "jobs",
     "restoration",
+    "moderation",
 ]
 
 MIDDLEWARE = [
+    "lib.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -87,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -396,7 +400,23 @@ CORS_ALLOW_HEADERS = [
     "x-webhook-url",
     "x-requested-with",
 ]
-CORS_EXPOSE_HEADERS = ["retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+CORS_EXPOSE_HEADERS = ["retry-after", "x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+
+# --- Trust and safety.
+# Staff pages need a second factor (allauth.mfa) outside development.
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", not DEBUG)
+# PDQ: inputs within this many bits (of 256) of a blocked hash are refused; ThreatExchange uses 31.
+PDQ_MATCH_DISTANCE = env_int("PDQ_MATCH_DISTANCE", 31, minimum=0)
+# Hashes of flat, featureless images (quality below this) collide too easily to refuse anyone on.
+PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 50, minimum=0)
+ABUSE_REPORTS_PER_HOUR = env_int("ABUSE_REPORTS_PER_HOUR", 5, minimum=1)
+ABUSE_REPORT_MIN_SECONDS = env_int("ABUSE_REPORT_MIN_SECONDS", 3, minimum=0)
+ABUSE_REPORT_CHALLENGE_MAX_AGE_S = env_int("ABUSE_REPORT_CHALLENGE_MAX_AGE_S", 3600, minimum=60)
+# Reverse proxies in front of the app that append to X-Forwarded-For (the client's address is
+# that many entries from the right). Production runs behind one, as SECURE_PROXY_SSL_HEADER assumes.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0 if DEBUG else 1, minimum=0)
+# The audit trail (django-auditlog) names the request each entry came from.
+AUDITLOG_CID_GETTER = "lib.requestid.current_request_id"
 
 # --- Stripe (top-ups, auto-recharge, subscriptions) switches on when configured.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")

@@ -21,5 +21,8 @@ urlpatterns = [
     # Sign-up, verification, login/logout, password reset, email addresses, two-factor auth.
     path("accounts/", include("allauth.urls")),
     path("staff/", include(("restoration.staff.urls", "staff"))),
+    path("staff/", include("moderation.staff_urls")),
+    # Abuse reports (public form and API) and the owners' audit trail.
+    path("", include("moderation.urls")),
     path("", include(("restoration.dashboard.urls", "dashboard"))),
 ]

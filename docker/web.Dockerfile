@@ -19,7 +19,10 @@ WORKDIR /app
 
 # Dependencies first so code changes do not reinstall them.
 COPY requirements/web.txt requirements/constraints.txt requirements/
-RUN pip install -r requirements/web.txt -c requirements/constraints.txt
+# pdqhash is published as source only (Cython + C++): a compiler for the install, removed after.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+    && pip install -r requirements/web.txt -c requirements/constraints.txt \
+    && apt-get purge -y --auto-remove g++ && rm -rf /var/lib/apt/lists/*
 
 COPY --chown=app:app . .
 # collectstatic needs settings but no database; the secret only has to be non-empty here.

@@ -29,7 +29,11 @@ WORKDIR /app
 COPY requirements/web.txt requirements/ml.txt requirements/
 # The PyTorch index serves the CUDA wheels as 2.14.1+cu130, which satisfy the ==2.14.1 pins and
 # win over PyPI's builds; everything else comes from PyPI.
-RUN pip install --extra-index-url "$TORCH_INDEX_URL" -r requirements/web.txt -r requirements/ml.txt
+# pdqhash is published as source only (Cython + C++): a compiler and Python headers for the
+# install, removed after.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ python3-dev \
+    && pip install --extra-index-url "$TORCH_INDEX_URL" -r requirements/web.txt -r requirements/ml.txt \
+    && apt-get purge -y --auto-remove g++ python3-dev && rm -rf /var/lib/apt/lists/*
 
 COPY --chown=app:app . .
 RUN mkdir -p /data/media /data/weights /app/var && chown -R app:app /data /app/var \

@@ -16,6 +16,7 @@ from django.utils import timezone
 from billing.models import Plan
 from jobs.media import delete_stored
 from jobs.models import Job, JobLog
+from lib.audit import audit_event
 
 logger = logging.getLogger(__name__)
 
@@ -41,22 +42,33 @@ def retention_hours(plan) -> int:
 
 def files_purge_expired(*, now=None) -> int:
     """Delete the files of every finished job older than its organization's plan keeps them
-    (``Plan.file_retention_hours``; ``RESULT_RETENTION_HOURS`` for a plan that says 0)."""
+    (``Plan.file_retention_hours``; ``RESULT_RETENTION_HOURS`` for a plan that says 0), except
+    those moderation holds: a job with an open queue item (kept until it is actioned) or one
+    whose item staff marked as evidence to preserve. Each purge is recorded in the audit trail
+    with the names of the files it deleted."""
     now = now or timezone.now()
     purged = 0
     for plan in Plan.objects.all():
         hours = retention_hours(plan)
-        expired = Job.objects.filter(
-            organization__plan=plan,
-            status__in=Job.TERMINAL,
-            completed_at__lt=now - timedelta(hours=hours),
-            files_purged_at__isnull=True,
+        expired = (
+            Job.objects.filter(
+                organization__plan=plan,
+                status__in=Job.TERMINAL,
+                completed_at__lt=now - timedelta(hours=hours),
+                files_purged_at__isnull=True,
+            )
+            .exclude(moderation_items__status="open")
+            .exclude(moderation_items__preserve_evidence=True)
         )
         for job in expired.iterator(chunk_size=200):
             try:
-                purged += job_files_delete(
+                files = [name for name in (job.input_file.name, job.output_file.name) if name]
+                deleted = job_files_delete(
                     job=job, message=f"Input and output files deleted after the {hours}-hour retention period.", now=now
                 )
+                if deleted:
+                    audit_event(job, "retention_purge", files=files, organization_id=str(job.organization_id))
+                purged += deleted
             except Exception:
                 logger.exception("could not purge the files of job %s", job.id)
     return purged

@@ -115,6 +115,18 @@ def job_status_payload(job: Job, *, base_url: str, include_logs: bool = True) ->
             "expires_at": iso_ms(retention_expires_at(job)),
             "files_deleted": files_deleted,
         },
+        "moderation": job_moderation_notice(job),
+    }
+
+
+def job_moderation_notice(job: Job) -> dict | None:
+    """What the customer is told when trust and safety hid or removed the job's files."""
+    if job.moderated_at is None:
+        return None
+    return {
+        "action": "removed" if job.files_purged_at is not None else "hidden",
+        "message": job.moderation_note or "This result was taken down by our trust and safety team.",
+        "at": iso_ms(job.moderated_at),
     }
 
 

@@ -43,6 +43,7 @@ from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib.breaker import breaker_of
 from lib.netfetch import check_public_url
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
+from moderation.screening import image_hashes_record, images_screen, output_hash_record
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ def job_submit(
     events = webhook_events_normalize(webhook_events) if webhook_url else []
     if webhook_url:
         check_public_url(webhook_url)
+    # Known-bad images are refused here: before any file is stored or money held.
+    hashes = images_screen(organization=organization, images=images, source=source, api_key=api_key, user=user)
     stored: list[str] = []
     try:
         jobs, created = _create_jobs(
@@ -163,6 +166,7 @@ def job_submit(
     if not created:
         _delete_all(stored)
         return check_replay(jobs, fingerprint), False
+    image_hashes_record(jobs=jobs, hashes=hashes)
     return jobs, True
 
 
@@ -393,6 +397,8 @@ def job_run(*, job_id) -> Job | None:
         _check_result(result)
         output_name = default_storage.save(output_path(job), ContentFile(result.png))
         completed = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
+        if completed:
+            _hash_output(job, result.png)
     except JobAbandoned:
         pass
     except TimeLimitExceeded as exc:
@@ -417,6 +423,13 @@ def job_run(*, job_id) -> Job | None:
         logger.info("job %s attempt %s: result discarded", job.id, attempt)
     job.refresh_from_db()
     return job
+
+
+def _hash_output(job: Job, png: bytes) -> None:
+    try:
+        output_hash_record(job=job, png=png)
+    except Exception:
+        logger.exception("job %s: could not record the output's perceptual hash", job.id)
 
 
 def _read_input(job: Job) -> bytes:

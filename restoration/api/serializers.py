@@ -108,6 +108,12 @@ class StatusRetention(serializers.Serializer):
     files_deleted = serializers.BooleanField()
 
 
+class StatusModeration(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["hidden", "removed"])
+    message = serializers.CharField(help_text="Why, in words meant for the customer.")
+    at = serializers.CharField()
+
+
 class StatusResponse(serializers.Serializer):
     request_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR", "CANCELED"])
@@ -125,6 +131,9 @@ class StatusResponse(serializers.Serializer):
         "for only when the output-size cap forced it, and the charge is then the price of the upscale applied.",
     )
     retention = StatusRetention()
+    moderation = StatusModeration(
+        allow_null=True, help_text="Set when trust and safety hid or removed the files; null otherwise."
+    )
 
 
 class RequestListItem(StatusResponse):

@@ -24,10 +24,6 @@ class WalletAdjustForm(forms.Form):
         return reason
 
 
-class ModerationForm(forms.Form):
-    note = forms.CharField(max_length=300, required=False)
-
-
 class PlanChangeForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=None, empty_label=None)
     reason = forms.CharField(max_length=300, required=False)

@@ -103,20 +103,6 @@ def organizations_overview():
     )
 
 
-def moderation_queue(*, status: str | None = None):
-    """Recent jobs that still have files to look at, newest first."""
-    jobs = Job.objects.select_related("organization").filter(moderated_at__isnull=True, files_purged_at__isnull=True)
-    if status:
-        jobs = jobs.filter(status=status)
-    return jobs.exclude(input_file="").order_by("-created_at")
-
-
-def recently_moderated(limit: int = 20):
-    return (
-        Job.objects.select_related("organization").filter(moderated_at__isnull=False).order_by("-moderated_at")[:limit]
-    )
-
-
 def recent_failures(limit: int = 10):
     """The latest jobs that ended in ERROR, with the operator's detail the customer never sees."""
     return (

@@ -1,16 +1,18 @@
-"""The staff console: billing report, moderation, organizations, wallet adjustments, models."""
+"""The staff console: billing report, organizations, wallet adjustments, models. Trust and safety
+(the moderation queue, blocklist, audit trail) lives in ``moderation.views``.
+
+Every page is ``moderation.access.staff_view``: the login page for a visitor, 404 for a
+signed-in account without staff rights, a second factor where required; changing money, a plan
+or an organization's status needs the admin role."""
 
 from __future__ import annotations
 
 import csv
-import functools
 import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,33 +25,14 @@ from billing.plans import plan_change
 from billing.selectors import billing_account_for, ledger_for, payments_for
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
-from jobs.media import media_url
 from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
-from lib.base_url import public_base_url
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
-from restoration.dashboard.tenancy import LOGIN_URL
+from moderation.access import is_staff_admin, staff_view
 from restoration.licensing import licence_state, payments_configured
 from restoration.staff import finance, reports
 from restoration.staff.charts import bar_chart
-from restoration.staff.forms import ModerationForm, PlanChangeForm, WalletAdjustForm
-from restoration.staff.services import job_remove
-
-
-def staff_view(view):
-    """Staff only. A visitor who is not signed in goes to the login page; a signed-in account
-    without staff rights gets a 404, as for any page it may not see (sending it to the login
-    page looped: the login page sends a signed-in user straight back)."""
-    protected = staff_member_required(view, login_url=LOGIN_URL)
-
-    @functools.wraps(view)
-    def staff_only(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated and not (user.is_active and user.is_staff):
-            raise Http404("No such page.")
-        return protected(request, *args, **kwargs)
-
-    return staff_only
+from restoration.staff.forms import PlanChangeForm, WalletAdjustForm
 
 
 @staff_view
@@ -177,40 +160,6 @@ def reconciliation(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-def moderation(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    jobs = reports.moderation_queue(status=status if status in Job.Status.values else None)
-    page = Paginator(jobs, 30).get_page(request.GET.get("page"))
-    base_url = public_base_url(request)
-    items = [
-        {
-            "job": job,
-            "input": media_url(job, "input", base_url=base_url) if job.input_file else None,
-            "output": media_url(job, "output", base_url=base_url) if job.output_file else None,
-        }
-        for job in page
-    ]
-    context = {
-        "page": page,
-        "items": items,
-        "status": status,
-        "statuses": Job.Status.choices,
-        "removed": reports.recently_moderated(),
-    }
-    return render(request, "staff/moderation.html", context)
-
-
-@staff_view
-@require_POST
-def moderation_remove(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    job = get_object_or_404(Job.objects.select_related("organization"), id=job_id)
-    form = ModerationForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    job_remove(job=job, note=note, moderator=request.user)
-    messages.success(request, f"Removed {job.request_id}: its files are deleted and its links answer 410.")
-    return redirect("staff:moderation")
-
-
 @staff_view
 def organizations(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/organizations.html", {"organizations": reports.organizations_overview()})
@@ -221,6 +170,8 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
     organization = get_object_or_404(Organization.objects.select_related("plan", "wallet"), id=organization_id)
     form = WalletAdjustForm(request.POST or None, initial={"token": uuid.uuid4()})
     status = 200
+    if request.method == "POST" and not is_staff_admin(request.user):
+        return render(request, "moderation/staff_forbidden.html", status=403)
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -251,7 +202,7 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
     return render(request, "staff/organization_detail.html", context, status=status)
 
 
-@staff_view
+@staff_view(admin=True)
 @require_POST
 def organization_plan(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
     organization = get_object_or_404(Organization, id=organization_id)

@@ -2,12 +2,28 @@ from __future__ import annotations
 
 import pytest
 
+from moderation.models import StaffMember
 from tests.accounts.factories import OrganizationFactory, UserFactory
 
 
 @pytest.fixture
 def staff_user(db):
-    return UserFactory(username="stella", is_staff=True)
+    """A trust and safety admin (may refund, suspend, delete)."""
+    user = UserFactory(username="stella", is_staff=True)
+    StaffMember.objects.create(user=user, role=StaffMember.Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def support_user(db):
+    """Staff with the support role: reads and flags only."""
+    return UserFactory(username="sam", is_staff=True)
+
+
+@pytest.fixture
+def support_client(client, support_user):
+    client.force_login(support_user)
+    return client
 
 
 @pytest.fixture

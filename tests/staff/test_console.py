@@ -15,7 +15,6 @@ from accounts.models import Organization
 from billing.models import LedgerEntry, Wallet
 from billing.services import hold_capture, hold_release, wallet_adjust, wallet_topup
 from config.errors import Forbidden
-from jobs.media import media_url
 from jobs.models import Job
 from tests.accounts.factories import make_key
 from tests.dashboard.conftest import submit_job
@@ -23,11 +22,11 @@ from tests.dashboard.conftest import submit_job
 pytestmark = pytest.mark.django_db
 
 Kind = LedgerEntry.Kind
-STAFF_PAGES = ["home", "billing", "billing_csv", "moderation", "organizations", "models"]
+STAFF_PAGES = ["home", "billing", "billing_csv", "organizations", "models"]
 
 
 @pytest.mark.parametrize("name", STAFF_PAGES)
-def test_the_staff_console_requires_is_staff(client, customer, acme, name):
+def test_the_staff_console_sends_visitors_to_the_login_page_and_customers_to_a_404(client, customer, acme, name):
     url = reverse(f"staff:{name}")
     response = client.get(url)  # anonymous: to the login page, which then shows its form
     assert response.status_code == 302 and response["Location"].startswith(reverse("dashboard:login"))
@@ -45,13 +44,12 @@ def test_staff_actions_require_is_staff(client, customer, acme):
     job = submit_job(acme)
     answers = [
         client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"}),
-        client.post(reverse("staff:moderation_remove", args=[job.id]), {"note": "x"}),
         client.post(
             reverse("staff:organization_detail", args=[acme.id]),
             {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())},
         ),
     ]
-    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    assert [answer.status_code for answer in answers] == [404, 404]
     assert Organization.objects.get(pk=acme.pk).status == Organization.Status.ACTIVE
     assert Job.objects.get(pk=job.pk).moderated_at is None
     assert Wallet.objects.get(organization=acme).balance == 1000
@@ -149,32 +147,6 @@ def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, g
         assert int(line["balance"]) == row.balance
     assert total["month"] == "total"
     assert int(total["revenue"]) == -(LedgerEntry.objects.filter(kind=Kind.CAPTURE).aggregate(s=Sum("amount"))["s"])
-
-
-def test_moderation_removes_the_files_and_the_links_then_answer_410(staff_client, client, acme, _media_root):
-    job = submit_job(acme)
-    job.refresh_from_db()
-    url = media_url(job, "input", base_url="http://testserver")
-    assert client.get(url).status_code == 200
-    input_path = _media_root / job.input_file.name
-    assert input_path.exists()
-    page = staff_client.get(reverse("staff:moderation")).content.decode()
-    assert job.request_id[-12:] in page
-    response = staff_client.post(
-        reverse("staff:moderation_remove", args=[job.id]), {"note": "Not a photo of a person."}
-    )
-    assert response.status_code == 302
-    job.refresh_from_db()
-    assert not input_path.exists()
-    assert job.moderated_at is not None and job.moderation_note == "Not a photo of a person."
-    # It was still queued: it is canceled and its hold released, never charged.
-    assert job.status == Job.Status.CANCELED
-    assert job.error == "Removed by staff (moderation)."
-    assert Wallet.objects.get(organization=acme).held == 0
-    assert client.get(url).status_code == 410
-    after = staff_client.get(reverse("staff:moderation")).context
-    assert job not in [item["job"] for item in after["items"]]
-    assert job in list(after["removed"])
 
 
 def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_restores_them(staff_client, acme):

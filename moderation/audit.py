@@ -1,0 +1,140 @@
+"""The audit trail: which models django-auditlog watches, and the reads staff and owners make.
+
+auditlog writes one ``LogEntry`` per create/update/delete of a registered model, with the actor
+(``AuditlogMiddleware`` takes it from the request), the time, the object, the before/after of every
+changed field, the client address and a correlation id, which ``settings.AUDITLOG_CID_GETTER``
+points at our request id (``lib.requestid``). Entries carry ``additional_data.organization_id``
+(the models' ``get_additional_data``), which is how an organization's owners see their part.
+
+Ledger rows are registered too, but the job lifecycle's own movements (holds, captures, releases)
+are left out by a ``pre_log`` receiver: they are fully described by the ledger and the job, and one
+extra write per hold would sit inside the wallet lock. Top-ups and adjustments (refunds included)
+are recorded.
+"""
+
+from __future__ import annotations
+
+from auditlog.models import LogEntry
+from auditlog.registry import auditlog
+from auditlog.signals import pre_log
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+
+from lib.audit import audit_event
+
+STAFF_CONSOLE_SIGN_IN = "staff_console_sign_in"
+LIFECYCLE_LEDGER_KINDS = frozenset({"hold", "capture", "release"})
+SECRET_MASK = "(secret)"  # noqa: S105 - the placeholder shown instead of a secret
+
+
+def mask_secret(value) -> str:
+    """auditlog's default mask keeps half the value; a signing secret must not leak at all."""
+    return SECRET_MASK if value else ""
+
+
+def register_models() -> None:
+    mask_all = "moderation.audit.mask_secret"
+    targets = [
+        (
+            "accounts.Organization",
+            {"mask_fields": ["webhook_secret", "previous_webhook_secret"], "mask_callable": mask_all},
+        ),
+        ("accounts.Membership", {}),
+        ("accounts.Subscription", {}),
+        ("accounts.ApiKey", {"exclude_fields": ["digest", "last_used_at"]}),
+        ("billing.LedgerEntry", {}),
+        ("billing.Plan", {}),
+        ("billing.PriceItem", {}),
+        ("billing.PlanPrice", {}),
+        ("billing.KeySpendLimit", {}),
+        ("moderation.StaffMember", {}),
+        ("moderation.BlockedHash", {}),
+        ("moderation.ModerationItem", {"exclude_fields": ["updated_at"]}),
+        ("moderation.ModerationAction", {}),
+    ]
+    for label, options in targets:
+        model = apps.get_model(label)
+        if model not in auditlog._registry:
+            auditlog.register(model, **options)
+    user_model = get_user_model()
+    if user_model not in auditlog._registry:
+        auditlog.register(user_model, include_fields=["is_staff", "is_superuser", "is_active", "username", "email"])
+    pre_log.connect(_skip_lifecycle_ledger_rows, dispatch_uid="moderation.audit.skip_lifecycle_ledger_rows")
+
+
+def _skip_lifecycle_ledger_rows(sender, instance, action, **kwargs):
+    if sender._meta.label == "billing.LedgerEntry" and instance.kind in LIFECYCLE_LEDGER_KINDS:
+        return False
+    return None
+
+
+def staff_console_sign_in_record(*, user) -> LogEntry:
+    return audit_event(user, STAFF_CONSOLE_SIGN_IN, actor=user)
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+AUDIT_TYPES = {
+    "organization": ("accounts", "organization"),
+    "membership": ("accounts", "membership"),
+    "subscription": ("accounts", "subscription"),
+    "api_key": ("accounts", "apikey"),
+    "ledger": ("billing", "ledgerentry"),
+    "plan": ("billing", "plan"),
+    "price": ("billing", "priceitem"),
+    "staff_role": ("moderation", "staffmember"),
+    "blocklist": ("moderation", "blockedhash"),
+    "moderation_item": ("moderation", "moderationitem"),
+    "moderation_action": ("moderation", "moderationaction"),
+    "user": ("auth", "user"),
+    "job": ("jobs", "job"),
+}
+
+
+def _content_type(kind: str) -> ContentType | None:
+    if kind not in AUDIT_TYPES:
+        return None
+    app_label, model = AUDIT_TYPES[kind]
+    return ContentType.objects.filter(app_label=app_label, model=model).first()
+
+
+def audit_entries(*, organization_id: str | None = None, actor_id: int | None = None, kind: str = "") -> QuerySet:
+    """Staff's view of the trail, newest first, narrowed by organization, actor and type."""
+    entries = LogEntry.objects.select_related("actor", "content_type").order_by("-timestamp", "-id")
+    if organization_id:
+        entries = entries.filter(additional_data__organization_id=str(organization_id))
+    if actor_id:
+        entries = entries.filter(actor_id=actor_id)
+    if kind == "sign_in":
+        entries = entries.filter(additional_data__event=STAFF_CONSOLE_SIGN_IN)
+    elif kind:
+        content_type = _content_type(kind)
+        entries = entries.filter(content_type=content_type) if content_type else entries.none()
+    return entries
+
+
+def audit_entries_for_organization(organization) -> QuerySet:
+    """The part of the trail about one organization, for its owners."""
+    return (
+        LogEntry.objects.select_related("actor", "content_type")
+        .filter(additional_data__organization_id=str(organization.id))
+        .filter(~Q(content_type__app_label="moderation", content_type__model="moderationitem"))
+        .order_by("-timestamp", "-id")
+    )
+
+
+# Staff-internal fields an owner never reads in their part of the trail.
+_HIDDEN_FROM_OWNERS = {"reason", "actor", "actor_username", "resolved_by", "item"}
+
+
+def audit_rows(entries, *, for_owner: bool = False) -> list:
+    """Entries ready to show: ``visible_changes`` is the before/after to display."""
+    rows = list(entries)
+    for entry in rows:
+        changes = entry.changes_dict or {}
+        if for_owner:
+            changes = {field: change for field, change in changes.items() if field not in _HIDDEN_FROM_OWNERS}
+        entry.visible_changes = changes
+    return rows
