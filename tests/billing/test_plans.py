@@ -21,6 +21,7 @@ from jobs.models import Job
 from jobs.retention import files_purge_expired
 from jobs.services import job_cancel, job_submit
 from jobs.types import JobParams
+from moderation.models import StaffMember
 from tests.accounts.factories import OrganizationFactory, UserFactory, make_key
 from tests.jobs.conftest import PLAIN, image_input
 
@@ -168,6 +169,8 @@ def test_file_retention_follows_the_plan(_media_root):
 def test_staff_change_an_organizations_plan_from_the_console():
     org = OrganizationFactory(initial_credit=10)
     staff = UserFactory(username="staff-plans", is_staff=True)
+    # Changing a plan is an admin's action in the staff console (support may only read and flag).
+    StaffMember.objects.create(user=staff, role=StaffMember.Role.ADMIN)
     browser = Client()
     browser.force_login(staff)
     pro = Plan.objects.get(code="pro")
