@@ -21,7 +21,7 @@ from moderation.errors import StaffRoleRequired
 from moderation.models import StaffMember
 
 STAFF_SIGN_IN_SESSION_KEY = "staff_console_signed_in"
-LOGIN_URL = "dashboard:login"
+LOGIN_URL = "account_login"
 
 
 def is_staff(user) -> bool:
@@ -48,9 +48,10 @@ def require_staff_admin(user) -> None:
 
 
 def session_passed_mfa(request: HttpRequest) -> bool:
-    """Whether this session signed in with a second factor (allauth.mfa records it in the session)."""
+    """Whether this session signed in with a second factor: allauth records each authentication
+    of the session (password, then "mfa" once the TOTP or recovery code was accepted)."""
     if not apps.is_installed("allauth.mfa"):
-        return False
+        return False  # no second factor can have been checked
     from allauth.account.authentication import get_authentication_records
 
     return any(record.get("method") == "mfa" for record in get_authentication_records(request))
