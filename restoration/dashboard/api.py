@@ -56,7 +56,7 @@ class PriceQuoteView(MemberAPIView):
         if fields["count"] > settings.MAX_IMAGES_PER_REQUEST:
             raise InvalidInput(f"count: at most {settings.MAX_IMAGES_PER_REQUEST} photos per submission.")
         params = JobParams.from_values(fields)
-        lines = price_lines(params)
+        lines = price_lines(params, plan=self.organization.plan)
         unit = sum(line.amount for line in lines)
         total = unit * fields["count"]
         wallet = wallet_for(self.organization)

@@ -327,7 +327,7 @@ def restore(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "wallet": wallet_for(request.organization),
-        "price_lines": _price_lines_or_none(params),
+        "price_lines": _price_lines_or_none(params, plan=request.organization.plan),
         "params": params,
         "samples": playground.SAMPLES,
         "kept": kept,
@@ -437,9 +437,9 @@ def _form_params(form) -> JobParams:
         return JobParams()
 
 
-def _price_lines_or_none(params: JobParams):
+def _price_lines_or_none(params: JobParams, *, plan=None):
     try:
-        return price_lines(params)
+        return price_lines(params, plan=plan)
     except ApplicationError:
         return None
 

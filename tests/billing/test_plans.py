@@ -245,3 +245,14 @@ def test_a_keys_own_spend_limit_is_checked_separately():
         submit(org, api_key=api_key)
     submit(org)  # other keys (and the dashboard) are not limited by it
     admission_check(organization=org, api_key=None, count=1, total_price=10)
+
+
+def test_the_dashboard_quotes_the_organizations_plan_prices():
+    owner = UserFactory(username="pro-owner")
+    OrganizationFactory(initial_credit=100, owner=owner, plan=Plan.objects.get(code="pro"))
+    browser = Client()
+    browser.force_login(owner)
+    quote = browser.get(
+        reverse("dashboard:price_quote"), {"upscale": "2", "background_enhance": "false", "face_upsample": "false"}
+    ).json()
+    assert quote["unit_amount"] == 7  # pro's restore_base, not the list price 10
