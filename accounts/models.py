@@ -135,3 +135,21 @@ class ApiKey(models.Model):
     def get_additional_data(self) -> dict:
         """What the audit trail (django-auditlog) files this object's entries under."""
         return {"organization_id": str(self.organization_id)}
+
+
+class TrialGrant(models.Model):
+    """Trial credit given once per mailbox and once per organization.
+
+    The row outlives the user and the organization (``SET_NULL``), so deleting an account and
+    signing up again with the same address (in any spelling, see ``accounts.emails``) gets no
+    second trial.
+    """
+
+    email = models.CharField(max_length=254, unique=True, help_text="Canonical form (accounts.emails).")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    organization = models.OneToOneField(Organization, null=True, on_delete=models.SET_NULL, related_name="trial_grant")
+    amount = models.PositiveIntegerField(help_text="Minor units.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"trial {self.amount} for {self.email}"

@@ -9,10 +9,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.emails import canonical_email
 from accounts.errors import LastOwner, SubscriptionNameTaken, SubscriptionRevoked
 from accounts.keys import generate_key, key_digest
-from accounts.models import ApiKey, Membership, Organization, Subscription
-from billing.models import Plan, Wallet
+from accounts.models import ApiKey, Membership, Organization, Subscription, TrialGrant
+from billing.models import LedgerEntry, Plan, Wallet
 from billing.services import wallet_topup
 from config.errors import BadRequest
 from lib.audit import audit_update
@@ -86,6 +87,58 @@ def signup_complete(*, user, organization_name: str = "") -> Organization:
     later, once the email address is verified (``trial_credit_grant``)."""
     name = (organization_name or "").strip() or _default_organization_name(user)
     return organization_create(name=name, owner=user)
+
+
+def _has_verified_email(user, email: str) -> bool:
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+@transaction.atomic
+def trial_credit_grant(*, user, email: str) -> LedgerEntry | None:
+    """Credit the trial of the plan of the oldest organization ``user`` owns, once per mailbox
+    and once per organization, when ``email`` is one of the user's verified addresses.
+
+    Returns the ledger entry, or None when nothing is due: the address is not verified, the user
+    owns no organization yet (an invitee; they get it on creating one), the plan has no trial, or
+    this mailbox or organization already had one. The unique TrialGrant row is the guard, so two
+    concurrent verifications grant once.
+    """
+    canonical = canonical_email(email)
+    if not canonical or not _has_verified_email(user, email):
+        return None
+    owned = Membership.objects.filter(user=user, role=Membership.Role.OWNER).select_related("organization__plan")
+    membership = owned.filter(organization__trial_grant__isnull=True).order_by("created_at", "id").first()
+    if membership is None:
+        return None
+    organization = membership.organization
+    amount = organization.plan.trial_credit
+    if amount <= 0:
+        return None
+    try:
+        with transaction.atomic():
+            grant = TrialGrant.objects.create(email=canonical, user=user, organization=organization, amount=amount)
+    except IntegrityError:
+        return None  # this mailbox (or organization) had its trial already
+    return wallet_topup(
+        organization=organization,
+        amount=amount,
+        kind=LedgerEntry.Kind.TRIAL,
+        idempotency_key=f"trial:{grant.pk}",
+        description=f"Trial credit ({organization.plan.name} plan), for verifying {email}",
+        created_by=user,
+    )
+
+
+@transaction.atomic
+def organization_create_owned(*, user, name: str) -> Organization:
+    """An organization a signed-in user creates for themselves (e.g. an invitee's first own one):
+    they own it, and it gets the trial if their verified address has not had one."""
+    organization = organization_create(name=name, owner=user)
+    if user.email and trial_credit_grant(user=user, email=user.email) is not None:
+        organization = Organization.objects.select_related("plan", "wallet").get(pk=organization.pk)
+    return organization
 
 
 @transaction.atomic

@@ -30,6 +30,11 @@ class Plan(models.Model):
     stripe_price_id = models.CharField(
         max_length=100, blank=True, default="", help_text="Stripe Billing price of the subscription (price_...)."
     )
+    trial_credit = models.PositiveIntegerField(
+        default=0,
+        help_text="Credit a new organization on this plan gets once its owner's email address is verified "
+        "(once per address), minor units.",
+    )
     is_public = models.BooleanField(default=True, help_text="Customers may choose it themselves.")
     is_default = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)

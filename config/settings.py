@@ -420,6 +420,12 @@ AUDITLOG_CID_GETTER = "lib.requestid.current_request_id"
 
 # --- Stripe (top-ups, auto-recharge, subscriptions) switches on when configured.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+# Where customers write for credit when card payments are off (and for invoices): the wallet
+# page shows it. By default billing@ the first named host of ALLOWED_HOSTS.
+_named_hosts = [h.lstrip(".") for h in ALLOWED_HOSTS if h not in {"*", "localhost", "127.0.0.1"} and "*" not in h]
+BILLING_CONTACT_EMAIL = env_str("BILLING_CONTACT_EMAIL", f"billing@{_named_hosts[0] if _named_hosts else 'localhost'}")
+if "@" not in BILLING_CONTACT_EMAIL:
+    raise ImproperlyConfigured(f"BILLING_CONTACT_EMAIL must be an email address, got {BILLING_CONTACT_EMAIL!r}")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # Card top-ups: the preset amounts offered and the bounds of a custom amount (minor units).
 TOPUP_MIN_AMOUNT = env_int("TOPUP_MIN_AMOUNT", 500, minimum=50)

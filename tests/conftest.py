@@ -62,12 +62,16 @@ def _media_root(request, tmp_path):
     yield media
 
 
-SEED_MIGRATIONS = ("billing.migrations.0002_default_plan_and_prices", "billing.migrations.0004_seed_plans")
+SEED_MIGRATIONS = (
+    "billing.migrations.0002_default_plan_and_prices",
+    "billing.migrations.0004_seed_plans",
+    "billing.migrations.0005_plan_trial_credit",
+)
 
 
 @pytest.fixture(autouse=True)
 def _default_plan_and_prices(request):
-    """Re-seed billing migrations 0002 and 0004 (plans, price tables) for every database test.
+    """Re-seed billing migrations 0002, 0004 and 0005 (plans, price tables, trial credit) for every database test.
 
     Transactional tests (the ones that run a real worker) flush every table when they end,
     seeded rows included; later tests must still find the defaults a fresh database has.

@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -60,9 +59,7 @@ def no_organization(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard:home")
     form = forms.OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            organization = account_services.organization_create(name=form.cleaned_data["name"])
-            account_services.membership_add(organization=organization, user=request.user, role=Membership.Role.OWNER)
+        organization = account_services.organization_create_owned(user=request.user, name=form.cleaned_data["name"])
         request.session[SESSION_KEY] = str(organization.id)
         return redirect("dashboard:home")
     return render(request, "dashboard/no_organization.html", {"form": form})
@@ -173,6 +170,7 @@ def wallet(request: HttpRequest) -> HttpResponse:
         "entries": _page(request, billing_selectors.ledger_for(organization)),
         "stripe_enabled": stripe_enabled(),
         "topup_form": forms.TopUpForm(currency=wallet_for(organization).currency),
+        "billing_contact_email": settings.BILLING_CONTACT_EMAIL,
         "plan": organization.plan,
         "plans": billing_selectors.plans_offered(),
         "images_this_month": images_this_month(organization),
