@@ -17,6 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from lib.logcontext import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -255,6 +256,7 @@ _dramatiq_middleware = [
     "dramatiq.middleware.Callbacks",
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "jobs.metrics.WorkerMetricsMiddleware",
 ]
 if REDIS_URL:
     import redis
@@ -449,10 +451,13 @@ ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if
 # "codeformer" after the S-Lab licensors granted it). Only matters when Stripe keys are set.
 COMMERCIAL_LICENCE_GRANTED = env_list("COMMERCIAL_LICENCE_GRANTED")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Plain lines for a developer, JSON (one object a line, with the request ids) for production.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+
+# --- Metrics: the web's /metrics answers only a bearer of METRICS_TOKEN (404 while unset); each
+# worker process serves its own on WORKER_METRICS_PORT (0: off).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)

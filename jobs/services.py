@@ -37,9 +37,11 @@ from jobs.failures import InputMissing
 from jobs.heartbeat import current_worker_id
 from jobs.idempotency import check_replay, idempotency_key_clean, job_idempotency_key, jobs_for_key
 from jobs.media import delete_stored, input_path, output_path
-from jobs.models import Job, JobLog, WorkerHeartbeat
+from jobs.metrics import record_job_finished
+from jobs.models import REQUEST_ID_PREFIX, Job, JobLog, WorkerHeartbeat
 from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
+from lib import logcontext
 from lib.breaker import breaker_of
 from lib.netfetch import check_public_url
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
@@ -167,6 +169,10 @@ def job_submit(
         _delete_all(stored)
         return check_replay(jobs, fingerprint), False
     image_hashes_record(jobs=jobs, hashes=hashes)
+    # From here on this request's log lines carry the id the client got back (one request, one
+    # image, for the gateway; the demo API's several jobs log under the first).
+    logcontext.bind(request_id=jobs[0].request_id)
+    logger.info("request queued: %d job(s), %d held", len(jobs), sum(job.price for job in jobs))
     return jobs, True
 
 
@@ -382,6 +388,11 @@ def _reload_jobs(organization, ids: list) -> list[Job]:
 
 def job_run(*, job_id) -> Job | None:
     """Process one job. Idempotent: a message for a job that is not QUEUED does nothing."""
+    with logcontext.log_context(request_id=f"{REQUEST_ID_PREFIX}{job_id}"):
+        return _run(job_id)
+
+
+def _run(job_id) -> Job | None:
     job = _claim(job_id)
     if job is None:
         logger.info("job %s is not queued any more; message ignored", job_id)
@@ -548,6 +559,9 @@ def _finish(
             hold_release(job=job, reason=status.lower())
             _log(job, f"{status.capitalize()}: {error}")
         webhook_emit(job=job, event="completed")
+        finished = {"status": status, "timings": job.timings, "faces": job.faces_detected or 0}
+        transaction.on_commit(lambda: record_job_finished(**finished))
+    logger.info("job finished: %s", status)
     return True
 
 

@@ -41,3 +41,23 @@ def media_download(request: HttpRequest, token: str, filename: str) -> HttpRespo
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition of the fleet's shared state (``jobs.metrics.StateCollector``) and this
+    process's own metrics, for a bearer of ``METRICS_TOKEN``; 404 to anyone else (and to everyone
+    while no token is configured), so business volumes are never public."""
+    import hmac
+
+    from django.conf import settings
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    from jobs.metrics import install_state_collector
+
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Http404("No such page.")
+    install_state_collector(REGISTRY)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,9 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 from standardwebhooks import Webhook
 
 from config.errors import BadRequest
-from jobs.models import Job, WebhookAttempt, WebhookDelivery
+from jobs.metrics import record_webhook_attempt
+from jobs.models import REQUEST_ID_PREFIX, Job, WebhookAttempt, WebhookDelivery
+from lib import logcontext
 from lib.base_url import stored_base_url
 from lib.netfetch import UnsafeURL, check_public_url, post_public_json
 
@@ -137,6 +139,12 @@ def webhook_deliver(*, delivery_id) -> WebhookAttempt | None:
     delivery = _claim_attempt(delivery_id)
     if delivery is None:
         return None
+    request_id = f"{REQUEST_ID_PREFIX}{delivery.job_id}" if delivery.job_id else ""
+    with logcontext.log_context(request_id=request_id):
+        return _attempt(delivery)
+
+
+def _attempt(delivery: WebhookDelivery) -> WebhookAttempt:
     status_code = latency_ms = None
     error = ""
     permanent = False
@@ -185,8 +193,12 @@ def _record_attempt(
         update["next_attempt_at"] = timezone.now() + timedelta(seconds=delay_s)
         transaction.on_commit(lambda: _send(delivery.id, delay_ms=delay_s * 1000))
     WebhookDelivery.objects.filter(id=delivery.id, attempt_count=delivery.attempt_count).update(**update)
+    outcome = "succeeded" if not error else ("gave_up" if "status" in update else "failed")
+    transaction.on_commit(lambda: record_webhook_attempt(outcome=outcome))
     if error:
         logger.info("webhook %s attempt %s failed: %s", delivery.id, delivery.attempt_count, error)
+    else:
+        logger.info("webhook %s attempt %s delivered (HTTP %s)", delivery.id, delivery.attempt_count, status_code)
     return attempt
 
 
