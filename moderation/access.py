@@ -54,7 +54,8 @@ def session_passed_mfa(request: HttpRequest) -> bool:
         return False  # no second factor can have been checked
     from allauth.account.authentication import get_authentication_records
 
-    return any(record.get("method") == "mfa" for record in get_authentication_records(request))
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records)
 
 
 def staff_view(view=None, *, admin: bool = False):

@@ -134,7 +134,11 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
     rows = list(entries)
     for entry in rows:
         changes = entry.changes_dict or {}
+        entry.display_repr = entry.object_repr
         if for_owner:
             changes = {field: change for field, change in changes.items() if field not in _HIDDEN_FROM_OWNERS}
+            if entry.content_type.model == "moderationaction":
+                # Its text names the staff member ("Hidden by ..."); customers read what was done.
+                entry.display_repr = "Trust and safety action"
         entry.visible_changes = changes
     return rows

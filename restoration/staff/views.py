@@ -160,7 +160,6 @@ def reconciliation(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view
-@staff_view
 def organizations(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/organizations.html", {"organizations": reports.organizations_overview()})
 
@@ -216,7 +215,7 @@ def organization_plan(request: HttpRequest, organization_id: uuid.UUID) -> HttpR
     return redirect("staff:organization_detail", organization_id=organization.id)
 
 
-@staff_view
+@staff_view(admin=True)
 @require_POST
 def organization_status(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
     organization = get_object_or_404(Organization, id=organization_id)
