@@ -19,6 +19,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lib.requestid import current_request_id
+
 _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("log_context", default=None)
 FIELDS = ("http_request_id", "request_id")
 
@@ -46,7 +48,7 @@ class ContextFilter(logging.Filter):
     """Puts the context's ids on the record (empty strings when unknown), for any formatter."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        context = _CONTEXT.get() or {}
+        context = {"http_request_id": current_request_id() or "", **(_CONTEXT.get() or {})}
         for name in FIELDS:
             if not hasattr(record, name):
                 setattr(record, name, context.get(name, ""))
