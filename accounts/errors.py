@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import status
 
-from config.errors import ApplicationError, Conflict, Forbidden, Unauthorized
+from config.errors import ApplicationError, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 
 # Azure API Management's wording, which gateway clients already recognise.
 MISSING_KEY_MESSAGE = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
@@ -47,3 +47,38 @@ class RateLimited(ApplicationError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     title = "Too Many Requests"
     default_message = "Rate limit is exceeded."
+
+
+# --- Teams: each rule a member can break has its own message; nothing changes when one is raised.
+
+
+class NotATeamManager(Forbidden):
+    default_message = "Only owners and admins of this organization can manage its team."
+
+
+class OwnerRoleReserved(Forbidden):
+    default_message = "Only an owner can make someone an owner, or change or remove an owner."
+
+
+class AlreadyMember(Conflict):
+    default_message = "This person is already a member; change their role on the team page instead."
+
+
+class InvitationNotFound(NotFound):
+    default_message = "This invitation link is not valid. Ask for a new invitation."
+
+
+class InvitationClosed(Conflict):
+    default_message = "This invitation has already been used or was withdrawn. Ask for a new invitation."
+
+
+class InvitationExpired(Conflict):
+    default_message = "This invitation has expired. Ask for a new invitation."
+
+
+class InvitationForAnotherAddress(Forbidden):
+    default_message = "This invitation was sent to another email address."
+
+
+class InvitationNotSent(ServiceUnavailable):
+    default_message = "The invitation email could not be sent, so no invitation was made. Please try again shortly."

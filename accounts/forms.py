@@ -8,6 +8,9 @@ from django.db import transaction
 
 from accounts import services
 
+# Set by the invitation page for a visitor who is not signed in yet.
+PENDING_INVITATION_SESSION_KEY = "pending_invitation_token"
+
 
 class SignupForm(AllauthSignupForm):
     organization_name = forms.CharField(
@@ -23,5 +26,9 @@ class SignupForm(AllauthSignupForm):
         # The user, their email address and their organization exist together or not at all.
         with transaction.atomic():
             user = super().save(request)
-            services.signup_complete(user=user, organization_name=self.cleaned_data.get("organization_name", ""))
+            services.signup_complete(
+                user=user,
+                organization_name=self.cleaned_data.get("organization_name", ""),
+                invitation_token=request.session.get(PENDING_INVITATION_SESSION_KEY, ""),
+            )
         return user

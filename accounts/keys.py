@@ -89,3 +89,8 @@ def _touch(api_key: ApiKey) -> None:
 
 
 _DUMMY_DIGEST = hashlib.sha256(b"no key has this digest").hexdigest()
+
+
+def invitation_token_digest(token: str) -> str:
+    """What an invitation stores of its link's token: a random 32-byte token needs no pepper."""
+    return hashlib.sha256((token or "").encode()).hexdigest()

@@ -7,7 +7,8 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
-from accounts.models import ApiKey, Membership, Organization, Subscription
+from accounts.keys import invitation_token_digest
+from accounts.models import ApiKey, Invitation, Membership, Organization, Subscription
 from config.errors import NotFound
 
 
@@ -57,6 +58,44 @@ def memberships_for_user(user) -> QuerySet[Membership]:
 
 def members_for(organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.filter(organization=organization).select_related("user").order_by("created_at", "id")
+
+
+def member_get(organization: Organization, membership_id) -> Membership:
+    """One of the organization's memberships; NotFound for another tenant's or a malformed id."""
+    try:
+        pk = int(membership_id)
+    except (TypeError, ValueError):
+        pk = None
+    membership = members_for(organization).filter(pk=pk).first() if pk else None
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def invitations_open_for(organization: Organization) -> QuerySet[Invitation]:
+    """Invitations not yet accepted or withdrawn (expired ones included, marked by expires_at)."""
+    return (
+        Invitation.objects.filter(organization=organization, accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
+
+
+def invitation_get(organization: Organization, invitation_id) -> Invitation:
+    pk = _as_uuid(invitation_id)
+    invitation = Invitation.objects.filter(organization=organization, pk=pk).first() if pk else None
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation a link's token names (for showing it; accepting re-checks under a lock)."""
+    return (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_digest=invitation_token_digest(token or ""))
+        .first()
+    )
 
 
 def membership_for(user, organization: Organization) -> Membership:

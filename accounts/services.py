@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.emails import canonical_email
-from accounts.errors import LastOwner, SubscriptionNameTaken, SubscriptionRevoked
-from accounts.keys import generate_key, key_digest
-from accounts.models import ApiKey, Membership, Organization, Subscription, TrialGrant
+from accounts.errors import (
+    AlreadyMember,
+    InvitationClosed,
+    InvitationExpired,
+    InvitationForAnotherAddress,
+    InvitationNotFound,
+    InvitationNotSent,
+    LastOwner,
+    NotATeamManager,
+    OwnerRoleReserved,
+    SubscriptionNameTaken,
+    SubscriptionRevoked,
+)
+from accounts.keys import generate_key, invitation_token_digest, key_digest
+from accounts.models import ApiKey, Invitation, Membership, Organization, Subscription, TrialGrant
 from billing.models import LedgerEntry, Plan, Wallet
 from billing.services import wallet_topup
-from config.errors import BadRequest
+from config.errors import BadRequest, NotFound
 from lib.audit import audit_update
 
 WEBHOOK_SECRET_BYTES = 24
@@ -82,9 +102,20 @@ def _default_organization_name(user) -> str:
 
 
 @transaction.atomic
-def signup_complete(*, user, organization_name: str = "") -> Organization:
-    """A new account's own organization, with the account as its owner. Trial credit comes
-    later, once the email address is verified (``trial_credit_grant``)."""
+def signup_complete(*, user, organization_name: str = "", invitation_token: str = "") -> Organization | None:
+    """A new account's own organization, with the account as its owner; none when the account
+    signs up through an open invitation to its address (it joins that organization on accepting,
+    and can still create its own later). Trial credit comes once the address is verified."""
+    if invitation_token and user.email:
+        invitation = Invitation.objects.filter(
+            token_digest=invitation_token_digest(invitation_token),
+            email__iexact=user.email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        if invitation.exists():
+            return None
     name = (organization_name or "").strip() or _default_organization_name(user)
     return organization_create(name=name, owner=user)
 
@@ -183,6 +214,166 @@ def _ensure_owner_remains(*, organization: Organization, leaving: Membership, ne
     owners = Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.OWNER)
     if not owners.exclude(pk=leaving.pk).exists():
         raise LastOwner()
+
+
+# --- Teams: invitations, roles, leaving. The rules live here, not in views: only an owner makes,
+# changes or removes an owner; an organization keeps at least one owner; an existing member is
+# never re-roled by an invitation.
+
+Role = Membership.Role
+
+
+def _require_manager(actor: Membership) -> None:
+    if not actor.can_manage:
+        raise NotATeamManager()
+
+
+def _require_role(role: str) -> str:
+    if role not in Role.values:
+        raise BadRequest(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    return role
+
+
+def _is_member_by_email(organization: Organization, email: str) -> bool:
+    return (
+        Membership.objects.filter(organization=organization)
+        .filter(Q(user__email__iexact=email) | Q(user__emailaddress__email__iexact=email))
+        .exists()
+    )
+
+
+@transaction.atomic
+def invitation_create(*, actor: Membership, email: str, role: str, base_url: str) -> Invitation:
+    """Invite ``email`` into the actor's organization with ``role`` and mail the link (an address
+    invited again gets a fresh link; the old one stops working). ``base_url`` is the site root the
+    link is built on. The mail is sent inside the transaction: if it cannot be sent, nothing stays."""
+    _require_manager(actor)
+    _require_role(role)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise OwnerRoleReserved("Only an owner can invite another owner.")
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise BadRequest("Enter a valid email address.") from exc
+    organization = actor.organization
+    if _is_member_by_email(organization, email):
+        raise AlreadyMember(f"{email} is already a member; change their role on the team page instead.")
+    now = timezone.now()
+    Invitation.objects.select_for_update().filter(
+        organization=organization, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        organization=organization,
+        email=email,
+        role=role,
+        token_digest=invitation_token_digest(token),
+        invited_by=actor.user,
+        expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    invitation.full_clean(validate_constraints=False)
+    invitation.save()
+    _send_invitation(
+        invitation=invitation, url=base_url.rstrip("/") + reverse("dashboard:invitation_accept", args=[token])
+    )
+    return invitation
+
+
+def _send_invitation(*, invitation: Invitation, url: str) -> None:
+    context = {"invitation": invitation, "url": url, "inviter": invitation.invited_by}
+    subject = render_to_string("accounts/email/invitation_subject.txt", context).strip()
+    body = render_to_string("accounts/email/invitation_message.txt", context)
+    try:
+        send_mail(subject, body, None, [invitation.email])
+    except OSError as exc:  # SMTP refused, timed out, DNS
+        raise InvitationNotSent() from exc
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user) -> tuple[Membership, bool]:
+    """Join the invitation's organization. Returns (membership, joined); a user who already
+    belongs keeps their role (joined is False). Needs the invited address verified on ``user``."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("organization")
+        .filter(token_digest=invitation_token_digest(token or ""))
+        .first()
+    )
+    if invitation is None:
+        raise InvitationNotFound()
+    if not invitation.is_open:
+        raise InvitationClosed()
+    if invitation.expires_at <= timezone.now():
+        raise InvitationExpired()
+    if not _has_verified_email(user, invitation.email):
+        raise InvitationForAnotherAddress(
+            f"This invitation was sent to {invitation.email}. Log in with that address, or add and verify it "
+            "under Account & security, to accept it."
+        )
+    membership = Membership.objects.filter(organization=invitation.organization, user=user).first()
+    joined = membership is None
+    if joined:
+        membership = Membership(organization=invitation.organization, user=user, role=invitation.role)
+        membership.full_clean(validate_constraints=False)
+        membership.save()
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership, joined
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitation:
+    """Withdraw an open invitation (its link stops working). Withdrawing twice is harmless."""
+    _require_manager(actor)
+    if invitation.organization_id != actor.organization_id:
+        raise InvitationNotFound()
+    if invitation.is_open:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+@transaction.atomic
+def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
+    """Give a member another role. Owners only may grant or take away the owner role, and the
+    last owner cannot be demoted (LastOwner)."""
+    _require_manager(actor)
+    _require_role(role)
+    if membership.organization_id != actor.organization_id:
+        raise NotFound("No such member.")
+    if Role.OWNER in {role, membership.role} and actor.role != Role.OWNER:
+        raise OwnerRoleReserved()
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == role:
+        return locked
+    _ensure_owner_remains(organization=actor.organization, leaving=locked, new_role=role)
+    locked.role = role
+    locked.save(update_fields=["role"])
+    return locked
+
+
+@transaction.atomic
+def member_remove(*, actor: Membership, membership: Membership) -> None:
+    """Take someone out of the organization (their own membership: see organization_leave)."""
+    if membership.pk == actor.pk:
+        organization_leave(membership=actor)
+        return
+    _require_manager(actor)
+    if membership.organization_id != actor.organization_id:
+        raise NotFound("No such member.")
+    if membership.role == Role.OWNER and actor.role != Role.OWNER:
+        raise OwnerRoleReserved()
+    membership_remove(membership=membership)
+
+
+@transaction.atomic
+def organization_leave(*, membership: Membership) -> None:
+    try:
+        membership_remove(membership=membership)
+    except LastOwner as exc:
+        raise LastOwner("You are the only owner: make someone else an owner before you leave.") from exc
 
 
 def _issue_key(*, subscription: Subscription, slot: str) -> str:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
 from accounts.models import Membership
 from restoration.licensing import offered_models
-
-User = get_user_model()
 
 
 class OrganizationForm(forms.Form):
@@ -114,17 +111,13 @@ class RestoreForm(forms.Form):
         return data
 
 
-class TeamAddForm(forms.Form):
-    identifier = forms.CharField(max_length=254, label="Username or email")
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Email address")
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
-    def clean_identifier(self):
-        identifier = self.cleaned_data["identifier"].strip()
-        field = "email__iexact" if "@" in identifier else "username"
-        user = User.objects.filter(**{field: identifier}).order_by("pk").first()
-        if user is None:
-            raise forms.ValidationError("No user with that username or email. Ask them to sign up first.")
-        return user
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
 
 
 class TopUpForm(forms.Form):

@@ -2,7 +2,7 @@ from allauth.account import views as account_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from restoration.dashboard import api, billing_views, history_views, stripe_views, views
+from restoration.dashboard import api, billing_views, history_views, stripe_views, team_views, views
 
 urlpatterns = [
     # Accounts are django-allauth's (config/urls.py mounts it at /accounts/, ahead of these).
@@ -55,5 +55,15 @@ urlpatterns = [
     path("settings/", views.org_settings, name="settings"),
     path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),
     path("settings/webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),
-    path("team/", views.team, name="team"),
+    path("team/", team_views.team, name="team"),
+    path("team/invite/", team_views.team_invite, name="team_invite"),
+    path(
+        "team/invitations/<uuid:invitation_id>/revoke/",
+        team_views.team_invitation_revoke,
+        name="team_invitation_revoke",
+    ),
+    path("team/members/<int:membership_id>/role/", team_views.team_member_role, name="team_member_role"),
+    path("team/members/<int:membership_id>/remove/", team_views.team_member_remove, name="team_member_remove"),
+    path("team/leave/", team_views.team_leave, name="team_leave"),
+    path("invitations/<str:token>/", team_views.invitation_accept, name="invitation_accept"),
 ]

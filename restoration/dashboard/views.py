@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +17,6 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.models import Membership
-from accounts.selectors import members_for
 from billing import selectors as billing_selectors
 from billing.pricing import price_lines
 from billing.selectors import wallet_for
@@ -496,23 +493,3 @@ def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
     )
     context = {"masked_secret": _mask(secret), "revealed_secret": secret}
     return _no_store(render(request, "dashboard/settings.html", context))
-
-
-@org_view()
-def team(request: HttpRequest) -> HttpResponse:
-    form = forms.TeamAddForm(request.POST or None)
-    if request.method == "POST":
-        if not request.membership.can_manage:
-            raise PermissionDenied("Only owners and admins of this organization can do that.")
-        if form.is_valid():
-            user = form.cleaned_data["identifier"]
-            role = form.cleaned_data["role"]
-            if role == Membership.Role.OWNER and request.membership.role != Membership.Role.OWNER:
-                form.add_error("role", "Only an owner can add another owner.")
-            elif members_for(request.organization).filter(user=user).exists():
-                form.add_error("identifier", f"{user.get_username()} is already a member.")
-            else:
-                account_services.membership_add(organization=request.organization, user=user, role=role)
-                messages.success(request, f"{user.get_username()} joined as {role}.")
-                return redirect("dashboard:team")
-    return render(request, "dashboard/team.html", {"members": members_for(request.organization), "form": form})

@@ -5,7 +5,6 @@ from allauth.account.models import EmailAddress
 from django.urls import reverse
 
 from accounts.models import Membership, Organization
-from accounts.services import membership_add
 from billing.models import LedgerEntry, Wallet
 from jobs.models import Job
 from tests.accounts.factories import OrganizationFactory, UserFactory
@@ -116,31 +115,6 @@ def test_a_user_without_an_organization_is_offered_to_create_one(client):
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:no_organization")
     client.post(reverse("dashboard:no_organization"), {"name": "Loner Inc"})
     assert Membership.objects.get(user=user).role == Membership.Role.OWNER
-
-
-def test_an_owner_adds_an_existing_user_by_email(owner_client, org):
-    newcomer = UserFactory(username="nina", email="nina@acme.test")
-    response = owner_client.post(reverse("dashboard:team"), {"identifier": "NINA@acme.test", "role": "admin"})
-    assert response.status_code == 302
-    assert Membership.objects.get(organization=org, user=newcomer).role == Membership.Role.ADMIN
-
-
-def test_a_member_cannot_add_teammates(teammate_client, org):
-    newcomer = UserFactory(username="nina")
-    response = teammate_client.post(reverse("dashboard:team"), {"identifier": "nina", "role": "owner"})
-    assert response.status_code == 403
-    assert not Membership.objects.filter(organization=org, user=newcomer).exists()
-
-
-def test_an_admin_cannot_make_someone_an_owner(client, org):
-    admin = UserFactory(username="ada")
-    membership_add(organization=org, user=admin, role=Membership.Role.ADMIN)
-    client.force_login(admin)
-    UserFactory(username="nina")
-    response = client.post(reverse("dashboard:team"), {"identifier": "nina", "role": "owner"})
-    assert response.status_code == 200
-    assert "Only an owner can add another owner" in response.content.decode()
-    assert not Membership.objects.filter(organization=org, user__username="nina").exists()
 
 
 def test_the_webhook_secret_is_masked_and_rotation_issues_a_new_one(owner_client, org):
