@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
-from restoration.api.docs_views import RedocDocsView, SwaggerDocsView
+from restoration.api.docs_views import RedocDocsView, SwaggerDocsView, docs_key
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI and Redoc from this deployment's own static files.
     path("api/docs/", SwaggerDocsView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/key/", docs_key, name="docs-key"),
     path("api/redoc/", RedocDocsView.as_view(url_name="schema"), name="redoc"),
     # Gateway API (/codeformer-image-restoration/v1/..., /v2/requests/...) and demo API (/api/...).
     path("", include("restoration.api.urls")),

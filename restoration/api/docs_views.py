@@ -7,7 +7,14 @@ origin) instead of letting a machine without internet wait on it.
 
 from __future__ import annotations
 
+import secrets
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
 
 # Swagger UI's bootstrap script and both tools' styles are inline; Redoc's search runs in a
 # worker made from a blob.
@@ -27,7 +34,43 @@ class _SelfHosted:
 
 class SwaggerDocsView(_SelfHosted, SpectacularSwaggerView):
     template_name = "api/swagger_ui.html"
+    # The page (not the API) knows the signed-in member, to offer a key of their organization.
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [AllowAny]
 
 
 class RedocDocsView(_SelfHosted, SpectacularRedocView):
     template_name = "api/redoc.html"
+
+
+@require_POST
+def docs_key(request: HttpRequest) -> JsonResponse:
+    """A new key set for the signed-in member's organization, for "Try it out" on the docs page.
+
+    The docs take the member's session this way without the API accepting sessions: the page
+    receives a real subscription key (shown once, like any new key; listed on the keys page,
+    where it is revoked like any other), so every request it makes passes the same key, rate,
+    suspension and money checks as a client's. Owners and admins only, as on the keys page;
+    CSRF-protected like every session POST.
+    """
+    from accounts.services import subscription_create
+    from config.errors import ApplicationError
+    from restoration.dashboard.tenancy import current_membership
+
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Forbidden", "message": "Log in to create a key here."}, status=403)
+    membership = current_membership(request)
+    if membership is None or not membership.can_manage:
+        return JsonResponse(
+            {"error": "Forbidden", "message": "Only owners and admins of an organization can create keys."}, status=403
+        )
+    name = f"API docs {timezone.localtime():%Y-%m-%d %H:%M} {secrets.token_hex(2)}"
+    try:
+        subscription, keys = subscription_create(organization=membership.organization, name=name)
+    except ApplicationError as exc:
+        return JsonResponse({"error": exc.title, "message": exc.message}, status=exc.status_code)
+    response = JsonResponse(
+        {"key": keys["primary"], "name": subscription.name, "organization": membership.organization.name}
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -46,3 +46,23 @@ def test_a_chosen_key_authorizes_try_it_out(page, customer):
     assert answer.value.status == 200
     assert answer.value.request.headers["ocp-apim-subscription-key"] == key
     expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+
+
+def test_a_signed_in_owner_authorizes_try_it_out_in_one_click(member_page, customer):
+    from accounts.keys import authenticate_key
+    from accounts.models import Subscription
+
+    page = member_page
+    page.goto("/api/docs/#/Gateway%20API/request_list")
+    page.get_by_role("button", name="create a key for this page").click()
+    expect(page.locator("#docs-key-status")).to_contain_text("Authorized with the new key set")
+
+    operation = page.locator("#operations-Gateway_API-request_list")
+    operation.get_by_role("button", name="Try it out").click()
+    with page.expect_response(lambda r: "/v2/requests" in r.url) as answer:
+        operation.get_by_role("button", name="Execute").click()
+
+    assert answer.value.status == 200
+    sent = answer.value.request.headers["ocp-apim-subscription-key"]
+    assert authenticate_key(sent).organization == customer.organization
+    assert Subscription.objects.filter(organization=customer.organization, name__startswith="API docs").count() == 1

@@ -65,7 +65,11 @@ def test_the_gpu_worker_reserves_an_nvidia_gpu_and_consumes_only_the_gpu_queue(c
     ]
     assert worker["build"]["dockerfile"] == "docker/worker.Dockerfile"
     webhooks = compose["services"]["worker-webhooks"]["command"]
-    assert webhooks[webhooks.index("--queues") + 1 : webhooks.index("--processes")] == ["webhooks", "maintenance", "billing"]
+    assert webhooks[webhooks.index("--queues") + 1 : webhooks.index("--processes")] == [
+        "webhooks",
+        "maintenance",
+        "billing",
+    ]
     assert compose["services"]["scheduler"]["command"] == ["python", "manage.py", "run_scheduler"]
 
 
