@@ -1,5 +1,5 @@
-"""What a submission must pass before any money is held: the wallet is not in debt, the plan's
-monthly image quota and the monthly spend limits (organization, key set).
+"""What a submission must pass before any money is held: the plan's monthly image quota and the
+monthly spend limits (organization, key set). A wallet in debt is refused by the hold itself.
 
 These run before the wallet lock, as plain reads: two submissions racing at the very edge of a
 quota or limit may both pass (overshooting by at most one request each), which is the price of
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.errors import InsufficientBalance, QuotaExceeded, SpendLimitReached
-from billing.models import BillingAccount, KeySpendLimit, Wallet
+from billing.errors import QuotaExceeded, SpendLimitReached
+from billing.models import BillingAccount, KeySpendLimit
 from jobs.models import Job
 
 # Jobs whose price is spent or reserved: what counts against a quota or a spend limit.
@@ -51,7 +51,8 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
     """Raise 402 (debt, spend limit) or 429 (quota) for a submission of ``count`` images costing
     ``total_price``; return quietly when it may go on to the hold."""
     now = now or timezone.now()
-    _check_debt(organization)
+    # A wallet in debt is refused by the hold itself (its conditional UPDATE never matches one),
+    # with the same 402: no read of the wallet here.
     _check_quota(organization, count=count, now=now)
     limit = BillingAccount.objects.filter(organization=organization).values_list("monthly_spend_limit", flat=True)
     limit = limit.first()
@@ -71,17 +72,6 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
                     f"This request ({total_price}) would take this month's spend of this key ({spent}) over its "
                     f"monthly spend limit of {key_limit.monthly_limit} minor units."
                 )
-
-
-def _check_debt(organization) -> None:
-    row = Wallet.objects.filter(organization=organization).values_list("balance", "in_debt").first()
-    if row is None:
-        return
-    balance, in_debt = row
-    if in_debt or balance < 0:
-        raise InsufficientBalance(
-            f"Your balance is {balance} after a refund or dispute; top up to settle it before submitting again."
-        )
 
 
 def _check_quota(organization, *, count: int, now) -> None:

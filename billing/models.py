@@ -65,10 +65,11 @@ class PlanPrice(models.Model):
 
 
 class Wallet(models.Model):
-    """Prepaid balance. ``held`` is the part reserved by jobs in flight.
+    """Prepaid balance. ``held`` is the part reserved by jobs in flight; ``in_flight`` counts them.
 
-    Both columns are derived from the ledger (``balance == sum(amount)``, ``held ==
-    sum(held_change)``) and kept on the row so a hold is one locked read plus one update.
+    All three are derived from the ledger (``balance == sum(amount)``, ``held ==
+    sum(held_change)``, ``in_flight`` == the holds not yet captured or released) and kept on the
+    row so that admitting a submission is one conditional UPDATE of it (``billing.services``).
 
     ``in_debt``: a refund or dispute took more than was available. Only those entries may take
     the balance under ``held`` (the constraint allows it while the flag is set); the next movement
@@ -80,6 +81,9 @@ class Wallet(models.Model):
     balance = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
     in_debt = models.BooleanField(default=False)
+    # Jobs QUEUED or PROCESSING: moved by hold (+1), capture and release (-1) in their
+    # transactions, so the plan's max_jobs_in_flight is checked without counting jobs.
+    in_flight = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -89,6 +93,7 @@ class Wallet(models.Model):
                 condition=models.Q(balance__gte=models.F("held")) | models.Q(in_debt=True),
                 name="wallet_available_not_negative_unless_in_debt",
             ),
+            models.CheckConstraint(condition=models.Q(in_flight__gte=0), name="wallet_in_flight_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -136,6 +141,15 @@ class LedgerEntry(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["organization", "-created_at"])]
+        constraints = [
+            # A hold is settled once: captured or released, never both, never twice. The
+            # settlement takes the wallet lock last, so this, not the lock, decides a race.
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(kind__in=["capture", "release"]),
+                name="one_settlement_per_job",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.idempotency_key})"

@@ -14,7 +14,11 @@ Each line's unit amount is the plan's own (PlanPrice) when it has one, else the 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass
+
+from django.conf import settings
 
 from billing.errors import PriceTableIncomplete
 from billing.models import PlanPrice, PriceItem
@@ -42,10 +46,50 @@ def output_megapixels(params: JobParams, *, width: int | None, height: int | Non
     return math.ceil(width * height * int(params.upscale) ** 2 / 1_000_000)
 
 
+# The price tables are read on every submission and edited a few times a year: each process
+# keeps a copy for PRICE_TABLE_CACHE_S seconds. Saving or deleting a PriceItem or PlanPrice
+# forgets the copy at once in the process that made the edit (signals in billing.apps); other
+# processes see the edit within the TTL.
+_cache_lock = threading.Lock()
+_cached: tuple[float, PriceTables] | None = None
+
+
+@dataclass(frozen=True)
+class PriceTables:
+    list_prices: dict[str, int]
+    plan_prices: dict[int, dict[str, int]]
+
+
+def price_tables() -> PriceTables:
+    """The list prices and every plan's own prices, from the per-process copy while it is fresh."""
+    global _cached
+    ttl = settings.PRICE_TABLE_CACHE_S
+    cached = _cached
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < ttl:
+        return cached[1]
+    plan_prices: dict[int, dict[str, int]] = {}
+    for plan_id, code, amount in PlanPrice.objects.values_list("plan_id", "code", "amount"):
+        plan_prices.setdefault(plan_id, {})[code] = amount
+    tables = PriceTables(dict(PriceItem.objects.values_list("code", "amount")), plan_prices)
+    with _cache_lock:
+        _cached = (now, tables) if ttl > 0 else None
+    return tables
+
+
+def price_table_forget(**_signal_kwargs) -> None:
+    """Drop this process's copy (a PriceItem or PlanPrice was saved or deleted)."""
+    global _cached
+    with _cache_lock:
+        _cached = None
+
+
 def _table(plan, codes) -> dict[str, int]:
-    table = dict(PriceItem.objects.filter(code__in=codes).values_list("code", "amount"))
+    tables = price_tables()
+    table = {code: tables.list_prices[code] for code in codes if code in tables.list_prices}
     if plan is not None:
-        table.update(PlanPrice.objects.filter(plan=plan, code__in=codes).values_list("code", "amount"))
+        own = tables.plan_prices.get(plan.pk, {})
+        table.update({code: own[code] for code in codes if code in own})
     return table
 
 

@@ -4,15 +4,32 @@ Every movement is one LedgerEntry written under the wallet's row lock, and the w
 and ``held`` columns move by exactly the entry's ``amount`` and ``held_change``. Each entry carries
 a unique idempotency key: repeating a call with the same key returns the first entry and moves no
 money. A job's hold is settled once, either captured (COMPLETED) or released (FAILED, ERROR,
-CANCELED); the checks for that run under the same lock, so the two can never both happen.
+CANCELED); the ``one_settlement_per_job`` constraint makes the two exclusive.
+
+Holds and settlements are on the request and worker paths, so they keep the wallet row locked
+as briefly as possible: the lock is taken by a conditional ``UPDATE ... RETURNING`` of relative
+deltas (``wallet_move``), the ledger insert follows, then COMMIT. They also move
+``in_flight`` (+1 per hold, -1 per settlement), which is how the plan's cap on jobs in flight is
+checked without counting jobs. Top-ups and adjustments, rare and off the hot path, lock the
+row first (``wallet_for_update``) and write absolute totals.
 """
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount, NothingToRefund
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.utils import timezone
+
+from billing.errors import (
+    IdempotencyKeyReused,
+    InsufficientBalance,
+    InvalidAmount,
+    NothingToRefund,
+    TooManyJobsInFlight,
+)
 from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 from billing.selectors import wallet_for_update
@@ -211,30 +228,195 @@ def job_refund(*, job, description: str, created_by=None) -> LedgerEntry:
     )
 
 
-def hold_place(*, wallet: Wallet, job, amount: int) -> LedgerEntry:
-    """Reserve ``amount`` for ``job``. The caller holds the wallet's row lock (``wallet_for_update``)
-    in its transaction, so the availability check and the update cannot interleave with another
-    submission. Raises InsufficientBalance (402) when ``balance - held < amount``."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("hold_place must run inside the transaction that locked the wallet")
-    if job.organization_id != wallet.organization_id:
-        raise ValueError("the job and the wallet belong to different organizations")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise InvalidAmount("A hold must be a non-negative whole number of minor units.")
-    existing = _existing(wallet=wallet, idempotency_key=hold_key(job))
+def hold_place(*, job, amount: int, max_in_flight: int | None = None) -> LedgerEntry:
+    """Reserve ``amount`` for ``job`` (see ``holds_place``); a job that already has its hold gets
+    that entry back and nothing moves."""
+    existing = _existing_for_job(job=job, idempotency_key=hold_key(job))
     if existing is not None:
         return existing
-    if wallet.available < amount:
-        raise InsufficientBalance()
-    return _append(
-        wallet=wallet,
-        kind=Kind.HOLD,
-        amount=0,
-        held_change=amount,
-        idempotency_key=hold_key(job),
-        job=job,
-        description=f"Hold for {getattr(job, 'request_id', job.id)}",
+    return holds_place(jobs=[job], amounts=[amount], max_in_flight=max_in_flight)[0]
+
+
+def holds_place(*, jobs: Sequence, amounts: Sequence[int], max_in_flight: int | None = None) -> list[LedgerEntry]:
+    """Reserve ``amounts[i]`` for ``jobs[i]`` and count the jobs in flight, all or nothing.
+
+    ``jobs`` are rows of one organization inserted in the caller's transaction, so none has a
+    hold yet (a second hold for a job would break the ledger key's unique constraint). The
+    wallet row is moved by one conditional UPDATE which is also the check: ``balance - held``
+    covers the total (which a wallet in debt never does) and, with ``max_in_flight``, the plan's
+    cap on jobs in flight still holds. That statement locks the row until the caller commits;
+    the ledger insert is the only one after it. Raises InsufficientBalance (402: in debt, or not
+    enough available) or TooManyJobsInFlight (429), leaving the wallet as it was; the caller's
+    rollback removes the jobs.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("holds_place must run inside the transaction that inserts the jobs")
+    if len(amounts) != len(jobs):
+        raise ValueError("one amount per job")
+    for amount in amounts:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise InvalidAmount("A hold must be a non-negative whole number of minor units.")
+    if not jobs:
+        return []
+    organizations = {job.organization_id for job in jobs}
+    if len(organizations) != 1:
+        raise ValueError("the jobs belong to different organizations")
+    (organization_id,) = organizations
+    entries = [
+        _entry(
+            organization_id=organization_id,
+            kind=Kind.HOLD,
+            amount=0,
+            held_change=amount,
+            idempotency_key=hold_key(job),
+            job=job,
+            description=f"Hold for {getattr(job, 'request_id', job.id)}",
+        )
+        for job, amount in zip(jobs, amounts, strict=True)
+    ]
+    total = sum(amounts)
+    moved = wallet_move(
+        organization_id=organization_id,
+        held_change=total,
+        in_flight_change=len(jobs),
+        require_available=total,
+        max_in_flight=max_in_flight,
     )
+    if moved is None:
+        raise _refusal(organization_id, adding=len(jobs), max_in_flight=max_in_flight)
+    held = moved.held - total
+    for entry in entries:
+        held += entry.held_change
+        entry.wallet_id, entry.balance_after, entry.held_after = moved.wallet_id, moved.balance, held
+    LedgerEntry.objects.bulk_create(entries)
+    return entries
+
+
+def _refusal(organization_id, *, adding: int, max_in_flight: int | None) -> Exception:
+    """Why the conditional UPDATE changed nothing, from the row as it is now."""
+    balance, in_debt, in_flight = Wallet.objects.values_list("balance", "in_debt", "in_flight").get(
+        organization_id=organization_id
+    )
+    if in_debt or balance < 0:
+        return InsufficientBalance(
+            f"Your balance is {balance} after a refund or dispute; top up to settle it before submitting again."
+        )
+    if max_in_flight is not None and in_flight + adding > max_in_flight:
+        return TooManyJobsInFlight(
+            f"This organization may have at most {max_in_flight} requests queued or processing; {in_flight} are.",
+            limit=max_in_flight,
+            in_flight=in_flight,
+        )
+    return InsufficientBalance()
+
+
+class WalletMove(NamedTuple):
+    wallet_id: int
+    balance: int
+    held: int
+
+
+def wallet_move(
+    *,
+    organization_id,
+    balance_change: int = 0,
+    held_change: int = 0,
+    in_flight_change: int = 0,
+    require_available: int | None = None,
+    max_in_flight: int | None = None,
+) -> WalletMove | None:
+    """Move the organization's wallet row by the given deltas in one UPDATE (which row-locks it
+    until the transaction ends) and answer its new totals; None when the row does not meet
+    ``balance - held >= require_available`` or ``in_flight + in_flight_change <= max_in_flight``.
+    The deltas are relative, so no earlier read (and no earlier lock) is needed; the check
+    constraints stop any move that would take held, the available balance or in_flight below 0.
+    A wallet in debt stays so until a move brings its balance back to what it holds.
+    """
+    connection = transaction.get_connection()
+    if not connection.features.can_return_rows_from_update:
+        return _wallet_move_then_read(
+            organization_id, balance_change, held_change, in_flight_change, require_available, max_in_flight
+        )
+    fields = Wallet._meta
+    sql = [
+        f"UPDATE {_q(fields.db_table)} SET balance = balance + %s, held = held + %s, "  # noqa: S608 - the model's own table name
+        "in_flight = in_flight + %s, in_debt = (in_debt AND balance + %s < held + %s), "
+        "updated_at = %s WHERE organization_id = %s"
+    ]
+    params = [
+        balance_change,
+        held_change,
+        in_flight_change,
+        balance_change,
+        held_change,
+        fields.get_field("updated_at").get_db_prep_value(timezone.now(), connection),
+        fields.get_field("organization").get_db_prep_value(organization_id, connection),
+    ]
+    if require_available is not None:
+        sql.append("AND balance - held >= %s")
+        params.append(require_available)
+    if max_in_flight is not None:
+        sql.append("AND in_flight + %s <= %s")
+        params.extend([in_flight_change, max_in_flight])
+    sql.append("RETURNING id, balance, held")
+    with connection.cursor() as cursor:
+        cursor.execute(" ".join(sql), params)
+        row = cursor.fetchone()
+    return WalletMove(*row) if row is not None else None
+
+
+def _q(name: str) -> str:
+    return transaction.get_connection().ops.quote_name(name)
+
+
+def _wallet_move_then_read(
+    organization_id, balance_change, held_change, in_flight_change, require_available, max_in_flight
+) -> WalletMove | None:
+    """``wallet_move`` for a database without UPDATE ... RETURNING (SQLite before 3.35): the same
+    conditional UPDATE through the ORM, then a read of the row it now holds locked."""
+    rows = Wallet.objects.filter(organization_id=organization_id)
+    if require_available is not None:
+        rows = rows.filter(balance__gte=F("held") + require_available)
+    if max_in_flight is not None:
+        rows = rows.filter(in_flight__lte=max_in_flight - in_flight_change)
+    still_in_debt = Q(in_debt=True, balance__lt=F("held") + (held_change - balance_change))
+    changed = rows.update(
+        balance=F("balance") + balance_change,
+        held=F("held") + held_change,
+        in_flight=F("in_flight") + in_flight_change,
+        in_debt=Case(When(still_in_debt, then=Value(True)), default=Value(False)),
+        updated_at=timezone.now(),
+    )
+    if not changed:
+        return None
+    return WalletMove(*Wallet.objects.values_list("id", "balance", "held").get(organization_id=organization_id))
+
+
+def _entry(*, organization_id, kind: str, amount: int, held_change: int, idempotency_key: str, job, description: str):
+    """A ledger entry with its fields checked; the wallet and running totals are filled in once
+    the wallet row has moved."""
+    entry = LedgerEntry(
+        organization_id=organization_id,
+        kind=kind,
+        amount=amount,
+        held_change=held_change,
+        balance_after=0,
+        held_after=0,
+        idempotency_key=idempotency_key,
+        job=job,
+        description=description[:300],
+    )
+    entry.full_clean(
+        exclude=["wallet", "organization", "job", "created_by"], validate_unique=False, validate_constraints=False
+    )
+    return entry
+
+
+def _existing_for_job(*, job, idempotency_key: str) -> LedgerEntry | None:
+    entry = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if entry is not None and entry.organization_id != job.organization_id:
+        raise IdempotencyKeyReused()
+    return entry
 
 
 def _open_hold(job) -> LedgerEntry | None:
@@ -248,13 +430,12 @@ def _open_hold(job) -> LedgerEntry | None:
     return entries.get(Kind.HOLD)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def hold_capture(*, job, amount: int | None = None) -> LedgerEntry | None:
     """Charge the held price of a COMPLETED job, or only ``amount`` of it (what was delivered,
     when the worker had to deliver less than was asked), releasing the rest in the same entry.
     Returns None (and does nothing) when the job has no open hold: never held, already
     captured, or already released."""
-    wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
     hold = _open_hold(job)
     if hold is None:
         return None
@@ -263,42 +444,74 @@ def hold_capture(*, job, amount: int | None = None) -> LedgerEntry | None:
     description = f"Charge for {getattr(job, 'request_id', job.id)}"
     if charge != held:
         description += f" ({charge} of {held} held; the rest released)"
-    return _append(
-        wallet=wallet,
+    return _settle(
+        job=job,
         kind=Kind.CAPTURE,
         amount=-charge,
         held_change=-held,
         idempotency_key=capture_key(job),
-        job=job,
         description=description,
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def hold_release(*, job, reason: str = "") -> LedgerEntry | None:
     """Give back the held price of a FAILED, ERROR or canceled job. Returns None (and does nothing)
     when the job has no open hold."""
-    wallet = Wallet.objects.select_for_update().get(organization_id=job.organization_id)
     hold = _open_hold(job)
     if hold is None:
         return None
     label = f"Release for {getattr(job, 'request_id', job.id)}"
-    return _append(
-        wallet=wallet,
+    return _settle(
+        job=job,
         kind=Kind.RELEASE,
         amount=0,
         held_change=-hold.held_change,
         idempotency_key=release_key(job),
-        job=job,
         description=f"{label}: {reason}" if reason else label,
     )
+
+
+def _settle(*, job, kind: str, amount: int, held_change: int, idempotency_key: str, description: str):
+    """Close the job's hold: move the wallet (the job leaves the in-flight count) and write the
+    entry, the wallet row locked only for these two statements and the caller's COMMIT. Callers
+    settle last in their transactions for that reason. Two settlements racing for one job: the
+    ``one_settlement_per_job`` constraint lets one through, the other returns None."""
+    entry = _entry(
+        organization_id=job.organization_id,
+        kind=kind,
+        amount=amount,
+        held_change=held_change,
+        idempotency_key=idempotency_key,
+        job=job,
+        description=description,
+    )
+    try:
+        # A savepoint, so that losing the race leaves the caller's transaction usable.
+        with transaction.atomic():
+            moved = wallet_move(
+                organization_id=job.organization_id,
+                balance_change=amount,
+                held_change=held_change,
+                in_flight_change=-1,
+            )
+            if moved is None:
+                raise Wallet.DoesNotExist(f"organization {job.organization_id} has no wallet")
+            entry.wallet_id, entry.balance_after, entry.held_after = moved
+            entry.save(force_insert=True)
+    except IntegrityError:
+        if LedgerEntry.objects.filter(job_id=job.id, kind__in=[Kind.CAPTURE, Kind.RELEASE]).exists():
+            return None
+        raise
+    return entry
 
 
 def ledger_check(*, organization=None) -> list[str]:
     """Every disagreement between wallets and their ledgers, as readable lines (empty when sound).
 
     Checks, per wallet: balance == sum(amount); held == sum(held_change); held == the sum of the
-    holds not yet captured or released; the last entry's running totals match the row.
+    holds not yet captured or released; in_flight == the number of those holds; the last entry's
+    running totals match the row.
     """
     wallets = Wallet.objects.select_related("organization").order_by("id")
     if organization is not None:
@@ -315,14 +528,19 @@ def _wallet_problems(wallet: Wallet) -> list[str]:
     sums = entries.aggregate(amount=Sum("amount"), held=Sum("held_change"))
     total, total_held = sums["amount"] or 0, sums["held"] or 0
     settled = entries.filter(kind__in=[Kind.CAPTURE, Kind.RELEASE], job__isnull=False).values("job_id")
-    open_holds = entries.filter(kind=Kind.HOLD).exclude(job_id__in=settled).aggregate(s=Sum("held_change"))["s"] or 0
+    open_holds = (
+        entries.filter(kind=Kind.HOLD).exclude(job_id__in=settled).aggregate(s=Sum("held_change"), n=Count("id"))
+    )
+    open_held, open_count = open_holds["s"] or 0, open_holds["n"]
     problems = []
     if wallet.balance != total:
         problems.append(f"{name}: balance {wallet.balance} != sum of ledger amounts {total}")
     if wallet.held != total_held:
         problems.append(f"{name}: held {wallet.held} != sum of ledger held changes {total_held}")
-    if wallet.held != open_holds:
-        problems.append(f"{name}: held {wallet.held} != sum of open holds {open_holds}")
+    if wallet.held != open_held:
+        problems.append(f"{name}: held {wallet.held} != sum of open holds {open_held}")
+    if wallet.in_flight != open_count:
+        problems.append(f"{name}: in_flight {wallet.in_flight} != number of open holds {open_count}")
     foreign = entries.exclude(organization_id=wallet.organization_id).count()
     if foreign:
         problems.append(f"{name}: {foreign} ledger entries name another organization")

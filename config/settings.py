@@ -328,6 +328,9 @@ if JOB_STALE_AFTER_S <= JOB_TIME_LIMIT_S:
         "the sweep would re-queue jobs that are still running"
     )
 DEMO_SYNC_TIMEOUT_S = env_int("DEMO_SYNC_TIMEOUT_S", 300, minimum=1)
+# How long a process prices submissions from its copy of the price table (billing.pricing);
+# an edit applies at once in the process that made it, within this many seconds elsewhere.
+PRICE_TABLE_CACHE_S = env_int("PRICE_TABLE_CACHE_S", 10, minimum=0)
 # The live feed (SSE) of a request: how often it looks for news, how long one connection lasts
 # before the client reconnects (a web worker is never held longer), and the keep-alive period.
 LIVE_STREAM_POLL_MS = env_int("LIVE_STREAM_POLL_MS", 500, minimum=50)

@@ -24,11 +24,11 @@ from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from billing.controls import admission_check
-from billing.errors import InsufficientBalance, TooManyJobsInFlight
+from billing.errors import InsufficientBalance
 from billing.hooks import after_spend
 from billing.pricing import price_for
-from billing.selectors import wallet_available, wallet_for_update
-from billing.services import hold_capture, hold_place, hold_release
+from billing.selectors import wallet_available
+from billing.services import hold_capture, hold_release, holds_place
 from config.errors import BadRequest, Conflict, NotFound
 from jobs import failures
 from jobs.engine import get_engine
@@ -141,7 +141,7 @@ def job_submit(
     hashes = images_screen(organization=organization, images=images, source=source, api_key=api_key, user=user)
     stored: list[str] = []
     try:
-        jobs, created = _create_jobs(
+        jobs = _create_jobs(
             organization=organization,
             params=params,
             images=images,
@@ -165,9 +165,6 @@ def job_submit(
     except BaseException:
         _delete_all(stored)
         raise
-    if not created:
-        _delete_all(stored)
-        return check_replay(jobs, fingerprint), False
     image_hashes_record(jobs=jobs, hashes=hashes)
     # From here on this request's log lines carry the id the client got back (one request, one
     # image, for the gateway; the demo API's several jobs log under the first).
@@ -190,9 +187,13 @@ def _create_jobs(
     fingerprint,
     base_url,
     stored,
-) -> tuple[list[Job], bool]:
-    # Everything that needs no lock happens first: the wallet row lock below serializes this
-    # organization's submissions, so the time it is held bounds the organization's throughput.
+) -> list[Job]:
+    # Everything but the admission itself happens before the transaction: pricing (from the
+    # process's copy of the price table), validation, the input files. Inside it the jobs and
+    # their log lines are inserted first (the unique idempotency key decides a race between two
+    # requests with one key) and the wallet row is locked last, by the conditional UPDATE that
+    # places the holds and checks both the balance and the cap on jobs in flight; only the
+    # ledger insert and COMMIT follow while it is held.
     plan = organization.plan
     prices = [price_for(params, plan=plan, width=image.width, height=image.height) for image in images]
     admission_check(organization=organization, api_key=api_key, count=len(images), total_price=sum(prices))
@@ -219,44 +220,27 @@ def _create_jobs(
             base_url=(base_url or "").rstrip("/")[:300],
         )
         try:
-            # Field validation only: the foreign keys were just loaded and the one unique
-            # constraint (the idempotency key) is enforced by the database below.
-            job.full_clean(validate_unique=False, validate_constraints=False)
+            # Field validation only: the foreign keys were just loaded (checking them would be a
+            # query each) and the one unique constraint is enforced by the database below.
+            job.full_clean(
+                exclude=["organization", "api_key", "created_by"], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
             raise BadRequest(_validation_message(exc)) from exc
         name = default_storage.save(input_path(job, image.format), ContentFile(image.data))
         stored.append(name)
         job.input_file.name = name
         jobs.append(job)
+    logs = [JobLog(job=job, message="Request queued.") for job in jobs]
     with transaction.atomic():
-        # The key re-check, the in-flight count and the balance check cannot interleave with
-        # another request of this organization while the wallet row is locked.
-        wallet = wallet_for_update(organization)
-        if key:
-            earlier = jobs_for_key(organization, key)
-            if earlier:
-                return earlier, False
-        _check_in_flight_cap(organization, adding=len(images))
-        for job in jobs:
-            job.save(force_insert=True)
-            hold_place(wallet=wallet, job=job, amount=job.price)
-        JobLog.objects.bulk_create([JobLog(job=job, message="Request queued.") for job in jobs])
+        Job.objects.bulk_create(jobs)
+        JobLog.objects.bulk_create(logs)
+        holds_place(jobs=jobs, amounts=prices, max_in_flight=plan.max_jobs_in_flight)
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
         # Low-balance and spend alerts, auto-recharge: looked at after the commit, in an actor.
         transaction.on_commit(lambda: after_spend(organization_id=organization.id))
-    return jobs, True
-
-
-def _check_in_flight_cap(organization, *, adding: int) -> None:
-    limit = organization.plan.max_jobs_in_flight
-    in_flight = Job.objects.filter(organization=organization, status__in=Job.IN_FLIGHT).count()
-    if in_flight + adding > limit:
-        raise TooManyJobsInFlight(
-            f"This organization may have at most {limit} requests queued or processing; {in_flight} are.",
-            limit=limit,
-            in_flight=in_flight,
-        )
+    return jobs
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -329,9 +313,9 @@ def job_cancel(*, organization, job: Job, reason: str = CANCELED_BY_CLIENT) -> J
         if job.status == Job.Status.CANCELED:
             return job
         raise Conflict(f"The request has already finished with status {job.status}.")
-    hold_release(job=job, reason="canceled")
     _log(job, f"Request canceled: {reason}")
     webhook_emit(job=job, event="completed")
+    hold_release(job=job, reason="canceled")  # last: it locks the wallet row until COMMIT
     return job
 
 
@@ -550,15 +534,19 @@ def _finish(
             return False
         job.refresh_from_db()
         if status == Job.Status.COMPLETED:
-            _capture_delivered(job, result)
             for warning in getattr(result, "warnings", None) or []:
                 _log(job, f"Warning: {warning}")
             _log(job, f"Completed: {result.width}x{result.height}, {job.faces_detected} face(s).")
             webhook_emit(job=job, event="output")
         else:
-            hold_release(job=job, reason=status.lower())
             _log(job, f"{status.capitalize()}: {error}")
         webhook_emit(job=job, event="completed")
+        # Settled last: the settlement locks the organization's wallet row until COMMIT, and
+        # every submission of the organization needs that row.
+        if status == Job.Status.COMPLETED:
+            _capture_delivered(job, result)
+        else:
+            hold_release(job=job, reason=status.lower())
         finished = {"status": status, "timings": job.timings, "faces": job.faces_detected or 0}
         transaction.on_commit(lambda: record_job_finished(**finished))
     logger.info("job finished: %s", status)

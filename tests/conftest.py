@@ -89,8 +89,12 @@ def _default_plan_and_prices(request):
 
     from django.apps import apps
 
+    from billing.pricing import price_table_forget
+
     for migration in SEED_MIGRATIONS:
         importlib.import_module(migration).seed(apps, None)
+    # A copy of the price tables cached by an earlier test may hold rows its rollback undid.
+    price_table_forget()
     yield
 
 

@@ -1,4 +1,4 @@
-"""Parallel submissions can never overdraw a wallet (PostgreSQL row lock on the wallet)."""
+"""Parallel submissions can never overdraw a wallet (one conditional UPDATE of the wallet row)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from django.db import connection, connections, transaction
 
 from billing.errors import InsufficientBalance
 from billing.models import LedgerEntry, Wallet
-from billing.selectors import wallet_for_update
-from billing.services import hold_place, ledger_check
+from billing.services import holds_place, ledger_check
 from jobs.models import Job
 from tests.accounts.factories import OrganizationFactory
 
@@ -24,8 +23,8 @@ MAX_CONNECTIONS = 24
 def submit_one(
     org, barrier: threading.Barrier, pool: threading.BoundedSemaphore, outcomes: list, lock: threading.Lock
 ) -> None:
-    """What job_submit does for one image: one transaction that locks the wallet, creates the job
-    row and places its hold; an InsufficientBalance rolls the job back too."""
+    """What job_submit does for one image: one transaction that inserts the job row and places
+    its hold (the conditional UPDATE of the wallet); an InsufficientBalance rolls the job back too."""
     barrier.wait()
     with pool:
         _submit(org, outcomes, lock)
@@ -35,9 +34,8 @@ def _submit(org, outcomes: list, lock: threading.Lock) -> None:
     try:
         try:
             with transaction.atomic():
-                wallet = wallet_for_update(org)
                 job = Job.objects.create(organization=org, price=PRICE, params={})
-                hold_place(wallet=wallet, job=job, amount=PRICE)
+                holds_place(jobs=[job], amounts=[PRICE])
             outcome = "accepted"
         except InsufficientBalance:
             outcome = "refused"
@@ -71,6 +69,7 @@ def test_a_hundred_parallel_holds_against_a_balance_for_ten_accept_exactly_ten()
     wallet = Wallet.objects.get(organization=org)
     assert (wallet.balance, wallet.held) == (10 * PRICE + PRICE - 1, 10 * PRICE)
     assert wallet.available == PRICE - 1
+    assert wallet.in_flight == 10
     assert Job.objects.filter(organization=org).count() == 10  # refused submissions left nothing
     assert LedgerEntry.objects.filter(organization=org, kind="hold").count() == 10
     assert ledger_check(organization=org) == []

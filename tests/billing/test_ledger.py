@@ -6,10 +6,17 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount
+from billing.errors import IdempotencyKeyReused, InsufficientBalance, InvalidAmount, TooManyJobsInFlight
 from billing.models import LedgerEntry, Wallet
-from billing.selectors import wallet_for_update
-from billing.services import hold_capture, hold_place, hold_release, ledger_check, wallet_adjust, wallet_topup
+from billing.services import (
+    hold_capture,
+    hold_place,
+    hold_release,
+    holds_place,
+    ledger_check,
+    wallet_adjust,
+    wallet_topup,
+)
 from tests.billing.conftest import make_job
 
 # Ledger-level tests: they settle bare job rows whose status never moves, and some tamper with
@@ -22,8 +29,9 @@ def wallet_of(org) -> Wallet:
 
 
 def place(org, job, amount):
+    assert job.organization_id == org.id
     with transaction.atomic():
-        return hold_place(wallet=wallet_for_update(org), job=job, amount=amount)
+        return hold_place(job=job, amount=amount)
 
 
 def assert_wallet_matches_ledger(org):
@@ -146,15 +154,98 @@ def test_a_hold_larger_than_the_available_balance_is_402_and_writes_nothing(org)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_hold_place_refuses_to_run_outside_the_locking_transaction(org):
+def test_hold_place_refuses_to_run_outside_the_transaction_that_made_the_job(org):
     with pytest.raises(RuntimeError):
-        hold_place(wallet=wallet_of(org), job=make_job(org), amount=10)
+        hold_place(job=make_job(org), amount=10)
 
 
-def test_hold_place_refuses_another_organizations_job(org, outsider_org):
+def test_one_call_cannot_hold_for_jobs_of_two_organizations(org, outsider_org):
     with pytest.raises(ValueError), transaction.atomic():
-        hold_place(wallet=wallet_for_update(org), job=make_job(outsider_org), amount=10)
-    assert wallet_of(org).held == 0
+        holds_place(jobs=[make_job(org), make_job(outsider_org)], amounts=[10] * 2)
+    assert wallet_of(org).held == wallet_of(outsider_org).held == 0
+
+
+def test_holds_for_several_jobs_are_one_move_with_running_totals(org):
+    jobs = [make_job(org) for _ in range(3)]
+    with transaction.atomic():
+        entries = holds_place(jobs=jobs, amounts=[20, 20, 25], max_in_flight=3)
+    assert [(e.held_change, e.balance_after, e.held_after) for e in entries] == [
+        (20, 100, 20),
+        (20, 100, 40),
+        (25, 100, 65),
+    ]
+    wallet = wallet_of(org)
+    assert (wallet.held, wallet.in_flight) == (65, 3)
+    assert_wallet_matches_ledger(org)
+
+
+def test_past_the_cap_on_jobs_in_flight_it_is_429_before_402_and_nothing_moves(org):
+    place(org, make_job(org), 10)
+    with pytest.raises(TooManyJobsInFlight) as caught, transaction.atomic():
+        holds_place(jobs=[make_job(org), make_job(org)], amounts=[10] * 2, max_in_flight=2)
+    assert (caught.value.limit, caught.value.in_flight) == (2, 1)
+    # Over the cap and over the balance at once: the cap is named, as before.
+    with pytest.raises(TooManyJobsInFlight), transaction.atomic():
+        holds_place(jobs=[make_job(org), make_job(org)], amounts=[1000] * 2, max_in_flight=2)
+    with pytest.raises(InsufficientBalance), transaction.atomic():
+        holds_place(jobs=[make_job(org)], amounts=[1000], max_in_flight=2)
+    wallet = wallet_of(org)
+    assert (wallet.held, wallet.in_flight) == (10, 1)
+    assert_wallet_matches_ledger(org)
+
+
+def test_settling_takes_the_job_out_of_the_in_flight_count_once(org):
+    captured, released = make_job(org), make_job(org)
+    place(org, captured, 10)
+    place(org, released, 10)
+    assert wallet_of(org).in_flight == 2
+    hold_capture(job=captured)
+    hold_capture(job=captured)
+    hold_release(job=released)
+    hold_release(job=captured)
+    assert wallet_of(org).in_flight == 0
+    assert_wallet_matches_ledger(org)
+
+
+def test_the_database_refuses_a_second_settlement_of_one_job(org):
+    from django.db import IntegrityError
+
+    job = make_job(org)
+    place(org, job, 10)
+    hold_capture(job=job)
+    wallet = wallet_of(org)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerEntry.objects.create(
+            wallet=wallet,
+            organization=org,
+            kind="release",
+            amount=0,
+            held_change=-10,
+            balance_after=90,
+            held_after=-10,
+            idempotency_key="sneaky",
+            job=job,
+        )
+
+
+def test_without_update_returning_the_same_moves_are_made(org, monkeypatch):
+    """The path for databases without UPDATE ... RETURNING (SQLite before 3.35)."""
+    from django.db import connection
+
+    monkeypatch.setattr(connection.features, "can_return_rows_from_update", False)
+    jobs = [make_job(org), make_job(org)]
+    with transaction.atomic():
+        entries = holds_place(jobs=jobs, amounts=[30] * len(jobs), max_in_flight=2)
+    assert [e.held_after for e in entries] == [30, 60]
+    with pytest.raises(InsufficientBalance), transaction.atomic():
+        holds_place(jobs=[make_job(org)], amounts=[41])
+    with pytest.raises(TooManyJobsInFlight), transaction.atomic():
+        holds_place(jobs=[make_job(org)], amounts=[1], max_in_flight=2)
+    hold_capture(job=jobs[0])
+    hold_release(job=jobs[1])
+    wallet = wallet_of(org)
+    assert (wallet.balance, wallet.held, wallet.in_flight) == (70, 0, 0)
+    assert_wallet_matches_ledger(org)
 
 
 def test_adjustments_are_signed_need_a_reason_and_never_touch_held_money(org):

@@ -36,10 +36,38 @@ def test_fidelity_and_face_options_do_not_change_the_price(db):
     )
 
 
+def _edit(code: str, amount: int) -> None:
+    """What a staff edit in the admin does: save the row."""
+    item = PriceItem.objects.get(code=code)
+    item.amount = amount
+    item.save()
+
+
 def test_editing_a_row_changes_prices_without_code(db):
-    PriceItem.objects.filter(code="restore_base").update(amount=25)
-    PriceItem.objects.filter(code="upscale_step").update(amount=7)
-    assert price_for(JobParams(background_enhance=False, face_upsample=False, upscale=5)) == 25 + 3 * 7
+    params = JobParams(background_enhance=False, face_upsample=False, upscale=5)
+    assert price_for(params) == 10 + 3 * 2  # priced (and cached) before the edit
+    _edit("restore_base", 25)
+    _edit("upscale_step", 7)
+    assert price_for(params) == 25 + 3 * 7
+
+
+def test_submissions_are_priced_from_the_processs_copy_until_a_row_is_saved(db):
+    params = JobParams(background_enhance=False, face_upsample=False, upscale=2)
+    assert price_for(params) == 10
+    # A write that bypasses the model (no signal) is not seen while the copy is fresh: proof
+    # that pricing does not query the table each time.
+    PriceItem.objects.filter(code="restore_base").update(amount=40)
+    assert price_for(params) == 10
+    _edit("face_upsample", 4)  # any saved row forgets the copy
+    assert price_for(params) == 40
+
+
+def test_with_the_cache_off_every_price_reads_the_table(db, settings):
+    settings.PRICE_TABLE_CACHE_S = 0
+    params = JobParams(background_enhance=False, face_upsample=False, upscale=2)
+    assert price_for(params) == 10
+    PriceItem.objects.filter(code="restore_base").update(amount=40)
+    assert price_for(params) == 40
 
 
 def test_price_lines_explain_the_price(db):

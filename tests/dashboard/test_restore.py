@@ -217,8 +217,10 @@ def test_the_price_quote_comes_from_the_price_table(owner_client, org):
     expected = price_for(JobParams(upscale=4, background_enhance=True, face_upsample=False))
     assert quote.json()["unit_amount"] == expected
     assert quote.json()["total"] == 2 * expected
-    # Editing the table changes the quote at once: no copy of the prices anywhere else.
-    PriceItem.objects.filter(code="restore_base").update(amount=50)
+    # Editing the table (as the admin does: saving the row) changes the quote at once.
+    item = PriceItem.objects.get(code="restore_base")
+    item.amount = 50
+    item.save()
     again = owner_client.get(url, {"upscale": "4", "background_enhance": "true", "face_upsample": "false"})
     assert again.json()["unit_amount"] == price_for(JobParams(upscale=4, background_enhance=True, face_upsample=False))
     assert again.json()["unit_amount"] != expected
