@@ -57,7 +57,9 @@ def test_output_megapixels_are_charged_per_started_megapixel_when_priced():
     standard = Plan.objects.get(code="standard")
     params = JobParams(background_enhance=False, face_upsample=False, upscale=2)
     assert price_for(params, plan=standard, width=1000, height=1000) == 10  # list price is 0
-    PriceItem.objects.filter(code="output_megapixel").update(amount=4)
+    item = PriceItem.objects.get(code="output_megapixel")
+    item.amount = 4
+    item.save()  # as the admin does (a save also refreshes the processes' price cache)
     # 1000x1000 at 2x is 4.0 MP; 1001x1000 is 4.004 MP -> 5 started megapixels.
     assert price_for(params, plan=standard, width=1000, height=1000) == 10 + 4 * 4
     lines = price_lines(params, plan=standard, width=1001, height=1000)
