@@ -1,8 +1,13 @@
 """Requests per minute per organization, counted in shared storage.
 
 Counters live in ``settings.RATE_LIMIT_STORAGE_URI`` (Redis in production and tests, ``memory://``
-in the embedded single-process mode) through the ``limits`` library, whose moving-window hit is
-one atomic Lua script on Redis: many web processes share one budget without a race. The budget
+in the embedded single-process mode) through the ``limits`` library's storage. The window is a
+fixed one aligned to the clock minute: one counter per organization and minute, moved by the
+storage's ``incr`` (one atomic INCR+EXPIRE Lua script on Redis), whose answer is the count, so the
+remaining budget and the reset time come with it: one Redis round trip per request, where the
+moving window took two (hit, then window stats) and kept an entry per request. Many web
+processes share one budget without a race. A fixed window lets a client spend up to twice the
+budget across a minute boundary; the wallet and the in-flight cap bound what that can cost. The budget
 belongs to the organization, shared by all its key sets (subscriptions) and both keys of each:
 creating key sets does not multiply it, rotating a key does not reset it. The number comes from
 the organization's plan; a plan with 0 requests per minute is unlimited.
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from accounts.errors import RateLimited
 from accounts.models import ApiKey
@@ -33,6 +38,7 @@ from lib.breaker import CircuitBreaker, breaker_of
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "codeformer-rpm"
+WINDOW_S = 60
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def build_limiter(storage_uri: str) -> RateLimiter:
     """A limiter on its own storage connection (what each web process builds once), with the
     Redis socket timeouts of ``REDIS_CONNECTION_OPTIONS``."""
     options = settings.REDIS_CONNECTION_OPTIONS if storage_uri.startswith(("redis", "rediss")) else {}
-    return MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+    return FixedWindowRateLimiter(storage_from_string(storage_uri, **options))
 
 
 def storage_breaker(limiter: RateLimiter) -> CircuitBreaker:
@@ -87,10 +93,11 @@ def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None)
     if not breaker.allows():
         return unlimited
     item = RateLimitItemPerMinute(per_minute, namespace=NAMESPACE)
-    identifier = f"organization:{api_key.organization_id}"
+    now = time.time()
+    minute = int(now // WINDOW_S)
+    key = item.key_for(f"organization:{api_key.organization_id}", str(minute))
     try:
-        allowed = limiter.hit(item, identifier)
-        stats = limiter.get_window_stats(item, identifier)
+        count = limiter.storage.incr(key, WINDOW_S + 1)
     except Exception:
         # Counting is protection, not billing (holds guard the money): an unreachable or hung
         # counter store must not take the API down with it, nor make every request wait for it.
@@ -100,9 +107,9 @@ def enforce_request_rate(api_key: ApiKey, *, limiter: RateLimiter | None = None)
             )
         return unlimited
     breaker.record_success()
-    reset_after_s = max(1, math.ceil(stats.reset_time - time.time()))
-    state = RateLimitState(limit=per_minute, remaining=stats.remaining, reset_after_s=reset_after_s)
-    if not allowed:
+    reset_after_s = max(1, math.ceil((minute + 1) * WINDOW_S - now))
+    state = RateLimitState(limit=per_minute, remaining=max(0, per_minute - count), reset_after_s=reset_after_s)
+    if count > per_minute:
         headers = {"Retry-After": str(reset_after_s), **ratelimit_headers(state)}
         raise RateLimited(f"Rate limit is exceeded. Try again in {reset_after_s} seconds.", headers=headers)
     return state

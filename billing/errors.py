@@ -27,6 +27,13 @@ class InsufficientBalance(ApplicationError):
     default_message = "Your wallet does not have enough balance."
 
 
+def in_debt_error(balance: int) -> InsufficientBalance:
+    """The 402 of a wallet a refund or dispute left in debt."""
+    return InsufficientBalance(
+        f"Your balance is {balance} after a refund or dispute; top up to settle it before submitting again."
+    )
+
+
 class TooManyJobsInFlight(ApplicationError):
     """429: the organization already has ``plan.max_jobs_in_flight`` jobs queued or processing."""
 

@@ -12,6 +12,12 @@ def wallet_for(organization) -> Wallet:
     return Wallet.objects.get(organization=organization)
 
 
+def wallet_totals(organization) -> tuple[int, int, bool]:
+    """(balance, held, in_debt), read without a lock (a hint for cheap early refusals)."""
+    row = Wallet.objects.filter(organization=organization).values_list("balance", "held", "in_debt").first()
+    return (0, 0, False) if row is None else row
+
+
 def wallet_available(organization) -> int:
     """Balance minus held, read without a lock (a hint for cheap early refusals; the hold under
     the wallet lock is what guards the money)."""

@@ -29,6 +29,7 @@ from billing.errors import (
     InvalidAmount,
     NothingToRefund,
     TooManyJobsInFlight,
+    in_debt_error,
 )
 from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
@@ -298,9 +299,7 @@ def _refusal(organization_id, *, adding: int, max_in_flight: int | None) -> Exce
         organization_id=organization_id
     )
     if in_debt or balance < 0:
-        return InsufficientBalance(
-            f"Your balance is {balance} after a refund or dispute; top up to settle it before submitting again."
-        )
+        return in_debt_error(balance)
     if max_in_flight is not None and in_flight + adding > max_in_flight:
         return TooManyJobsInFlight(
             f"This organization may have at most {max_in_flight} requests queued or processing; {in_flight} are.",

@@ -24,10 +24,10 @@ from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from billing.controls import admission_check
-from billing.errors import InsufficientBalance
+from billing.errors import InsufficientBalance, in_debt_error
 from billing.hooks import after_spend
 from billing.pricing import price_for
-from billing.selectors import wallet_available
+from billing.selectors import wallet_totals
 from billing.services import hold_capture, hold_release, holds_place
 from config.errors import BadRequest, Conflict, NotFound
 from jobs import failures
@@ -72,7 +72,10 @@ def job_admission_precheck(*, organization, params: JobParams, api_key=None, ima
     """
     price = price_for(params, plan=organization.plan)
     admission_check(organization=organization, api_key=api_key, count=image_count, total_price=price * image_count)
-    if wallet_available(organization) < price * image_count:
+    balance, held, in_debt = wallet_totals(organization)
+    if in_debt or balance < 0:
+        raise in_debt_error(balance)
+    if balance - held < price * image_count:
         raise InsufficientBalance()
     return price
 
