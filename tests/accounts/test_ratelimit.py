@@ -140,6 +140,22 @@ def test_a_view_answers_429_in_the_gateway_shape_with_the_headers(tiny_plan):
     assert refused["RateLimit-Limit"] == "3"
 
 
+def test_counting_a_request_is_one_redis_round_trip(tiny_key, monkeypatch):
+    limiter = build_limiter(settings.RATE_LIMIT_STORAGE_URI)
+    enforce_request_rate(tiny_key, limiter=limiter)  # connects
+    commands = []
+    connection_class = limiter.storage.storage.connection_pool.connection_class
+    real_send = connection_class.send_packed_command
+    monkeypatch.setattr(
+        connection_class,
+        "send_packed_command",
+        lambda self, *args, **kwargs: commands.append(args[0]) or real_send(self, *args, **kwargs),
+    )
+    state = enforce_request_rate(tiny_key, limiter=limiter)
+    assert len(commands) == 1
+    assert (state.limit, state.remaining) == (3, 1)
+
+
 def test_each_process_builds_its_limiter_once():
     from accounts.ratelimit import get_limiter
 
@@ -157,8 +173,8 @@ def test_after_one_failure_the_store_is_left_alone_until_the_fail_open_period_en
     settings.REDIS_FAIL_OPEN_S = 1
     dead = build_limiter("redis://127.0.0.1:1/0")
     asked = []
-    real_hit = dead.hit
-    monkeypatch.setattr(dead, "hit", lambda *args, **kwargs: asked.append(1) or real_hit(*args, **kwargs))
+    real_incr = dead.storage.incr  # the one call a counted request makes
+    monkeypatch.setattr(dead.storage, "incr", lambda *args, **kwargs: asked.append(1) or real_incr(*args, **kwargs))
 
     for _ in range(5):
         enforce_request_rate(tiny_key, limiter=dead)
