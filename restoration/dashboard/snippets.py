@@ -63,6 +63,82 @@ def request_snippets(
     ]
 
 
+def quickstart_snippets(*, base_url: str, key: str | None = None) -> list[SnippetGroup]:
+    """The quick-start page: both APIs with their documented defaults, then following a request
+    (its status, and its live event stream)."""
+    return [*request_snippets(base_url=base_url, params={}, key=key), status_snippets(base_url=base_url, key=key)]
+
+
+def status_snippets(*, base_url: str, key: str | None = None) -> SnippetGroup:
+    """Reading one gateway request: its status object once, and its server-sent event stream."""
+    base = base_url.rstrip("/")
+    placeholder = "REQUEST_ID"
+    status = base + reverse("api:request-status", kwargs={"request_id": placeholder})
+    stream = base + reverse("api:request-stream", kwargs={"request_id": placeholder})
+    py_key, js_key = _key_expr(key)
+    header = _curl_key_header(key).strip().rstrip("\\").strip()
+    curl = (
+        f"# REQUEST_ID is the request_id the generate call answered.\n"
+        f"curl {header} \\\n  {shlex.quote(status)}\n\n"
+        "# Live: a status event whenever it changes, a log event per line, then done.\n"
+        f"curl -N {header} \\\n  {shlex.quote(stream)}"
+    )
+    python = (
+        "import json\nimport os\n\nimport requests\n\n"
+        f"KEY = {py_key}\n"
+        'REQUEST_ID = "REQUEST_ID"  # the request_id the generate call answered\n'
+        'headers = {"Ocp-Apim-Subscription-Key": KEY}\n\n'
+        f"status = requests.get(f{json.dumps(status.replace(placeholder, '{REQUEST_ID}'))}, "
+        "headers=headers, timeout=30).json()\n"
+        'print(status["status"])\n\n'
+        "# Live: server-sent events until the request is final.\n"
+        f"url = f{json.dumps(stream.replace(placeholder, '{REQUEST_ID}'))}\n"
+        "with requests.get(url, headers=headers, stream=True, timeout=90) as answer:\n"
+        "    event = None\n"
+        "    for line in answer.iter_lines(decode_unicode=True):\n"
+        '        if line.startswith("event: "):\n'
+        "            event = line[7:]\n"
+        '        elif line.startswith("data: "):\n'
+        "            print(event, json.loads(line[6:]))\n"
+        '            if event == "done":\n'
+        "                break"
+    )
+    javascript = (
+        f"const KEY = {js_key};\n"
+        'const REQUEST_ID = "REQUEST_ID"; // the request_id the generate call answered\n'
+        'const headers = { "Ocp-Apim-Subscription-Key": KEY };\n\n'
+        f"const status = await (await fetch(`{status.replace(placeholder, '${REQUEST_ID}')}`, {{ headers }})).json();\n"
+        "console.log(status.status);\n\n"
+        "// Live: server-sent events until the request is final (in a browser, EventSource with\n"
+        "// ?subscription-key=... works too, and reconnects by itself).\n"
+        f"const answer = await fetch(`{stream.replace(placeholder, '${REQUEST_ID}')}`, {{ headers }});\n"
+        "const decoder = new TextDecoder();\n"
+        'let buffer = "";\n'
+        "for await (const chunk of answer.body) {\n"
+        "  buffer += decoder.decode(chunk, { stream: true });\n"
+        "  let end;\n"
+        '  while ((end = buffer.indexOf("\\n\\n")) >= 0) {\n'
+        "    const block = buffer.slice(0, end);\n"
+        "    buffer = buffer.slice(end + 2);\n"
+        "    const event = /^event: (.*)$/m.exec(block)?.[1];\n"
+        "    const data = /^data: (.*)$/m.exec(block)?.[1];\n"
+        "    if (data) console.log(event, JSON.parse(data));\n"
+        "  }\n"
+        "}"
+    )
+    return SnippetGroup(
+        api="status",
+        title="Following a request (status and live stream)",
+        note="The status object of a gateway request, once or as a live server-sent event stream "
+        "of its status and logs. A stream lasts about a minute; reconnect with Last-Event-ID to go on.",
+        snippets=[
+            Snippet("curl", "curl", curl),
+            Snippet("python", "Python", python),
+            Snippet("javascript", "JavaScript", javascript),
+        ],
+    )
+
+
 def _safe_file_name(name: str) -> str:
     name = (name or "").replace("/", "_").replace("\\", "_").strip() or "photo.jpg"
     return name[:120]

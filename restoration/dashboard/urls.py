@@ -24,6 +24,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("welcome/", views.no_organization, name="no_organization"),
     path("switch/", views.switch_organization, name="switch_organization"),
+    path("quickstart/", views.quickstart, name="quickstart"),
     path("keys/", views.keys, name="keys"),
     path("keys/new/", views.key_create, name="key_create"),
     path("keys/<uuid:subscription_id>/regenerate/", views.key_regenerate, name="key_regenerate"),

@@ -30,7 +30,7 @@ from jobs.types import JobParams
 from lib.base_url import public_base_url
 from restoration.dashboard import forms, playground
 from restoration.dashboard.selectors import usage_for, with_charged
-from restoration.dashboard.snippets import request_snippets
+from restoration.dashboard.snippets import quickstart_snippets, request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
 from restoration.intake import image_from_upload, image_from_url
 
@@ -120,7 +120,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
         "subscription": subscription,
         "full_keys": sorted(full_keys.items()),
         "created": True,
-        "api_base": public_base_url(request),
+        **_quickstart_context(request, key=full_keys["primary"]),
     }
     return _no_store(render(request, "dashboard/key_secret.html", context))
 
@@ -139,9 +139,21 @@ def key_regenerate(request: HttpRequest, subscription_id) -> HttpResponse:
         "subscription": subscription,
         "full_keys": [(slot, full_key)],
         "created": False,
-        "api_base": public_base_url(request),
+        **_quickstart_context(request, key=full_key),
     }
     return _no_store(render(request, "dashboard/key_secret.html", context))
+
+
+def _quickstart_context(request: HttpRequest, *, key: str | None = None) -> dict:
+    base_url = public_base_url(request)
+    return {"api_base": base_url, "key": key, "groups": quickstart_snippets(base_url=base_url, key=key)}
+
+
+@org_view()
+def quickstart(request: HttpRequest) -> HttpResponse:
+    """Both APIs as code against this deployment; the key comes from ``CODEFORMER_KEY`` here,
+    and is filled in only on the page shown once right after a key is made."""
+    return render(request, "dashboard/quickstart.html", _quickstart_context(request))
 
 
 @org_view(manage=True)

@@ -63,6 +63,7 @@ def page_urls(filled: Filled) -> dict[str, str]:
         "job-completed": f"/jobs/{filled.completed.request_id}/",
         "job-failed": f"/jobs/{filled.failed.request_id}/",
         "job-queued": f"/jobs/{filled.queued.request_id}/",
+        "quickstart": "/quickstart/",
         "keys": "/keys/",
         "wallet": "/wallet/",
         "webhooks": "/webhooks/",
