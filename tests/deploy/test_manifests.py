@@ -4,6 +4,7 @@ list where a real Dramatiq broker keeps the gpu queue's waiting messages."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import dramatiq
@@ -123,3 +124,23 @@ def test_the_schema_check_refuses_a_broken_manifest():
     broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["tcpSocket"]["prot"] = 1
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_queue_the_code_declares_is_consumed_by_a_deployment():
+    from django.apps import apps
+
+    import jobs.actors  # noqa: F401 - declares the job queues
+
+    for config in apps.get_app_configs():  # each app's actors module declares its queues
+        with contextlib.suppress(ModuleNotFoundError):
+            __import__(f"{config.name}.actors")
+    declared = {name for name in dramatiq.get_broker().get_declared_queues() if not name.endswith((".DQ", ".XQ"))}
+    consumed = set()
+    for container in containers():
+        command = container["command"]
+        if "rundramatiq" in command:
+            after = command[command.index("--queues") + 1 :]
+            consumed.update(
+                arg for arg in after[: next((i for i, a in enumerate(after) if a.startswith("--")), len(after))]
+            )
+    assert declared <= consumed, f"no deployment consumes {sorted(declared - consumed)}"
