@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ml import loading
+from ml.cancel import NEVER, CancelToken
 from ml.device import configure_threads, resolve_device
 from ml.errors import InvalidImage, MLError, ModelNotEnabled, RestorationFailed
 from ml.face import geometry
@@ -77,11 +78,13 @@ class _Input:
 @dataclass
 class _Job:
     on_progress: Callable[[str], None] | None
+    cancel: CancelToken = NEVER
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_KEYS, 0.0))
     warnings: list[str] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.cancel.check()
         if self.on_progress is not None:
             self.on_progress(name)
         with self.timed(name), _failures_as_restoration_failed(name):
@@ -150,13 +153,20 @@ class RestorationPipeline:
     # --- public API -----------------------------------------------------------------------------
 
     def restore(
-        self, data: bytes, options: RestoreOptions, *, on_progress: Callable[[str], None] | None = None
+        self,
+        data: bytes,
+        options: RestoreOptions,
+        *,
+        on_progress: Callable[[str], None] | None = None,
+        cancel: CancelToken = NEVER,
     ) -> RestoreResult:
-        """Image file bytes in, PNG bytes out (plus the arrays)."""
+        """Image file bytes in, PNG bytes out (plus the arrays). ``cancel`` is checked between
+        stages, faces, background tiles and model calls; once it is canceled the call raises
+        ``ml.cancel.Cancelled`` after at most one more model call."""
         from ml.imageio import decode_image, encode_png
 
         self._check_model(options.model)
-        job = _Job(on_progress)
+        job = _Job(on_progress, cancel)
         with job.stage("decode"):
             decoded = decode_image(data, max_pixels=self.max_output_pixels)
             image = _Input(
@@ -172,12 +182,17 @@ class RestorationPipeline:
         return result
 
     def restore_array(
-        self, image: Any, options: RestoreOptions, *, on_progress: Callable[[str], None] | None = None
+        self,
+        image: Any,
+        options: RestoreOptions,
+        *,
+        on_progress: Callable[[str], None] | None = None,
+        cancel: CancelToken = NEVER,
     ) -> RestoreResult:
         """Like ``restore`` for an already decoded image (``DecodedImage`` or a BGR/BGRA/gray
         uint8/uint16 array); ``png`` is left empty and the result is in ``image``/``alpha``."""
         self._check_model(options.model)
-        return self._run(_input_from(image), options, _Job(on_progress))
+        return self._run(_input_from(image), options, _Job(on_progress, cancel))
 
     def warmup(self) -> None:
         """Load every model a job on this pipeline can need, so the first job is not slow."""
@@ -214,7 +229,7 @@ class RestorationPipeline:
             alpha=alpha,
             upscale=plan.upscale,
             cropped_faces=crops,
-            restored_faces=[_to_output_dtype(face, 8) for face in restored],
+            restored_faces=[_round_to_uint8(face) for face in restored],
         )
 
     def _plan(self, height: int, width: int, options: RestoreOptions, job: _Job) -> _Plan:
@@ -245,7 +260,9 @@ class RestorationPipeline:
             crop = cv2.resize(image.pixels, size, interpolation=cv2.INTER_LINEAR)
         with job.stage("restore"):
             face = self._restore_faces([crop], options, is_gray(crop), job)[0]
-        result = face
+        # A grey face is float here (the colour transfer); the reference writes it out with
+        # cv2.imwrite, which rounds (saturating), so this path rounds where the paste truncates.
+        result = face if image.bit_depth == 16 else _round_to_uint8(face)
         if options.face_upsample:
             with job.stage("paste"):
                 result = self._upsample_face(face, plan.upscale, job)
@@ -281,6 +298,7 @@ class RestorationPipeline:
         else:
             detector_image, scale = geometry.detector_input(internal)
             detector = self._detector(job)
+            job.cancel.check()
             with job.timed("forward"):
                 rows = detector.detect(detector_image)
             # Side and tiny faces (eyes a few pixels apart) cannot be aligned meaningfully.
@@ -316,7 +334,7 @@ class RestorationPipeline:
         batch = crops_to_tensor(crops, self.device)
         try:
             with job.timed("forward"):
-                output = restorer.restore(batch, options.fidelity)
+                output = restorer.restore(batch, options.fidelity, job.cancel)
         except MLError:
             raise
         except Exception as exc:
@@ -342,7 +360,7 @@ class RestorationPipeline:
         # only image-sized buffers are the output's own dtype.
         pixels = _to_output_dtype(image.pixels, image.bit_depth)
         with job.timed("forward"):
-            enhanced = upsampler.upscale(pixels)
+            enhanced = upsampler.upscale(pixels, job.cancel)
         if (enhanced.shape[1], enhanced.shape[0]) == size:
             return enhanced  # LANCZOS4 to the same size would only copy it
         return cv2.resize(enhanced, size, interpolation=cv2.INTER_LANCZOS4)
@@ -365,7 +383,7 @@ class RestorationPipeline:
         size = (geometry.FACE_SIZE, geometry.FACE_SIZE)
         parser_input = [cv2.resize(face, size, interpolation=cv2.INTER_LINEAR) for face in restored]
         with job.timed("forward"):
-            labels = parser.parse(faces_to_parser_tensor(parser_input, self.device))
+            labels = parser.parse(faces_to_parser_tensor(parser_input, self.device), job.cancel)
         pastes = [
             (
                 face,
@@ -382,7 +400,17 @@ class RestorationPipeline:
         ``face_upsample``): sharper faces at large output factors."""
         upsampler = self._upsampler(job)
         with job.timed("forward"):
-            enhanced = upsampler.upscale(face)
+            if face.dtype.kind == "f":
+                # A grey face comes out of the colour transfer as float64 on the 0..255 scale,
+                # slightly outside it. RealESRGANer.enhance takes it as float32 / 255 (no clip)
+                # and rounds its clamped output to uint8; the upsampler's float contract is
+                # [0, 1], so scale on the way in and round on the way out, as it does.
+                # (The reference switches to a 65535 range when such a face exceeds 256, which
+                # blackens it; dividing by 255 here keeps that face right.)
+                enhanced = upsampler.upscale(face.astype(np.float32) / 255, job.cancel)
+                enhanced = (enhanced * 255.0).round().astype(np.uint8)
+            else:
+                enhanced = upsampler.upscale(face, job.cancel)
         side = geometry.FACE_SIZE * upscale
         if side != enhanced.shape[0]:
             enhanced = cv2.resize(enhanced, (side, side), interpolation=cv2.INTER_LANCZOS4)
@@ -485,6 +513,14 @@ def _to_output_dtype(image: np.ndarray, bit_depth: int) -> np.ndarray:
         return np.clip(np.round(image.astype(np.float64) * 257.0), 0, 65535).astype(np.uint16)
     # Truncation, not rounding: the reference converts its float blend with astype(uint8).
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _round_to_uint8(image: np.ndarray) -> np.ndarray:
+    """A face as the reference saves it: cv2.imwrite converts a float image to 8 bits with
+    saturate_cast, i.e. rounds half to even, then clips (uint8 input is returned as is)."""
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 def _resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Parity with CodeFormer's own inference on the shared random-weight fixture.
 
-Every case folder under shared/parity/cases (or $PARITY_CASES_DIR) is a test. The rule is
-the fixture's README: same size and PSNR >= 60 dB against expected.png, compared before the
-final resize; stages/ (when present) must give bit-identical crops and >= 60 dB faces.
+Every case folder under shared/parity/cases (or $PARITY_CASES_DIR) and under this folder's
+parity_cases/ (the grayscale cases, made by scripts/make_gray_parity_cases.py with the
+reference's own code) is a test. The rule is the fixture's README: same size and PSNR >= 60 dB
+against expected.png, compared before the final resize; stages/ (when present) must give
+bit-identical crops and >= 60 dB faces.
 """
 
 from __future__ import annotations
@@ -21,13 +23,24 @@ from tests.ml.checkpoints import shared_dir
 MIN_PSNR_DB = 60.0
 
 
-def cases_dir() -> Path:
-    return Path(os.environ.get("PARITY_CASES_DIR", shared_dir() / "parity" / "cases"))
+OWN_CASES_DIR = Path(__file__).parent / "parity_cases"
+
+
+def cases_dirs() -> list[Path]:
+    return [Path(os.environ.get("PARITY_CASES_DIR", shared_dir() / "parity" / "cases")), OWN_CASES_DIR]
+
+
+def case_folders() -> dict[str, Path]:
+    """Case name -> folder, over every cases directory (names are unique across them)."""
+    found: dict[str, Path] = {}
+    for root in cases_dirs():
+        if root.is_dir():
+            found.update({p.name: p for p in sorted(root.iterdir()) if (p / "params.json").is_file()})
+    return found
 
 
 def case_names() -> list[str]:
-    root = cases_dir()
-    return sorted(p.name for p in root.iterdir() if (p / "params.json").is_file()) if root.is_dir() else []
+    return sorted(case_folders())
 
 
 def psnr(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -61,7 +74,7 @@ _RESULTS: dict[str, object] = {}
 def run_case(pipeline, name: str):
     """Each case runs once per session; the final-image and stage tests share the result."""
     if name not in _RESULTS:
-        folder = cases_dir() / name
+        folder = case_folders()[name]
         params = json.loads((folder / "params.json").read_text())
         _RESULTS[name] = pipeline.restore_array(read_bgr(folder / "input.png"), case_options(params))
     return _RESULTS[name]
@@ -70,7 +83,7 @@ def run_case(pipeline, name: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", case_names())
 def test_it_matches_the_reference_output(pipeline, case):
-    expected = read_bgr(cases_dir() / case / "expected.png")
+    expected = read_bgr(case_folders()[case] / "expected.png")
     result = run_case(pipeline, case)
 
     assert result.internal_image.shape == expected.shape
@@ -80,9 +93,9 @@ def test_it_matches_the_reference_output(pipeline, case):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", [c for c in case_names() if (cases_dir() / c / "stages").is_dir()])
+@pytest.mark.parametrize("case", [c for c in case_names() if (case_folders()[c] / "stages").is_dir()])
 def test_its_stages_match_the_reference(pipeline, case):
-    stages = cases_dir() / case / "stages"
+    stages = case_folders()[case] / "stages"
     result = run_case(pipeline, case)
     crops = sorted(stages.glob("cropped_*.png"))
     restored = sorted(stages.glob("restored_*.png"))
@@ -97,7 +110,7 @@ def test_its_stages_match_the_reference(pipeline, case):
 @pytest.mark.parametrize("case", case_names())
 def test_the_output_is_upscale_times_the_input(pipeline, case):
     """The reference returns its enlarged working image; the product returns the size asked."""
-    folder = cases_dir() / case
+    folder = case_folders()[case]
     params = json.loads((folder / "params.json").read_text())
     width, height = params["input"]["size_wh"]
     result = run_case(pipeline, case)
@@ -105,3 +118,17 @@ def test_the_output_is_upscale_times_the_input(pipeline, case):
     upscale = params["options"]["upscale"]
     assert (result.width, result.height) == (width * upscale, height * upscale)
     assert result.image.shape[:2] == (height * upscale, width * upscale)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in case_names() if c.startswith("whole_gray")])
+def test_a_grey_photo_comes_back_grey_and_not_black(pipeline, case):
+    """CodeFormer issue #222: the reference casts the over-range grey blend to uint16 and its
+    8-bit result reads back black. Ours clips: the photo stays grey, at its own brightness."""
+    folder = case_folders()[case]
+    photo = read_bgr(folder / "input.png")
+    result = run_case(pipeline, case)
+
+    image = result.image.astype(np.int16)
+    assert (image == image[:, :, :1]).all()
+    assert abs(float(image.mean()) - float(photo.mean())) < 10.0
