@@ -255,6 +255,8 @@ REDIS_FAIL_OPEN_S = env_int("REDIS_FAIL_OPEN_S", 15, minimum=1)
 _dramatiq_middleware = [
     "dramatiq.middleware.AgeLimit",
     "dramatiq.middleware.TimeLimit",
+    # Raises Shutdown in actors that set notify_shutdown (process_job) when the worker stops.
+    "dramatiq.middleware.ShutdownNotifications",
     "dramatiq.middleware.Callbacks",
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
@@ -318,6 +320,8 @@ RESULT_RETENTION_HOURS = env_int("RESULT_RETENTION_HOURS", 24, minimum=1)
 MEDIA_URL_TTL_S = env_int("MEDIA_URL_TTL_S", 3600, minimum=60)
 JOB_TIME_LIMIT_S = env_int("JOB_TIME_LIMIT_S", 900, minimum=10)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# How often (at most) a running job's worker re-reads the job's row to learn of a cancel.
+JOB_CANCEL_POLL_MS = env_int("JOB_CANCEL_POLL_MS", 500, minimum=50)
 # A PROCESSING job not finished this long after it started belongs to a dead worker whatever its
 # heartbeat says (the backstop: a thread stuck where the time limit cannot reach it). Must exceed
 # the time limit, or a job still running inside its limit would be taken from its worker.

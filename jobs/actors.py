@@ -22,6 +22,9 @@ install_heartbeat()
     # stale-job sweep is the one place that decides to re-queue (counting attempts against
     # JOB_MAX_ATTEMPTS) or to fail the job and release its hold.
     max_retries=0,
+    # On SIGTERM Dramatiq raises Shutdown in this thread; job_run stops the engine and hands
+    # the job back to the queue instead of computing on until the process is killed.
+    notify_shutdown=True,
 )
 def process_job(job_id: str) -> None:
     from jobs.services import job_run

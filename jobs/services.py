@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from dramatiq.middleware.shutdown import Shutdown
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from billing.controls import admission_check
@@ -44,6 +45,7 @@ from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib import logcontext
 from lib.breaker import breaker_of
 from lib.netfetch import check_public_url
+from ml.cancel import Cancelled, CancelToken
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
 from moderation.screening import image_hashes_record, images_screen, output_hash_record
 
@@ -374,7 +376,15 @@ def _reload_jobs(organization, ids: list) -> list[Job]:
 
 
 def job_run(*, job_id) -> Job | None:
-    """Process one job. Idempotent: a message for a job that is not QUEUED does nothing."""
+    """Process one job. Idempotent: a message for a job that is not QUEUED does nothing.
+
+    The engine gets a cancellation token tied to the job's row (``job_cancel_token``), so a
+    cancel or a take-over by the sweep stops the computation within one model call. Dramatiq's
+    time limit and worker shutdown arrive as exceptions raised asynchronously in this thread
+    (``TimeLimitExceeded``; ``Shutdown``, the actor sets ``notify_shutdown``): they can land
+    anywhere, even while another outcome is being settled, so they are handled around the
+    whole run. Dramatiq raises each at most once per message, which is what makes that enough.
+    """
     with logcontext.log_context(request_id=f"{REQUEST_ID_PREFIX}{job_id}"):
         return _run(job_id)
 
@@ -385,23 +395,56 @@ def _run(job_id) -> Job | None:
         logger.info("job %s is not queued any more; message ignored", job_id)
         return None
     attempt = job.attempts
-    output_name = ""
-    completed = False
+    stored: list[str] = []  # the output file, once saved (the handlers below must see it)
+    try:
+        _run_claimed(job, attempt, stored)
+    except TimeLimitExceeded as exc:
+        error = failures.time_limit_text(settings.JOB_TIME_LIMIT_S)
+        _finish(job, attempt, Job.Status.ERROR, error=error, detail=failures.operator_detail(exc))
+    except Shutdown:
+        _release_to_queue(job, attempt)
+    # Asked of the row, not of a local flag: an interrupt can land between the commit and
+    # any assignment after it.
+    if stored and not Job.objects.filter(id=job.id, output_file=stored[0]).exists():
+        # Canceled, timed out or taken over by the sweep while we ran (or the finish failed):
+        # the stored result belongs to nobody.
+        delete_stored(stored[0])
+        logger.info("job %s attempt %s: result discarded", job.id, attempt)
+    job.refresh_from_db()
+    return job
+
+
+def job_cancel_token(job: Job, attempt: int) -> CancelToken:
+    """A token the engine checks between its model calls: canceled once this attempt no longer
+    owns the job (the client canceled it, or the sweep re-queued it). It reads the row at most
+    every ``JOB_CANCEL_POLL_MS``: on a GPU a tile takes milliseconds."""
+
+    def poll() -> str | None:
+        if Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=attempt).exists():
+            return None
+        return "the job was canceled or taken over"
+
+    return CancelToken(poll, min_interval_s=settings.JOB_CANCEL_POLL_MS / 1000)
+
+
+def _run_claimed(job: Job, attempt: int, stored: list[str]) -> None:
+    """Run the engine and settle the outcome."""
     try:
         options = _restore_options(job)
         engine = get_engine()
         data = _read_input(job)
-        result = engine.restore(data, options, on_progress=lambda stage: _progress(job, attempt, stage))
+        result = engine.restore(
+            data,
+            options,
+            on_progress=lambda stage: _progress(job, attempt, stage),
+            cancel=job_cancel_token(job, attempt),
+        )
         _check_result(result)
-        output_name = default_storage.save(output_path(job), ContentFile(result.png))
-        completed = _finish(job, attempt, Job.Status.COMPLETED, output_name=output_name, result=result)
-        if completed:
+        stored.append(default_storage.save(output_path(job), ContentFile(result.png)))
+        if _finish(job, attempt, Job.Status.COMPLETED, output_name=stored[0], result=result):
             _hash_output(job, result.png)
-    except JobAbandoned:
-        pass
-    except TimeLimitExceeded as exc:
-        error = failures.time_limit_text(settings.JOB_TIME_LIMIT_S)
-        _finish(job, attempt, Job.Status.ERROR, error=error, detail=failures.operator_detail(exc))
+    except (JobAbandoned, Cancelled):
+        logger.info("job %s attempt %s: stopped, the job is no longer ours", job.id, attempt)
     except InvalidImage as exc:
         error = failures.invalid_image_text(exc)
         _finish(job, attempt, Job.Status.FAILED, error=error, detail=failures.operator_detail(exc))
@@ -414,13 +457,17 @@ def _run(job_id) -> Job | None:
     except Exception as exc:
         logger.exception("job %s: unexpected error in the restoration engine", job.id)
         _finish(job, attempt, Job.Status.ERROR, error=failures.UNEXPECTED, detail=failures.operator_detail(exc))
-    if output_name and not completed:
-        # Canceled or taken over by the sweep while we ran (or the finish failed): the stored
-        # result belongs to nobody.
-        delete_stored(output_name)
-        logger.info("job %s attempt %s: result discarded", job.id, attempt)
-    job.refresh_from_db()
-    return job
+
+
+def _release_to_queue(job: Job, attempt: int) -> None:
+    """The worker is shutting down mid-job: hand the job back to the queue now (another worker
+    takes it) instead of leaving it PROCESSING until the stale sweep. Out of attempts, it is
+    an ERROR with its hold released, as the sweep would decide."""
+    if attempt >= settings.JOB_MAX_ATTEMPTS:
+        message = f"The worker shut down while processing this request ({attempt} attempts)."
+        _finish(job, attempt, Job.Status.ERROR, error=message)
+        return
+    _requeue(job, now=timezone.now(), reason="The worker shut down")
 
 
 def _hash_output(job: Job, png: bytes) -> None:
@@ -646,7 +693,7 @@ def _resend_unsent(*, now) -> int:
     return sent
 
 
-def _requeue(job: Job, *, now) -> int:
+def _requeue(job: Job, *, now, reason: str = "The worker stopped responding") -> int:
     with transaction.atomic():
         changed = Job.objects.filter(id=job.id, status=Job.Status.PROCESSING, attempts=job.attempts).update(
             status=Job.Status.QUEUED, started_at=None, updated_at=now, worker_id=""
@@ -654,7 +701,7 @@ def _requeue(job: Job, *, now) -> int:
         if changed:
             _log(
                 job,
-                f"The worker stopped responding; re-queued (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS} used).",
+                f"{reason}; re-queued (attempt {job.attempts} of {settings.JOB_MAX_ATTEMPTS} used).",
             )
             transaction.on_commit(lambda: _enqueue([job.id]))
     return changed

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ml.cancel import NEVER, CancelToken
+
 
 class FaceParser:
     """Per-pixel face parsing into 19 classes.
 
     Tensor contract of ``parse``: ``faces`` float32 (N, 3, 512, 512) RGB in [-1, 1] on
     ``self.device``; returns int64 numpy (N, 512, 512) class labels (argmax of the 19 logits).
-    Faces go through in batches of ``max_batch``; fp16 on CUDA, channels_last fp32 on CPU (about
+    Faces go through in batches of ``max_batch`` (``cancel`` checked before each); fp16 on CUDA, channels_last fp32 on CPU (about
     20% faster there, with the same labels).
     """
 
@@ -22,9 +24,12 @@ class FaceParser:
         self.device = device
         self.max_batch = max(1, max_batch)
 
-    def parse(self, faces: torch.Tensor) -> np.ndarray:
+    def parse(self, faces: torch.Tensor, cancel: CancelToken = NEVER) -> np.ndarray:
+        labels = []
         with torch.inference_mode():
-            labels = [self._labels(chunk) for chunk in faces.split(self.max_batch)]
+            for chunk in faces.split(self.max_batch):
+                cancel.check()
+                labels.append(self._labels(chunk))
         return torch.cat(labels).cpu().numpy()
 
     def _labels(self, faces: torch.Tensor) -> torch.Tensor:

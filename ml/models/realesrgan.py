@@ -7,6 +7,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ml.cancel import NEVER, CancelToken
+
 # Integer images are converted the way Real-ESRGAN's ``RealESRGANer`` converts them: divided by
 # their maximum on the way in; clamped to [0, 1], scaled, rounded and cast on the way out.
 _MAXIMA = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -22,7 +24,8 @@ class BackgroundUpsampler:
     ``tile_pad`` margin of real context that is cropped away; ``tile=0`` runs the whole image.
     Each tile is converted and written straight into the preallocated output, so besides the
     output only one tile's tensors are alive: the conversions are elementwise, so the result
-    is the same as converting the whole network output at once.
+    is the same as converting the whole network output at once. ``cancel`` is checked before
+    every tile.
     """
 
     scale = 2
@@ -34,7 +37,7 @@ class BackgroundUpsampler:
         self.tile = tile
         self.tile_pad = tile_pad
 
-    def upscale(self, image: np.ndarray) -> np.ndarray:
+    def upscale(self, image: np.ndarray, cancel: CancelToken = NEVER) -> np.ndarray:
         height, width = image.shape[:2]
         s = self.scale
         output = np.empty((height * s, width * s, 3), dtype=image.dtype)
@@ -45,6 +48,7 @@ class BackgroundUpsampler:
         with torch.inference_mode():
             for top in range(0, height, tile):
                 for left in range(0, width, tile):
+                    cancel.check()
                     bottom, right = min(top + tile, height), min(left + tile, width)
                     window = self._window(image, padded, top, left, tile)
                     result = self._forward(window.pixels)

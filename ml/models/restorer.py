@@ -6,6 +6,7 @@ import logging
 
 import torch
 
+from ml.cancel import NEVER, CancelToken
 from ml.errors import RestorationFailed
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,8 @@ class FaceRestorer:
 
     Tensor contract of ``restore`` (every subclass): ``faces`` float32 (N, 3, 512, 512), RGB,
     in [-1, 1], on ``self.device``; returns float32 (N, 3, 512, 512), RGB, nominally in [-1, 1]
-    (not clamped), on the same device. Faces go through in batches of ``max_batch``; on CUDA the
+    (not clamped), on the same device. Faces go through in batches of ``max_batch``, ``cancel`` checked
+    before each; on CUDA the
     forward runs under fp16 autocast and falls back to fp32 for a batch that overflows.
     A non-finite output raises ``RestorationFailed``: an unrestored or broken face is never
     handed back as a result.
@@ -30,9 +32,13 @@ class FaceRestorer:
         self.device = device
         self.max_batch = max(1, max_batch)
 
-    def restore(self, faces: torch.Tensor, fidelity: float) -> torch.Tensor:
+    def restore(self, faces: torch.Tensor, fidelity: float, cancel: CancelToken = NEVER) -> torch.Tensor:
+        outputs = []
         with torch.inference_mode():
-            return torch.cat([self._restore_batch(chunk, fidelity) for chunk in faces.split(self.max_batch)])
+            for chunk in faces.split(self.max_batch):
+                cancel.check()
+                outputs.append(self._restore_batch(chunk, fidelity))
+        return torch.cat(outputs)
 
     def _restore_batch(self, faces: torch.Tensor, fidelity: float) -> torch.Tensor:
         try:

@@ -50,7 +50,7 @@ class FakeEngine:
         cls.started = threading.Event()
         cls.calls = 0
 
-    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+    def restore(self, data: bytes, options, on_progress=None, cancel=None) -> FakeResult:
         type(self).calls += 1
         progress = on_progress or (lambda stage: None)
         began = time.perf_counter()
@@ -84,7 +84,7 @@ class FakeEngine:
 class LyingEngine(FakeEngine):
     """Claims success but returns no image: the job must not be COMPLETED."""
 
-    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+    def restore(self, data: bytes, options, on_progress=None, cancel=None) -> FakeResult:
         return FakeResult(png=b"", width=10, height=10, faces=0, timings={})
 
 
@@ -108,7 +108,15 @@ class StuckEngine(FakeEngine):
     """For a worker in another process that the test kills: reports its first stage, then never
     finishes (a GPU job in the middle of its forwards)."""
 
-    def restore(self, data: bytes, options, on_progress=None) -> FakeResult:
+    def restore(self, data: bytes, options, on_progress=None, cancel=None) -> FakeResult:
         (on_progress or (lambda stage: None))("decode")
         time.sleep(3600)
         raise AssertionError("the test should have killed this worker")
+
+
+def slow_model_pipeline():
+    """The REAL pipeline with counted, steerable stand-in networks (tests/ml/slow_models.py):
+    for the tests of cancel, time limit and shutdown inside a running job."""
+    from tests.ml.slow_models import slow_model_pipeline as build
+
+    return build(bg_tile=32)
