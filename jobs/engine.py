@@ -56,3 +56,18 @@ def reset_engine() -> None:
     """Forget the cached engines (tests that switch RESTORATION_ENGINE)."""
     with _lock:
         _engines.clear()
+
+
+PIPELINE_FACTORY = "jobs.engine.build_pipeline"
+
+
+def missing_weights() -> list[str]:
+    """The enabled models whose checkpoints are not installed, when the production pipeline is
+    the engine (a size check per file, cheap enough for a page); [] for any other engine, which
+    brings its own models. Reads ``ml.weights`` only, never torch."""
+    if settings.RESTORATION_ENGINE != PIPELINE_FACTORY:
+        return []
+    from ml.weights import MODELS, missing_checkpoints, weights_status
+
+    statuses = weights_status(settings.WEIGHTS_DIR)
+    return [name for name in settings.ENABLED_MODELS if name in MODELS and missing_checkpoints(MODELS[name], statuses)]

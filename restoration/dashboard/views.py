@@ -24,6 +24,7 @@ from config.errors import ApplicationError
 from jobs import live
 from jobs import selectors as job_selectors
 from jobs import services as job_services
+from jobs.engine import missing_weights
 from jobs.media import media_url
 from jobs.models import Job
 from jobs.types import JobParams
@@ -325,7 +326,13 @@ def restore(request: HttpRequest) -> HttpResponse:
         request.POST or None, request.FILES or None, samples=playground.sample_names(), initial=initial
     )
     status, kept = 200, []
-    if request.method == "POST":
+    not_ready = missing_weights()
+    if request.method == "POST" and not_ready:
+        # Every job would end in ERROR (uncharged, but a wasted try): refuse before holding.
+        form.is_valid()
+        form.add_error(None, "Restorations cannot run on this server yet, so nothing was submitted or charged.")
+        status = 503
+    elif request.method == "POST":
         outcome = _restore_submit(request, form)
         if isinstance(outcome, HttpResponse):
             return outcome
@@ -340,6 +347,7 @@ def restore(request: HttpRequest) -> HttpResponse:
         "kept": kept,
         "rerun_job": rerun_job if not kept else None,
         "max_images": settings.MAX_IMAGES_PER_REQUEST,
+        "not_ready": not_ready,
     }
     return render(request, "dashboard/restore.html", context, status=status)
 
