@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from billing.models import Wallet
+from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 
 PASSWORD = "a-long-enough-passphrase-42"
@@ -33,6 +33,7 @@ def test_a_stranger_signs_up_verifies_the_email_and_reaches_the_dashboard(page, 
     page.goto("/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Newbie Studio")
     wallet = Wallet.objects.get(organization__name="Newbie Studio")
-    # Trial credit on verification is i7acct's (issue 7 item 2) and not on main yet: when it lands,
-    # assert the TRIAL ledger entry here. Until then the wallet shows what the ledger says.
+    # Verifying the address granted the plan's trial credit, through the ledger.
+    trial = LedgerEntry.objects.get(organization=wallet.organization, kind=LedgerEntry.Kind.TRIAL)
+    assert trial.amount == wallet.organization.plan.trial_credit > 0 and wallet.available == trial.amount
     expect(page.locator(".stat").filter(has_text="Available")).to_contain_text(format_money(wallet.available))
