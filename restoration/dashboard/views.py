@@ -87,6 +87,7 @@ def home(request: HttpRequest) -> HttpResponse:
             job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")
         )[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
+        "not_ready": missing_weights(),
     }
     return render(request, "dashboard/home.html", context)
 
