@@ -61,3 +61,24 @@ def test_the_keyboard_reaches_the_main_content_with_a_visible_focus(member_page)
         "() => [document.activeElement.name, getComputedStyle(document.activeElement).outlineStyle]"
     )
     assert focused == ["name", "solid"]  # the key name field, with a visible outline
+
+
+EMPTY_CLIPPED_JS = """
+() => [...document.querySelectorAll(".table-wrap td.empty")].filter((cell) => {
+  const wrap = cell.closest(".table-wrap").getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const text = range.getBoundingClientRect();
+  return text.right > wrap.right + 0.5 || text.left < wrap.left - 0.5;
+}).map((cell) => cell.textContent.trim())
+"""
+
+
+def test_an_empty_tables_message_is_read_whole_on_a_phone(signed_in):
+    """A new organization's tables are empty; their message is not cut off inside the scroller."""
+    page = signed_in(MOBILE)
+    for url in ["/", "/jobs/", "/keys/", "/wallet/", "/webhooks/"]:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        assert page.locator(".table-wrap td.empty").count() >= 1, url
+        assert page.evaluate(EMPTY_CLIPPED_JS) == [], url
