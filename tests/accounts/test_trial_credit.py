@@ -146,3 +146,32 @@ def test_the_wallet_page_without_stripe_says_whom_to_write_to(client, settings):
     assert 'href="mailto:credit@codeformer.example?subject=Credit%20for%20' in body
     assert organization.slug in body
     assert "contact sales" not in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_verifications_at_once_grant_one_trial():
+    import threading
+
+    from django.db import connection
+
+    user = UserFactory(username="twin", email="twin@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    organization = OrganizationFactory(owner=user)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def grant():
+        try:
+            barrier.wait()
+            results.append(trial_credit_grant(user=user, email=user.email))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=grant) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result is None for result in results) == [False, True]
+    assert trial_entries(organization).count() == 1
+    assert Wallet.objects.get(organization=organization).balance == 100
