@@ -26,6 +26,7 @@ run: install
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py collectstatic --noinput -v0
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py seed_demo
+	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py fetch_weights --if-possible
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py runservice 127.0.0.1:8000
 
 # The whole suite against this machine's PostgreSQL and Redis (started if installed but stopped).

@@ -141,3 +141,22 @@ def test_fetch_weights_reports_a_failed_download_as_a_command_error(monkeypatch,
     monkeypatch.setattr(weights, "fetch_weights", failing)
     with pytest.raises(CommandError, match="sha256"):
         call_command("fetch_weights", "codeformer", "--dir", str(tmp_path), stdout=io.StringIO())
+
+
+def test_fetch_weights_if_possible_reports_an_offline_machine_in_one_line_and_goes_on(tmp_path, monkeypatch):
+    import io
+
+    import requests
+    from django.core.management import CommandError, call_command
+
+    def offline(self, request, **kwargs):
+        raise requests.ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(requests.Session, "send", offline)  # the HTTP boundary: no internet here
+    err = io.StringIO()
+    call_command("fetch_weights", "--if-possible", "--quiet", "--dir", str(tmp_path), stderr=err)
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 1 and "could not be fetched" in lines[0] and "starts anyway" in lines[0]
+    assert not [p for p in tmp_path.rglob("*.pth")]
+    with pytest.raises(CommandError):
+        call_command("fetch_weights", "--quiet", "--dir", str(tmp_path))
