@@ -1,11 +1,15 @@
 """``python -m bench.api_load``: accepted submissions per second against gunicorn + PostgreSQL +
-Redis on this machine, next to pgbench running the same transaction.
+Redis on this machine, next to the bare database running the least SQL an admission needs.
 
-Steps: recreate the ``codeformer_bench`` database and Redis db 14, migrate, create one
-organization on a plan whose rate limit and in-flight cap are raised out of the way, capture
-the SQL of one submission, start gunicorn (no Dramatiq worker: accepted jobs stay queued), warm
-up, drive a fixed number of connections for a fixed time, then run pgbench with the captured
-transaction at the same concurrency for the same time. Ends with three parseable lines.
+Steps: recreate the ``codeformer_bench`` database and Redis db 14, migrate, create
+``--tenants`` organizations (default 16) on a plan whose rate limit and in-flight cap are raised
+out of the way, capture the SQL of one submission, start gunicorn (no Dramatiq worker: accepted
+jobs stay queued), then in one run on one database server: (a) a fixed number of connections
+for a fixed time submitting for one organization, then cycling the keys of all organizations;
+(b) pgbench running the minimal admission transaction (INSERT job, UPDATE wallet, INSERT ledger,
+on the same tables, one hot wallet row) at the same concurrency; (c) the same URL without a key
+(401), the framework's ceiling. Ends with parseable lines: accepted_per_s, p99_ms, ratio
+(accepted/s over (b)), ratio_framework (over (c)) and the many-organization figures.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from bench.api_load.capture import UUID_RE, capture_submission
 from bench.api_load.loadgen import LoadSpec, wrk_path
 from bench.api_load.measure import measure_api, measure_pgbench
 from bench.api_load.payload import GENERATE_PATH, KEY_HEADER, generate_body, generate_headers, tiny_png
-from bench.api_load.pgbench import build_script
+from bench.api_load.pgbench import build_script, minimal_admission
 from bench.api_load.profile import profile_submissions
-from bench.api_load.report import render
+from bench.api_load.report import render, summary
 from bench.api_load.server import ServerConfig
 
 # Chosen from `--compare` runs on the 2-core machine (see README.md).
@@ -55,9 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tenants",
         type=int,
-        default=1,
-        help="organizations submitting (default 1: every request takes the same wallet lock); "
-        "with N, requests cycle through N keys and pgbench through N scripts",
+        default=16,
+        help="organizations of the many-organization run (default 16; 1 skips it): requests cycle "
+        "through their keys; the first run always uses one organization (one hot wallet row)",
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load, not measured (default 3)")
     parser.add_argument(
@@ -104,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         environment.setup_django(env)
         tenants = environment.create_tenants(args.tenants)
         body = generate_body(tiny_png())
-        captures = [
-            capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(t.api_key)) for t in tenants
-        ]
-        capture = captures[0]
+        capture = capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key))
         if capture.status_code != 202:
             print(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}", file=sys.stderr)
             return 2
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 count=args.profile, path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key)
             )
         known = _known_uuids()
-        scripts = [build_script(c.transaction, known_uuids=known) for c in captures]
+        scripts = [build_script(minimal_admission(capture.transaction), known_uuids=known)]
         environment.close_django_connections()
         print(
             f"captured {len(capture.statements)} statements ({len(capture.transaction)} in the transaction)", flush=True
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = LoadSpec(
             port=0, method="POST", path=GENERATE_PATH, body=body,
             headers={k: v for k, v in generate_headers("").items() if k != KEY_HEADER},
-            rotate_header=KEY_HEADER, rotate_values=tuple(t.api_key for t in tenants),
+            rotate_header=KEY_HEADER, rotate_values=(tenants[0].api_key,),
             concurrency=args.concurrency, duration_s=args.duration,
         )  # fmt: skip
         print(f"load generator: {'wrk' if args.generator != 'python' and wrk_path() else 'python-asyncio'}", flush=True)
@@ -142,13 +143,42 @@ def main(argv: list[str] | None = None) -> int:
             env=env, config=chosen, spec=spec, warmup_s=args.warmup, generator=args.generator,
             ceiling_spec=ceiling, log_dir=log_dir,
         )  # fmt: skip
-        print(f"pgbench: same transaction, {args.concurrency} clients, {args.duration} s ...", flush=True)
+        many = None
+        if len(tenants) > 1:
+            print(
+                f"measuring {len(tenants)} organizations: {args.duration} s at {args.concurrency} connections ...",
+                flush=True,
+            )
+            many = measure_api(
+                env=env, config=chosen, spec=replace(spec, rotate_values=tuple(t.api_key for t in tenants)),
+                warmup_s=args.warmup, generator=args.generator, log_dir=log_dir,
+            )  # fmt: skip
+        print(f"pgbench: minimal admission, one wallet, {args.concurrency} clients, {args.duration} s ...", flush=True)
         pg = measure_pgbench(env=env, scripts=scripts, concurrency=args.concurrency, duration_s=args.duration)
+        if args.show_sql:
+            _print_sql(capture, scripts[0])
         report = render(
-            api=api, pg=pg, capture=capture, concurrency=args.concurrency, tenants=args.tenants,
+            api=api, pg=pg, capture=capture, concurrency=args.concurrency, tenants=1,
             comparisons=comparisons, loadavg=loadavg, profile=profile_text,
         )  # fmt: skip
         print(report)
+        if many is not None:
+            print(f"\n--- {len(tenants)} organizations (keys cycled per request) ---")
+            print(
+                render(
+                    api=many,
+                    pg=pg,
+                    capture=capture,
+                    concurrency=args.concurrency,
+                    tenants=len(tenants),
+                    comparisons=[],
+                    loadavg=loadavg,
+                )
+            )
+        end_loadavg = Path("/proc/loadavg").read_text().split()[:3]
+        print(
+            summary(one=api, many=many, many_count=len(tenants), pg=pg, loadavg_start=loadavg, loadavg_end=end_loadavg)
+        )
         return 0
     finally:
         if not args.keep_db:

@@ -48,7 +48,7 @@ def reset_state(env: BenchEnv) -> None:
 
     with admin_connect(BENCH_DB) as conn:
         conn.execute("TRUNCATE jobs_job CASCADE")
-        conn.execute("UPDATE billing_wallet SET held = 0")
+        conn.execute("UPDATE billing_wallet SET held = 0, in_flight = 0")
         conn.execute("VACUUM ANALYZE jobs_job, billing_ledgerentry, billing_wallet")
     flush_redis()
     for path in sorted(env.media_root.rglob("*"), reverse=True):

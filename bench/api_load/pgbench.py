@@ -33,6 +33,25 @@ def pgbench_path() -> str | None:
     return candidates[-1] if candidates else None
 
 
+# The least SQL an admission needs: the job row, the hold on the wallet row, the ledger entry.
+MINIMAL_TABLES = ("jobs_job", "billing_wallet", "billing_ledgerentry")
+
+
+def minimal_admission(transaction: list[str]) -> list[str]:
+    """Of the captured transaction, exactly the three statements an admission cannot do
+    without, in the order the service runs them: INSERT the job, UPDATE the wallet (the
+    conditional hold), INSERT the ledger entry. Anything else (the job's log line) is left out,
+    so pgbench measures the bare database's ceiling for this admission on the same tables."""
+    wanted = []
+    for table in MINIMAL_TABLES:
+        verb = "UPDATE" if table == "billing_wallet" else "INSERT INTO"
+        found = [sql for sql in transaction if sql.lstrip().upper().startswith(verb) and f'"{table}"' in sql[:80]]
+        if len(found) != 1:
+            raise RuntimeError(f"expected one {verb} {table} in the captured transaction, found {len(found)}")
+        wanted.append(found[0])
+    return wanted
+
+
 def build_script(transaction: list[str], *, known_uuids: set[str]) -> str:
     """A pgbench script from the captured statements; UUIDs not in ``known_uuids`` are per-run."""
     fresh: list[str] = []

@@ -8,8 +8,54 @@ from bench.api_load.capture import Capture, shape
 from bench.api_load.cpu import cpu_model
 from bench.api_load.measure import ApiRun, PgbenchRun
 
-TARGET_PER_S = 1000.0
-TARGET_RATIO = 0.25
+# Issue 9's targets.
+TARGET_RATIO = 0.5  # accepted/s of one organization over pgbench's minimal admission
+TARGET_P99_MS = 100.0  # at 32 connections
+TARGET_MANY_ORGS_PER_S = 300.0  # across 16 organizations
+
+
+def summary(*, one: ApiRun, many: ApiRun | None, many_count: int, pg: PgbenchRun, loadavg_start, loadavg_end) -> str:
+    """The headline figures of one run and the parseable lines (first org's figures unsuffixed)."""
+    rate, p99 = one.accepted_per_s, one.load.latency_ms["p99"]
+    ratio = rate / pg.result.tps if pg.result.tps else 0.0
+    ceiling = one.ceiling.rate(401) if one.ceiling is not None else 0.0
+    ratio_framework = rate / ceiling if ceiling else 0.0
+    out = [
+        "",
+        "=== summary ===",
+        f"load average: {' '.join(loadavg_start)} at the start, {' '.join(loadavg_end)} at the end",
+    ]
+    out.append(f"1 organization:   {rate:8.1f} accepted/s, p50 {one.load.latency_ms['p50']:.1f} ms, p99 {p99:.1f} ms")
+    if many is not None:
+        out.append(
+            f"{many_count} organizations: {many.accepted_per_s:8.1f} accepted/s, p50 {many.load.latency_ms['p50']:.1f} ms, "
+            f"p99 {many.load.latency_ms['p99']:.1f} ms (CPU {many.cpu.busy_fraction * 100:.0f}% busy)"
+        )
+    out.append(
+        f"pgbench, minimal admission (INSERT job, UPDATE wallet, INSERT ledger), one hot wallet: "
+        f"{pg.result.tps:.1f} tps, p99 {pg.result.latency_ms['p99']:.1f} ms"
+    )
+    out.append(f"keyless 401 ceiling: {ceiling:.1f}/s")
+    checks = [
+        (f"ratio >= {TARGET_RATIO}", ratio >= TARGET_RATIO),
+        (f"p99 <= {TARGET_P99_MS:.0f} ms (1 org)", p99 <= TARGET_P99_MS),
+    ]
+    if many is not None:
+        checks.append(
+            (
+                f">= {TARGET_MANY_ORGS_PER_S:.0f}/s across {many_count} orgs",
+                many.accepted_per_s >= TARGET_MANY_ORGS_PER_S,
+            )
+        )
+    out.append("targets: " + "; ".join(f"{label}: {'MET' if ok else 'MISSED'}" for label, ok in checks))
+    out.append(f"accepted_per_s: {rate:.1f}")
+    out.append(f"p99_ms: {p99:.1f}")
+    out.append(f"ratio: {ratio:.3f}")
+    out.append(f"ratio_framework: {ratio_framework:.3f}")
+    if many is not None:
+        out.append(f"accepted_per_s_{many_count}_orgs: {many.accepted_per_s:.1f}")
+        out.append(f"p99_ms_{many_count}_orgs: {many.load.latency_ms['p99']:.1f}")
+    return "\n".join(out)
 
 
 def _cpu_lines(usage, *, per: int, per_label: str) -> list[str]:
@@ -70,7 +116,7 @@ def render(
         ("latency max (ms)", f"{load.latency_ms['max']:.1f}"),
         ("other answers by status", ", ".join(f"{k}: {v}" for k, v in others.items()) or "none"),
         ("transport errors", ", ".join(f"{k}: {v}" for k, v in load.errors.items()) or "none"),
-        ("pgbench tps (same transaction)", f"{pg.result.tps:.1f}"),
+        ("pgbench tps (minimal admission)", f"{pg.result.tps:.1f}"),
         ("pgbench latency p50 / p99 (ms)", f"{pg.result.latency_ms['p50']:.1f} / {pg.result.latency_ms['p99']:.1f}"),
         ("pgbench failed transactions", f"{pg.result.failed}"),
         ("ratio accepted/s : pgbench tps", f"{ratio:.3f}"),
@@ -119,14 +165,6 @@ def render(
     add("")
     for line in limits(api=api, pg=pg, capture=capture, tenants=tenants):
         add(f"what limits it: {line}")
-    met = rate >= TARGET_PER_S or ratio >= TARGET_RATIO
-    add(
-        f"target (>= {TARGET_PER_S:.0f} accepted/s or ratio >= {TARGET_RATIO}): {'MET' if met else 'NOT MET'} "
-        f"({rate:.0f}/s, ratio {ratio:.3f})"
-    )
-    add(f"accepted_per_s: {rate:.1f}")
-    add(f"p99_ms: {load.latency_ms['p99']:.1f}")
-    add(f"ratio: {ratio:.3f}")
     return "\n".join(out)
 
 
@@ -144,12 +182,12 @@ def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture, tenants: int) -> li
     lock_bound = holders >= 0.8 * tenants and waiting >= 1.0
     cpu_bound = usage.busy_fraction >= 0.85
     lock_line = (
-        f"wallet lock: a server session held an organization's wallet row lock (SELECT ... FOR UPDATE until COMMIT) "
+        f"wallet lock: a server session held an organization's wallet row lock (the conditional UPDATE until COMMIT) "
         f"{holders:.2f} of the time on average ({tenants} wallet{'s' if tenants > 1 else ''}), "
         f"with {waiting:.1f} sessions queued behind it: each submission holds it ~{hold_ms:.2f} ms, "
         f"so one organization cannot exceed ~{1000 / max(hold_ms, 1e-3):.0f}/s on any number of cores. "
-        f"pgbench holds it ~{pg_hold_ms:.2f} ms for the same statements; the difference is Python and "
-        "the file write running inside the transaction."
+        f"pgbench holds it ~{pg_hold_ms:.2f} ms for the minimal admission; the difference is the rest of "
+        "the service's transaction and the Python between its statements."
     )
     cpu_line = (
         f"CPU: the machine was {usage.busy_fraction * 100:.0f}% busy; gunicorn (Django) used {usage.cores('gunicorn'):.2f} "
@@ -175,7 +213,7 @@ def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture, tenants: int) -> li
         )
     outside = len(capture.statements) - len(capture.transaction)
     lines.append(
-        f"bare database: pgbench ran the transaction at {pg.result.tps:.0f} tps (p99 {pg.result.latency_ms['p99']:.1f} ms) "
+        f"bare database: pgbench ran the minimal admission at {pg.result.tps:.0f} tps (p99 {pg.result.latency_ms['p99']:.1f} ms) "
         f"with PostgreSQL using {pg.cpu.cores('postgres'):.2f} cores; the API adds {outside} statement(s) outside the "
         f"transaction, {len(capture.redis_round_trips)} Redis round trips and the Django request cycle."
     )
