@@ -64,7 +64,15 @@ def authenticate_key(raw_key: str | None) -> ApiKey:
     prefix = parse_prefix(raw_key)
     api_key = None
     if prefix is not None:
-        api_key = ApiKey.objects.select_related("organization__plan", "subscription").filter(prefix=prefix).first()
+        # One query for everything a submission reads about its tenant: the plan (rate limit, cap,
+        # prices) and the spend limits of the organization and the key set (admission checks).
+        api_key = (
+            ApiKey.objects.select_related(
+                "organization__plan", "organization__billing_account", "subscription__spend_limit"
+            )
+            .filter(prefix=prefix)
+            .first()
+        )
     expected = api_key.digest if api_key is not None else _DUMMY_DIGEST
     matches = hmac.compare_digest(expected, key_digest(raw_key))
     if api_key is None or not matches:

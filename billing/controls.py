@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.models import ApiKey
 from billing.errors import QuotaExceeded, SpendLimitReached
 from billing.models import BillingAccount, KeySpendLimit
 from jobs.models import Job
@@ -54,8 +55,10 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
     # A wallet in debt is refused by the hold itself (its conditional UPDATE never matches one),
     # with the same 402: no read of the wallet here.
     _check_quota(organization, count=count, now=now)
-    limit = BillingAccount.objects.filter(organization=organization).values_list("monthly_spend_limit", flat=True)
-    limit = limit.first()
+    account = _loaded_or(
+        organization, "billing_account", lambda: BillingAccount.objects.filter(organization=organization).first()
+    )
+    limit = account.monthly_spend_limit if account is not None else None
     if limit is not None:
         spent = spend_this_month(organization, now=now)
         if spent + total_price > limit:
@@ -64,7 +67,14 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
                 f"monthly spend limit of {limit} minor units; raise the limit on the wallet page."
             )
     if api_key is not None:
-        key_limit = KeySpendLimit.objects.filter(subscription_id=api_key.subscription_id).first()
+
+        def key_limit_query():
+            return KeySpendLimit.objects.filter(subscription_id=api_key.subscription_id).first()
+
+        if ApiKey.subscription.is_cached(api_key):
+            key_limit = _loaded_or(api_key.subscription, "spend_limit", key_limit_query)
+        else:
+            key_limit = key_limit_query()
         if key_limit is not None:
             spent = spend_this_month(organization, subscription_id=api_key.subscription_id, now=now)
             if spent + total_price > key_limit.monthly_limit:
@@ -72,6 +82,16 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
                     f"This request ({total_price}) would take this month's spend of this key ({spent}) over its "
                     f"monthly spend limit of {key_limit.monthly_limit} minor units."
                 )
+
+
+def _loaded_or(instance, relation: str, load):
+    """A reverse one-to-one of ``instance`` as ``select_related`` loaded it (None: no row), or
+    ``load()`` when it was not loaded. Key authentication loads both spend limits with the key,
+    so the admission checks of an API submission cost no query unless a limit is set."""
+    field = instance._meta.get_field(relation)
+    if field.is_cached(instance):
+        return field.get_cached_value(instance)
+    return load()
 
 
 def _check_quota(organization, *, count: int, now) -> None:

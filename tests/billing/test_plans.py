@@ -258,3 +258,24 @@ def test_the_dashboard_quotes_the_organizations_plan_prices():
         reverse("dashboard:price_quote"), {"upscale": "2", "background_enhance": "false", "face_upsample": "false"}
     ).json()
     assert quote["unit_amount"] == 7  # pro's restore_base, not the list price 10
+
+
+def test_the_spend_limits_come_with_the_authenticated_key_and_cost_no_query(django_assert_num_queries):
+    from accounts.keys import authenticate_key
+
+    org = OrganizationFactory(initial_credit=1000)
+    subscription, raw = make_key(org, name="loaded")
+    api_key = authenticate_key(raw)
+    with django_assert_num_queries(0):
+        admission_check(organization=api_key.organization, api_key=api_key, count=1, total_price=10)
+    # Limits set: read from the same query's rows, and still enforced.
+    BillingAccount.objects.create(organization=org, monthly_spend_limit=5)
+    with pytest.raises(SpendLimitReached, match="monthly spend limit of 5"):
+        admission_check(
+            organization=authenticate_key(raw).organization, api_key=authenticate_key(raw), count=1, total_price=10
+        )
+    BillingAccount.objects.filter(organization=org).update(monthly_spend_limit=None)
+    KeySpendLimit.objects.create(subscription=subscription, monthly_limit=5)
+    api_key = authenticate_key(raw)
+    with pytest.raises(SpendLimitReached, match="this key"):
+        admission_check(organization=api_key.organization, api_key=api_key, count=1, total_price=10)
