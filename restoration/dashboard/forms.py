@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django import forms
 from django.conf import settings
 
 from accounts.models import Membership
 from restoration.licensing import offered_models
+
+
+class MoneyField(forms.DecimalField):
+    """An amount typed in the currency's major unit (``12.50``), cleaned to integer minor units
+    (``1250``) for the services; an initial value in minor units is shown the same way. Customers
+    never see or type cents-as-integers."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", Decimal("0"))
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{Decimal(value) / 100:.2f}"
+        return super().prepare_value(value)
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        attrs.update(step="0.01", inputmode="decimal")
+        return attrs
+
+    def clean(self, value):
+        amount = super().clean(value)
+        if amount is None:
+            return None
+        return int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 class OrganizationForm(forms.Form):
@@ -164,9 +194,11 @@ class BillingDetailsForm(forms.Form):
 
 
 class SpendControlsForm(forms.Form):
-    """Amounts in minor units (cents)."""
+    """Amounts typed in dollars; cleaned to minor units (cents)."""
 
-    monthly_spend_limit = forms.IntegerField(min_value=0, required=False, help_text="Empty: no limit.")
+    monthly_spend_limit = MoneyField(
+        required=False, label="Monthly spend limit ($)", help_text="In dollars, e.g. 50 or 12.50. Empty: no limit."
+    )
     spend_alert_percents = forms.RegexField(
         regex=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$",
         max_length=50,
@@ -174,21 +206,27 @@ class SpendControlsForm(forms.Form):
         initial="80,100",
         help_text="Percentages of the limit that send an alert, e.g. 80,100.",
     )
-    low_balance_threshold = forms.IntegerField(min_value=0, required=False, help_text="Empty: no alert.")
+    low_balance_threshold = MoneyField(
+        required=False,
+        label="Low balance alert under ($)",
+        help_text="Alert when the available balance falls under this many dollars. Empty: no alert.",
+    )
     webhook_url = forms.URLField(
         max_length=2000, required=False, label="Billing webhook URL", help_text="Receives signed billing.* events."
     )
 
 
 class AutoRechargeForm(forms.Form):
-    """Amounts in minor units (cents)."""
+    """Amounts typed in dollars; cleaned to minor units (cents)."""
 
     enabled = forms.BooleanField(required=False, label="Recharge automatically")
-    threshold = forms.IntegerField(min_value=0, initial=1000, help_text="When the available balance falls under this")
-    amount = forms.IntegerField(min_value=0, initial=2500, help_text="charge the saved card this much")
-    monthly_cap = forms.IntegerField(min_value=0, initial=10000, help_text="at most this much a month.")
+    threshold = MoneyField(
+        initial=1000, label="Threshold ($)", help_text="When the available balance falls under this many dollars"
+    )
+    amount = MoneyField(initial=2500, label="Amount ($)", help_text="charge the saved card this much")
+    monthly_cap = MoneyField(initial=10000, label="Monthly cap ($)", help_text="at most this much a month.")
 
 
 class KeySpendLimitForm(forms.Form):
     subscription = forms.UUIDField()
-    monthly_limit = forms.IntegerField(min_value=0, required=False, help_text="Minor units; empty removes it.")
+    monthly_limit = MoneyField(required=False, help_text="In dollars; empty removes it.")

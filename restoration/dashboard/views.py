@@ -204,7 +204,7 @@ def _billing_forms(organization) -> dict:
         )
     )
     key_sets = [
-        {"subscription": s, "limit": limits.get(s.id)}
+        {"subscription": s, "limit": limits.get(s.id), "limit_amount": _major_units(limits.get(s.id))}
         for s in Subscription.objects.filter(organization=organization, revoked_at__isnull=True).order_by("name")
     ]
     return {
@@ -229,6 +229,11 @@ def _billing_forms(organization) -> dict:
         ),
         "key_sets": key_sets,
     }
+
+
+def _major_units(minor: int | None) -> str:
+    """A form's value for an amount kept in minor units: ``"7.50"``, or empty for none."""
+    return "" if minor is None else forms.MoneyField().prepare_value(minor)
 
 
 # --- Jobs ------------------------------------------------------------------------------------

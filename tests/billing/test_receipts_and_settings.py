@@ -107,7 +107,7 @@ def test_owners_edit_billing_details_and_spend_controls(browser, paying_org):
     assert (account.billing_name, account.country, account.tax_id) == ("New Name Ltd", "GB", "GB1")
     browser.post(
         reverse("dashboard:spend_controls"),
-        {"monthly_spend_limit": "5000", "spend_alert_percents": "100, 50", "low_balance_threshold": "300"},
+        {"monthly_spend_limit": "50", "spend_alert_percents": "100, 50", "low_balance_threshold": "3.00"},
     )
     account.refresh_from_db()
     assert (account.monthly_spend_limit, account.spend_alert_percents, account.low_balance_threshold) == (
@@ -120,8 +120,27 @@ def test_owners_edit_billing_details_and_spend_controls(browser, paying_org):
     assert account.monthly_spend_limit is None and account.low_balance_threshold is None
 
 
+def test_amounts_are_typed_and_shown_in_dollars_not_minor_units(browser, paying_org):
+    """The customer types 12.50 (dollars), the services get 1250 (cents), the page shows 12.50."""
+    subscription, _ = make_key(paying_org, name="ci")
+    browser.post(
+        reverse("dashboard:spend_controls"),
+        {"monthly_spend_limit": "12.50", "spend_alert_percents": "80", "low_balance_threshold": "0.05"},
+    )
+    browser.post(reverse("dashboard:key_spend_limit"), {"subscription": subscription.id, "monthly_limit": "7.5"})
+    account = BillingAccount.objects.get(organization=paying_org)
+    assert (account.monthly_spend_limit, account.low_balance_threshold) == (1250, 5)
+    assert KeySpendLimit.objects.get(subscription=subscription).monthly_limit == 750
+    body = browser.get(reverse("dashboard:wallet")).content.decode()
+    assert 'name="monthly_spend_limit" value="12.50"' in body
+    assert 'name="low_balance_threshold" value="0.05"' in body
+    assert 'name="monthly_limit" value="7.50"' in body
+    assert "minor units" not in body
+
+
 def test_bad_settings_are_refused_and_change_nothing(browser, paying_org):
     browser.post(reverse("dashboard:spend_controls"), {"monthly_spend_limit": "-5"})
+    browser.post(reverse("dashboard:spend_controls"), {"monthly_spend_limit": "1.234"})
     browser.post(reverse("dashboard:spend_controls"), {"webhook_url": "http://127.0.0.1/hook"})
     assert BillingAccount.objects.filter(organization=paying_org, monthly_spend_limit__isnull=False).count() == 0
     assert not BillingAccount.objects.filter(organization=paying_org).exclude(webhook_url="").exists()
@@ -138,7 +157,7 @@ def test_a_member_cannot_change_billing_settings(paying_org):
 
 
 def test_auto_recharge_needs_a_saved_card_and_switching_on_resets_failures(browser, paying_org, stripe_on):
-    form = {"enabled": "on", "threshold": "500", "amount": "2000", "monthly_cap": "6000"}
+    form = {"enabled": "on", "threshold": "5", "amount": "20.00", "monthly_cap": "60"}
     response = browser.post(reverse("dashboard:auto_recharge"), form, follow=True)
     assert "Top up once by card first" in response.content.decode()
     BillingAccount.objects.filter(organization=paying_org).update(
@@ -156,8 +175,8 @@ def test_auto_recharge_needs_a_saved_card_and_switching_on_resets_failures(brows
 
 def test_a_key_sets_limit_is_set_and_removed_and_another_tenants_key_is_404(browser, paying_org):
     subscription, _ = make_key(paying_org, name="ci")
-    browser.post(reverse("dashboard:key_spend_limit"), {"subscription": subscription.id, "monthly_limit": "700"})
-    assert KeySpendLimit.objects.get(subscription=subscription).monthly_limit == 700
+    browser.post(reverse("dashboard:key_spend_limit"), {"subscription": subscription.id, "monthly_limit": "7"})
+    assert KeySpendLimit.objects.get(subscription=subscription).monthly_limit == 700  # $7
     browser.post(reverse("dashboard:key_spend_limit"), {"subscription": subscription.id, "monthly_limit": ""})
     assert not KeySpendLimit.objects.exists()
     other_sub, _ = make_key(OrganizationFactory(), name="theirs")
