@@ -10,6 +10,8 @@ takes no cookies or credentials, so a forged cross-site request carries no autho
 
 from __future__ import annotations
 
+import logging
+
 import hashlib
 import hmac
 import re
@@ -25,12 +27,14 @@ from limits import RateLimitItemPerHour
 
 from accounts.errors import RateLimited
 from accounts.ratelimit import get_limiter
+from config.errors import ServiceUnavailable
 from jobs.models import Job
 from lib.clientip import client_ip
 from moderation.errors import ChallengeFailed, ReportTargetNotFound
 
 _SALT = "moderation.report-challenge"
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+logger = logging.getLogger(__name__)
 RATE_NAMESPACE = "abuse-report"
 
 
@@ -73,8 +77,17 @@ def report_rate_enforce(request) -> None:
     item = RateLimitItemPerHour(settings.ABUSE_REPORTS_PER_HOUR, namespace=RATE_NAMESPACE)
     limiter = get_limiter()
     identifier = ip_digest(client_ip(request))
-    if not limiter.hit(item, identifier):
-        reset = limiter.get_window_stats(item, identifier).reset_time
+    try:
+        allowed = limiter.hit(item, identifier)
+        reset = None if allowed else limiter.get_window_stats(item, identifier).reset_time
+    except Exception as exc:
+        # Unlike the API's rate limit this one fails closed: the form is anonymous, so without
+        # its counter nothing stops a flood. A clear 503, not a 500.
+        logger.warning("abuse-report counter unavailable: %s", exc)
+        raise ServiceUnavailable(
+            "Reports cannot be accepted for a moment; please try again in a minute.", headers={"Retry-After": "60"}
+        ) from None
+    if not allowed:
         retry_after = max(1, int(reset - time.time()))
         raise RateLimited(
             f"Too many reports from this address; try again in {retry_after} seconds.",

@@ -183,3 +183,15 @@ def test_the_form_shows_what_went_wrong_and_a_fresh_question(job):
     assert "anti-bot check failed" in response.content.decode()
     assert re.search(r'name="challenge" value="[^"]+"', response.content.decode())
     assert not AbuseReport.objects.exists()
+
+
+def test_with_the_counter_store_down_a_report_gets_a_clear_503_and_files_nothing(job, monkeypatch):
+    from accounts import ratelimit
+
+    dead = ratelimit.build_limiter("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    monkeypatch.setattr("moderation.reporting.get_limiter", lambda: dead)
+    response = report(APIClient(REMOTE_ADDR="203.0.113.9"), job.request_id)
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"] == "60"
+    assert "try again in a minute" in response.json()["message"]
+    assert AbuseReport.objects.count() == 0 and ModerationItem.objects.count() == 0
