@@ -10,10 +10,9 @@ takes no cookies or credentials, so a forged cross-site request carries no autho
 
 from __future__ import annotations
 
-import logging
-
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
