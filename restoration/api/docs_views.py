@@ -26,6 +26,11 @@ DOCS_CSP = (
 
 
 class _SelfHosted:
+    # Both pages are public; the dashboard's session only tells them who is looking, so a
+    # signed-in customer is pointed at their keys (Redoc too) instead of being asked to log in.
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [AllowAny]
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Content-Security-Policy"] = DOCS_CSP

@@ -1,0 +1,29 @@
+"""Small things a first customer trips over: the login page offers the password reset once, and
+the API docs know a signed-in customer (their keys, not "log in")."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_login_page_links_to_the_password_reset_once(client):
+    body = client.get(reverse("account_login")).content.decode()
+    assert body.count(f'href="{reverse("account_reset_password")}"') == 1
+
+
+@pytest.mark.parametrize("name", ["swagger-ui", "redoc"])
+def test_the_api_docs_point_a_signed_in_customer_at_their_keys(owner_client, org, name):
+    body = owner_client.get(reverse(name)).content.decode()
+    assert f'href="{reverse("dashboard:keys")}"' in body
+    assert "log in</a> to create one" not in body
+    assert ">Log in</a>" not in body
+
+
+@pytest.mark.parametrize("name", ["swagger-ui", "redoc"])
+def test_the_api_docs_ask_a_visitor_to_log_in(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 200
+    assert f'href="{reverse("account_login")}"' in response.content.decode()
