@@ -214,8 +214,8 @@ BAD_BODIES = [
     pytest.param({"fidelity": 0.5}, "Unknown field(s): fidelity", id="unknown-field"),
     pytest.param({"webhook_events_filter": ["done"]}, "webhook_events_filter", id="unknown-event"),
     pytest.param({"webhook_events_filter": "completed"}, "webhook_events_filter", id="events-not-a-list"),
-    pytest.param({"webhook": "http://10.0.0.8/hook"}, "may not reach", id="private-webhook"),
-    pytest.param({"webhook": "ftp://example.com/hook"}, "http", id="webhook-scheme"),
+    pytest.param({"webhook": "http://10.0.0.8/hook"}, "webhook: http://10.0.0.8/hook points to", id="private-webhook"),
+    pytest.param({"webhook": "ftp://example.com/hook"}, "webhook: Only http", id="webhook-scheme"),
 ]
 
 
