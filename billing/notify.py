@@ -2,8 +2,11 @@
 
 Each notice is one BillingAlert row whose unique key (organization, kind, key) makes it go out
 once, however many workers or redelivered events reach it. The row is written in the caller's
-transaction; the email (Django's mail API, to the owners and the billing email) and the signed
-``billing.*`` event to the organization's billing webhook URL go out after it commits.
+transaction, and so is one webhook delivery of the signed ``billing.*`` event per enabled
+webhook endpoint subscribed to it (``jobs.webhooks``: recorded attempts, retries, replay). The
+email (Django's mail API, to the owners and the billing email) goes out after it commits, and so
+does the event to the older per-account ``BillingAccount.webhook_url`` where one is still set
+(jobs migration 0006 moved those into endpoints).
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def notice_send(
         "message": message,
         "data": data or {},
     }
+    from jobs.webhooks import event_emit
+
+    event_emit(organization_id=organization.id, event=body["type"], payload=body)
     transaction.on_commit(lambda: _deliver(organization.id, subject, message, body))
     return alert
 
@@ -70,13 +76,19 @@ def _deliver(organization_id, subject: str, message: str, body: dict) -> None:
         except Exception:
             logger.exception("billing notice email to organization %s failed", organization_id)
     url = BillingAccount.objects.filter(organization_id=organization_id).values_list("webhook_url", flat=True).first()
-    if url:
+    if url and not _endpoint_receives(organization_id, url, body["type"]):
         from billing.actors import deliver_billing_event
 
         try:
             deliver_billing_event.send(str(organization_id), url, json.dumps(body, separators=(",", ":")))
         except Exception:
             logger.exception("could not enqueue billing event for organization %s", organization_id)
+
+
+def _endpoint_receives(organization_id, url: str, event: str) -> bool:
+    from jobs.webhooks import endpoints_subscribed
+
+    return any(endpoint.url == url for endpoint in endpoints_subscribed(organization_id, event))
 
 
 def billing_event_deliver(*, organization_id, url: str, body: str) -> int:

@@ -121,14 +121,43 @@ class JobLog(models.Model):
         return self.message
 
 
+class WebhookEndpoint(models.Model):
+    """A URL of an organization that receives the events it subscribes to: the job events of
+    every job of the organization (in addition to a request's own ``webhook``) and billing.*."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list)  # names from jobs.endpoints.ENDPOINT_EVENTS
+    description = models.CharField(max_length=200, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
 class WebhookDelivery(models.Model):
-    """One event to deliver to one URL, retried with back-off; each try is a WebhookAttempt."""
+    """One event to deliver to one URL, retried with back-off; each try is a WebhookAttempt.
+
+    A job event has its ``job``; a billing.* or test event has none. ``endpoint`` is the webhook
+    endpoint it was sent for (none for a request's own ``webhook``)."""
 
     class Event(models.TextChoices):
+        """The job events, which a request's own ``webhook_events`` filter chooses from."""
+
         START = "start", "start"
         OUTPUT = "output", "output"
         LOGS = "logs", "logs"
         COMPLETED = "completed", "completed"
+
+    TEST_EVENT = "test"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -139,8 +168,12 @@ class WebhookDelivery(models.Model):
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="webhook_deliveries"
     )
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    event = models.CharField(max_length=16, choices=Event.choices)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries", null=True, blank=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.SET_NULL, related_name="deliveries", null=True, blank=True
+    )
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, related_name="replays", null=True, blank=True)
+    event = models.CharField(max_length=64)
     url = models.URLField(max_length=2000)
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -158,15 +191,22 @@ class WebhookDelivery(models.Model):
 
     @property
     def message_id(self) -> str:
-        return f"msg_{self.id.hex}"
+        """A replay carries the original's id, so a receiver that already handled it can tell."""
+        return f"msg_{(self.replay_of_id or self.id).hex}"
 
 
 class WebhookAttempt(models.Model):
+    """One try of a delivery: what was sent (body, headers; no secret is among them) and what
+    came back (status, the start of the body, how long it took)."""
+
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveSmallIntegerField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="")
+    request_body = models.TextField(blank=True, default="")
+    request_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,7 +14,15 @@ from django.utils import timezone
 
 from config.errors import NotFound
 from jobs.media import media_url
-from jobs.models import REQUEST_ID_PREFIX, Job, JobLog, WebhookAttempt, WebhookDelivery, WorkerHeartbeat
+from jobs.models import (
+    REQUEST_ID_PREFIX,
+    Job,
+    JobLog,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WorkerHeartbeat,
+)
 from lib.breaker import breaker_of
 
 
@@ -137,12 +145,42 @@ def upscale_applied(job: Job) -> int | None:
     return max(1, round(job.output_width / job.input_width))
 
 
-def webhook_deliveries_for(organization, job: Job | None = None) -> QuerySet[WebhookDelivery]:
+def webhook_deliveries_for(
+    organization, job: Job | None = None, endpoint: WebhookEndpoint | None = None
+) -> QuerySet[WebhookDelivery]:
     qs = WebhookDelivery.objects.filter(organization=organization)
     if job is not None:
         qs = qs.filter(job=job)
-    attempts = Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number"))
-    return qs.select_related("job").prefetch_related(attempts).order_by("-created_at")
+    if endpoint is not None:
+        qs = qs.filter(endpoint=endpoint)
+    # The list shows each attempt's outcome, not the bodies and headers it sent.
+    attempts = Prefetch(
+        "attempts",
+        queryset=WebhookAttempt.objects.defer("request_body", "request_headers", "response_body").order_by("number"),
+    )
+    return qs.select_related("job", "endpoint").prefetch_related(attempts).order_by("-created_at")
+
+
+def webhook_delivery_get(organization, delivery_id) -> WebhookDelivery:
+    try:
+        return (
+            WebhookDelivery.objects.select_related("job", "endpoint", "replay_of")
+            .prefetch_related(Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("number")))
+            .get(id=delivery_id, organization=organization)
+        )
+    except (WebhookDelivery.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("No such webhook delivery.") from exc
+
+
+def webhook_endpoints_for(organization) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(organization=organization).order_by("created_at")
+
+
+def webhook_endpoint_get(organization, endpoint_id) -> WebhookEndpoint:
+    try:
+        return WebhookEndpoint.objects.get(id=endpoint_id, organization=organization)
+    except (WebhookEndpoint.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("No such webhook endpoint.") from exc
 
 
 def worker_status() -> dict:

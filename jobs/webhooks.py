@@ -1,10 +1,13 @@
-"""Webhook events for jobs, signed per the Standard Webhooks specification.
+"""Webhook events, signed per the Standard Webhooks specification.
 
-Each event for a job becomes one ``WebhookDelivery`` row, created in the same transaction as the
-state change it reports and handed to the ``webhooks`` queue once that transaction commits. A
-delivery is tried until the receiver answers 2xx, with the back-off of
-``settings.WEBHOOK_RETRY_DELAYS_S``; every try is a ``WebhookAttempt`` row the organization can
-read. The body is the job's status object at the time of the event.
+Each event becomes one ``WebhookDelivery`` row per receiver: the request's own ``webhook`` (job
+events it asked for) and every enabled ``WebhookEndpoint`` of the organization subscribed to the
+event (job events of all its jobs, billing.* events, a test event). The row is created in the
+same transaction as the state change it reports and handed to the ``webhooks`` queue once that
+transaction commits. A delivery is tried until the receiver answers 2xx, with the back-off of
+``settings.WEBHOOK_RETRY_DELAYS_S``; every try is a ``WebhookAttempt`` row (what was sent, what
+came back) the organization can read. A job event's body is the job's status object at the time
+of the event; other events carry their own body.
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ from standardwebhooks import Webhook
 
 from config.errors import BadRequest
 from jobs.metrics import record_webhook_attempt
-from jobs.models import REQUEST_ID_PREFIX, Job, WebhookAttempt, WebhookDelivery
+from jobs.models import REQUEST_ID_PREFIX, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from lib import logcontext
 from lib.base_url import stored_base_url
-from lib.netfetch import UnsafeURL, check_public_url, post_public_json
+from lib.netfetch import UnsafeURL, check_public_url, post_public_json_answer
 
 logger = logging.getLogger(__name__)
 
 ALL_EVENTS = [choice.value for choice in WebhookDelivery.Event]
 # A delivery whose message should have run this long ago was lost (broker restart, dead worker).
 LOST_DELIVERY_GRACE = timedelta(minutes=10)
+# How much of a receiver's answer an attempt keeps for the organization to read.
+RESPONSE_EXCERPT_CHARS = 2000
 
 
 def webhook_events_normalize(events: list[str] | None) -> list[str]:
@@ -48,24 +53,81 @@ def job_base_url(job: Job) -> str:
 
 
 def webhook_emit(*, job: Job, event: str) -> WebhookDelivery | None:
-    """Record one event for the job's webhook (if it has one and the filter wants the event) and
-    send it once the surrounding transaction commits."""
-    if not job.webhook_url or event not in (job.webhook_events or ALL_EVENTS):
+    """Record one job event for the job's own webhook (if it has one and its filter wants the
+    event) and for each enabled endpoint of the organization subscribed to it; each is sent once
+    the surrounding transaction commits. Returns the job's own delivery."""
+    endpoints = endpoints_subscribed(job.organization_id, event)
+    wanted = bool(job.webhook_url) and event in (job.webhook_events or ALL_EVENTS)
+    if not wanted and not endpoints:
         return None
     from jobs.selectors import job_status_payload  # selectors import media; keep this module light
 
+    payload = job_status_payload(job, base_url=job_base_url(job))
+    own = None
+    if wanted:
+        own = delivery_create(
+            organization_id=job.organization_id, job=job, event=event, url=job.webhook_url, payload=payload
+        )
+    for endpoint in endpoints:
+        delivery_create(organization_id=job.organization_id, job=job, event=event, payload=payload, endpoint=endpoint)
+    return own
+
+
+def event_emit(*, organization_id, event: str, payload: dict) -> list[WebhookDelivery]:
+    """Record an event that is not a job's (billing.*) for every enabled endpoint subscribed."""
+    return [
+        delivery_create(organization_id=organization_id, event=event, payload=payload, endpoint=endpoint)
+        for endpoint in endpoints_subscribed(organization_id, event)
+    ]
+
+
+def endpoints_subscribed(organization_id, event: str) -> list[WebhookEndpoint]:
+    # Filtered here, not with a JSON ``contains`` lookup: SQLite (make run) has none, and an
+    # organization has a handful of endpoints.
+    endpoints = WebhookEndpoint.objects.filter(organization_id=organization_id, enabled=True)
+    return [endpoint for endpoint in endpoints if event in (endpoint.events or [])]
+
+
+def delivery_create(
+    *,
+    organization_id,
+    event: str,
+    payload: dict,
+    url: str = "",
+    job: Job | None = None,
+    endpoint: WebhookEndpoint | None = None,
+    replay_of: WebhookDelivery | None = None,
+) -> WebhookDelivery:
     delivery = WebhookDelivery(
-        organization_id=job.organization_id,
+        organization_id=organization_id,
         job=job,
+        endpoint=endpoint,
+        replay_of=replay_of,
         event=event,
-        url=job.webhook_url,
-        payload=job_status_payload(job, base_url=job_base_url(job)),
+        url=endpoint.url if endpoint is not None and not url else url,
+        payload=payload,
         next_attempt_at=timezone.now(),
     )
     delivery.full_clean(validate_constraints=False)
     delivery.save()
     transaction.on_commit(lambda: _send(delivery.id))
     return delivery
+
+
+@transaction.atomic
+def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again as a new delivery: same receiver, same body, the same message id
+    (``webhook-id``) so a receiver that handled the original can tell it is a repeat."""
+    original = delivery.replay_of or delivery
+    return delivery_create(
+        organization_id=delivery.organization_id,
+        job=delivery.job,
+        endpoint=delivery.endpoint,
+        event=delivery.event,
+        url=delivery.url,
+        payload=delivery.payload,
+        replay_of=original,
+    )
 
 
 def _send(delivery_id, *, delay_ms: int | None = None) -> None:
@@ -87,21 +149,26 @@ def signing_secrets(organization) -> list[str]:
     return secrets
 
 
-def signed_headers(*, organization, message_id: str, body: str) -> dict[str, str]:
+def signed_headers(*, organization, message_id: str, body: str, event: str = "") -> dict[str, str]:
+    """The headers of a delivery. The signatures are HMACs of the body, not the secret: they are
+    what an attempt's record shows of what was sent."""
     now = timezone.now()
     signatures = " ".join(Webhook(secret).sign(message_id, now, body) for secret in signing_secrets(organization))
-    return {
+    headers = {
         "user-agent": "codeformer-webhooks/1.0",
         "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signatures,
     }
+    if event:
+        headers["webhook-event"] = event
+    return headers
 
 
 def _body_for(delivery: WebhookDelivery) -> str:
     """The stored status object; media links are re-signed so a late retry still downloads."""
     payload = dict(delivery.payload)
-    if payload.get("output"):
+    if delivery.job_id is not None and payload.get("output"):
         from jobs.media import media_url
         from jobs.selectors import job_output_available
 
@@ -145,17 +212,22 @@ def webhook_deliver(*, delivery_id) -> WebhookAttempt | None:
 
 
 def _attempt(delivery: WebhookDelivery) -> WebhookAttempt:
+    sent: dict = {"body": "", "headers": {}}
     status_code = latency_ms = None
-    error = ""
+    response_body = error = ""
     permanent = False
     try:
         # Checked again at send time: the name may resolve elsewhere than when the job was made.
         check_public_url(delivery.url)
-        body = _body_for(delivery)
-        headers = signed_headers(organization=delivery.organization, message_id=delivery.message_id, body=body)
-        status_code, latency_ms = post_public_json(
-            delivery.url, body=body.encode(), headers=headers, timeout=settings.WEBHOOK_TIMEOUT_S
+        sent["body"] = _body_for(delivery)
+        sent["headers"] = signed_headers(
+            organization=delivery.organization, message_id=delivery.message_id, body=sent["body"], event=delivery.event
         )
+        answer = post_public_json_answer(
+            delivery.url, body=sent["body"].encode(), headers=sent["headers"], timeout=settings.WEBHOOK_TIMEOUT_S
+        )
+        status_code, latency_ms = answer.status, answer.elapsed_ms
+        response_body = answer.body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
     except TimeLimitExceeded:
         # A BaseException, raised into this thread by Dramatiq: without recording the attempt here
         # the sweep would find it claimed-but-unrecorded and send it again without end.
@@ -168,12 +240,29 @@ def _attempt(delivery: WebhookDelivery) -> WebhookAttempt:
     else:
         if not 200 <= status_code < 300:
             error = f"receiver answered HTTP {status_code}"
-    return _record_attempt(delivery, status_code=status_code, latency_ms=latency_ms, error=error, permanent=permanent)
+    return _record_attempt(
+        delivery,
+        status_code=status_code,
+        latency_ms=latency_ms,
+        error=error,
+        permanent=permanent,
+        request_body=sent["body"],
+        request_headers=sent["headers"],
+        response_body=response_body,
+    )
 
 
 @transaction.atomic
 def _record_attempt(
-    delivery: WebhookDelivery, *, status_code, latency_ms, error: str, permanent: bool
+    delivery: WebhookDelivery,
+    *,
+    status_code,
+    latency_ms,
+    error: str,
+    permanent: bool,
+    request_body: str = "",
+    request_headers: dict | None = None,
+    response_body: str = "",
 ) -> WebhookAttempt:
     attempt = WebhookAttempt.objects.create(
         delivery=delivery,
@@ -181,6 +270,9 @@ def _record_attempt(
         status_code=status_code,
         latency_ms=int(latency_ms) if latency_ms is not None else None,
         error=error,
+        request_body=request_body,
+        request_headers=request_headers or {},
+        response_body=response_body,
     )
     delays = settings.WEBHOOK_RETRY_DELAYS_S
     update: dict = {"updated_at": timezone.now()}

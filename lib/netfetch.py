@@ -37,11 +37,13 @@ __all__ = [
     "FetchFailed",
     "FetchedResource",
     "OutboundURLError",
+    "PostAnswer",
     "ResponseTooLarge",
     "UnsafeURL",
     "check_public_url",
     "fetch_public_bytes",
     "post_public_json",
+    "post_public_json_answer",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -144,23 +146,38 @@ def fetch_public_bytes(url: str, *, max_bytes: int, timeout: float) -> FetchedRe
     raise FetchFailed(f"{_safe(url)} redirected more than {settings.IMAGE_FETCH_MAX_REDIRECTS} times.")
 
 
+@dataclass(frozen=True)
+class PostAnswer:
+    status: int
+    elapsed_ms: int
+    body: bytes  # the start of the receiver's body (at most WEBHOOK_RESPONSE_CAP bytes)
+
+
 def post_public_json(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, int]:
     """POST ``body`` as JSON to a vetted ``url``; no redirects are followed (a 3xx is the answer).
 
     Returns ``(status_code, elapsed_ms)``. Raises ``UnsafeURL`` or ``FetchFailed`` (connection
     refused, timeout, TLS failure); the caller records those as a failed attempt.
     """
+    answer = post_public_json_answer(url, body=body, headers=headers, timeout=timeout)
+    return answer.status, answer.elapsed_ms
+
+
+def post_public_json_answer(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> PostAnswer:
+    """``post_public_json``, keeping the start of the receiver's body as well (for the record of
+    a webhook attempt)."""
     started = time.monotonic()
     deadline = started + timeout
     target = _vet_url(url, deadline=deadline)
     exchange = _Exchange(target, deadline)
     response = exchange.open("POST", body=body, headers={"Content-Type": "application/json", **headers})
+    answered = b""
     try:
         # The status line is the answer: a receiver that then sends too much, or drips its body
         # past the deadline, still answered (and is not waited for beyond the deadline).
         with contextlib.suppress(ResponseTooLarge, FetchFailed):
-            exchange.read_capped(WEBHOOK_RESPONSE_CAP, url=url)
-        return response.status, int((time.monotonic() - started) * 1000)
+            answered = exchange.read_capped(WEBHOOK_RESPONSE_CAP, url=url)
+        return PostAnswer(response.status, int((time.monotonic() - started) * 1000), answered)
     finally:
         exchange.close()
 

@@ -211,9 +211,7 @@ class SpendControlsForm(forms.Form):
         label="Low balance alert under ($)",
         help_text="Alert when the available balance falls under this many dollars. Empty: no alert.",
     )
-    webhook_url = forms.URLField(
-        max_length=2000, required=False, label="Billing webhook URL", help_text="Receives signed billing.* events."
-    )
+    # billing.* events go to the webhook endpoints subscribed to them (the Webhooks page).
 
 
 class AutoRechargeForm(forms.Form):
@@ -230,3 +228,27 @@ class AutoRechargeForm(forms.Form):
 class KeySpendLimitForm(forms.Form):
     subscription = forms.UUIDField()
     monthly_limit = MoneyField(required=False, help_text="In dollars; empty removes it.")
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(max_length=2000, label="Endpoint URL", assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label="Events",
+        help_text="Job events of every job of the organization, and billing events.",
+    )
+    description = forms.CharField(max_length=200, required=False, label="Description")
+    enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    EVENT_HELP = {
+        "start": "start: a job began processing",
+        "output": "output: a result is ready",
+        "logs": "logs: a job wrote a log line",
+        "completed": "completed: a job reached its final status",
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        from jobs.endpoints import endpoint_events
+
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = [(event, self.EVENT_HELP.get(event, event)) for event in endpoint_events()]

@@ -2,7 +2,7 @@ from allauth.account import views as account_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from restoration.dashboard import api, billing_views, history_views, stripe_views, team_views, views
+from restoration.dashboard import api, billing_views, history_views, stripe_views, team_views, views, webhook_views
 
 urlpatterns = [
     # Accounts are django-allauth's (config/urls.py mounts it at /accounts/, ahead of these).
@@ -52,7 +52,17 @@ urlpatterns = [
     path("jobs/<str:request_id>/events/", views.job_events, name="job_events"),
     path("jobs/<str:request_id>/download/", views.job_download, name="job_download"),
     path("jobs/<str:request_id>/thumb/<str:kind>/", history_views.job_thumbnail, name="job_thumbnail"),
-    path("webhooks/", views.webhooks, name="webhooks"),
+    path("webhooks/", webhook_views.webhooks, name="webhooks"),
+    path("webhooks/endpoints/new/", webhook_views.endpoint_create, name="webhook_endpoint_create"),
+    path("webhooks/endpoints/<uuid:endpoint_id>/", webhook_views.endpoint_detail, name="webhook_endpoint"),
+    path(
+        "webhooks/endpoints/<uuid:endpoint_id>/delete/", webhook_views.endpoint_delete, name="webhook_endpoint_delete"
+    ),
+    path("webhooks/endpoints/<uuid:endpoint_id>/test/", webhook_views.endpoint_test, name="webhook_endpoint_test"),
+    path("webhooks/deliveries/<uuid:delivery_id>/", webhook_views.delivery_detail, name="webhook_delivery"),
+    path(
+        "webhooks/deliveries/<uuid:delivery_id>/replay/", webhook_views.delivery_replay, name="webhook_delivery_replay"
+    ),
     path("settings/", views.org_settings, name="settings"),
     path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),
     path("settings/webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),

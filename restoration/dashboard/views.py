@@ -216,7 +216,6 @@ def _billing_forms(organization) -> dict:
                 "monthly_spend_limit": account.monthly_spend_limit,
                 "spend_alert_percents": account.spend_alert_percents,
                 "low_balance_threshold": account.low_balance_threshold,
-                "webhook_url": account.webhook_url,
             }
         ),
         "recharge_form": forms.AutoRechargeForm(
@@ -476,15 +475,7 @@ def _friendly(exc: ApplicationError) -> str:
     return exc.message
 
 
-# --- Webhooks, settings, team ----------------------------------------------------------------
-
-
-@org_view()
-def webhooks(request: HttpRequest) -> HttpResponse:
-    deliveries = (
-        job_selectors.webhook_deliveries_for(request.organization).select_related("job").prefetch_related("attempts")
-    )
-    return render(request, "dashboard/webhooks.html", {"page": _page(request, deliveries)})
+# --- Settings, team (the webhook pages are in webhook_views) ------------------------------
 
 
 def _mask(secret: str) -> str:

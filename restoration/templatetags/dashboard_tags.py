@@ -111,3 +111,14 @@ def charged(job) -> str:
 @register.filter
 def price_total(lines) -> int:
     return sum(line.amount for line in lines or [])
+
+
+@register.filter
+def pretty_json(text: str) -> str:
+    """A JSON body indented for reading; anything else as it is."""
+    import json
+
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text

@@ -62,7 +62,7 @@ def test_an_attempt_stopped_by_the_time_limit_is_recorded_and_retried(org, broke
     def stopped(*args, **kwargs):
         raise TimeLimitExceeded()
 
-    monkeypatch.setattr("jobs.webhooks.post_public_json", stopped)
+    monkeypatch.setattr("jobs.webhooks.post_public_json_answer", stopped)
     attempt = webhook_deliver(delivery_id=delivery.id)
 
     assert attempt is not None and "time limit" in attempt.error

@@ -26,6 +26,8 @@ class Filled:
     completed: object
     failed: object
     queued: object
+    endpoint: object = None
+    delivery: object = None
 
 
 def _image(name: str) -> ImageInput:
@@ -50,8 +52,40 @@ def dashboard_with_data(organization, settings) -> Filled:
     settings.OUTBOUND_ALLOWED_NETWORKS = [ip_network("127.0.0.1/32")]
     queued = submit("waiting.png", webhook_url="http://127.0.0.1:9/codeformer/callbacks/receiver-endpoint-for-tests")
     subscription_create(organization=organization, name="Production image pipeline on the east-coast cluster")
+    endpoint, delivery = _webhook_endpoint_with_an_attempt(organization)
     reset_engine()
-    return Filled(completed=completed, failed=failed, queued=queued)
+    return Filled(completed=completed, failed=failed, queued=queued, endpoint=endpoint, delivery=delivery)
+
+
+def _webhook_endpoint_with_an_attempt(organization):
+    """An endpoint with a long URL and every event, and a test delivery whose one attempt (as
+    jobs.webhooks records it) has long headers, a JSON body and a long answer."""
+    import json
+
+    from jobs.endpoints import endpoint_events, webhook_endpoint_create, webhook_endpoint_send_test
+    from jobs.models import WebhookAttempt
+    from jobs.webhooks import signed_headers
+
+    endpoint = webhook_endpoint_create(
+        organization=organization,
+        url="http://127.0.0.1:9/codeformer/callbacks/organization-wide-receiver-endpoint-for-all-events",
+        events=endpoint_events(),
+        description="Every event of the organization, for the data warehouse loader",
+    )
+    delivery = webhook_endpoint_send_test(endpoint=endpoint)
+    body = json.dumps(delivery.payload, separators=(",", ":"))
+    headers = signed_headers(organization=organization, message_id=delivery.message_id, body=body, event="test")
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        status_code=502,
+        latency_ms=1234,
+        error="receiver answered HTTP 502",
+        request_body=body,
+        request_headers=headers,
+        response_body="<html><body>" + "Bad gateway from the upstream load balancer " * 20 + "</body></html>",
+    )
+    return endpoint, delivery
 
 
 def page_urls(filled: Filled) -> dict[str, str]:
@@ -67,6 +101,9 @@ def page_urls(filled: Filled) -> dict[str, str]:
         "keys": "/keys/",
         "wallet": "/wallet/",
         "webhooks": "/webhooks/",
+        "webhook-endpoint-new": "/webhooks/endpoints/new/",
+        "webhook-endpoint": f"/webhooks/endpoints/{filled.endpoint.id}/",
+        "webhook-delivery": f"/webhooks/deliveries/{filled.delivery.id}/",
         "settings": "/settings/",
         "team": "/team/",
         "account": "/accounts/password/change/",
