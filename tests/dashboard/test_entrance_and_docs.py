@@ -27,3 +27,19 @@ def test_the_api_docs_ask_a_visitor_to_log_in(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 200
     assert f'href="{reverse("account_login")}"' in response.content.decode()
+
+
+def test_the_check_your_email_page_is_no_dead_end(client):
+    """After signing up: how to get a new link (logging in again sends one) or fix the address."""
+    password = "a-long-enough-passphrase-42"
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "newbie@example.com", "organization_name": "", "password1": password, "password2": password},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert response.redirect_chain[-1][0] == reverse("account_email_verification_sent")
+    assert "Check your email" in body
+    assert f'href="{reverse("account_login")}"' in body
+    assert f'href="{reverse("account_signup")}"' in body
+    assert "Please contact us" not in body  # no contact to write to on that page
