@@ -129,11 +129,22 @@ def audit_entries_for_organization(organization) -> QuerySet:
 _HIDDEN_FROM_OWNERS = {"reason", "actor", "actor_username", "resolved_by", "item"}
 
 
+def _own_fields_only(entry, changes: dict) -> dict:
+    """auditlog records a created row's reverse relations too (``payments: None ->
+    billing.Payment.None``); they say nothing about the row, so only its own columns are shown."""
+    model = entry.content_type.model_class()
+    if model is None:
+        return changes
+    own = {f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields}
+    own |= {f.name for f in model._meta.many_to_many}
+    return {field: change for field, change in changes.items() if field in own}
+
+
 def audit_rows(entries, *, for_owner: bool = False) -> list:
     """Entries ready to show: ``visible_changes`` is the before/after to display."""
     rows = list(entries)
     for entry in rows:
-        changes = entry.changes_dict or {}
+        changes = _own_fields_only(entry, entry.changes_dict or {})
         entry.display_repr = entry.object_repr
         if for_owner:
             changes = {field: change for field, change in changes.items() if field not in _HIDDEN_FROM_OWNERS}

@@ -216,3 +216,15 @@ def test_an_outsider_organization_sees_nothing_of_another_tenants_moderation(adm
         assert browser.get(reverse(name)).status_code == 404
     assert browser.get(reverse("moderation:item", args=[item.id])).status_code == 404
     assert browser.get(reverse("moderation:item_media", args=[item.id, "input"])).status_code == 404
+
+
+def test_a_created_organization_shows_its_own_fields_not_its_reverse_relations(acme):
+    """auditlog stores a created row's reverse relations (``payments: None -> billing.Payment.None``);
+    the trail shows the row's own columns only."""
+    page = owner_client(acme).get(reverse("trust:organization_audit"))
+    created = [r for r in page.context["rows"] if r.content_type.model == "organization" and r.action == 0]
+    assert created
+    shown = created[0].visible_changes
+    assert "name" in shown and "slug" in shown
+    assert not {"payments", "jobs", "memberships", "ledger_entries", "api_keys"} & set(shown)
+    assert ".None" not in page.content.decode()
