@@ -66,7 +66,53 @@ def request_snippets(
 def quickstart_snippets(*, base_url: str, key: str | None = None) -> list[SnippetGroup]:
     """The quick-start page: both APIs with their documented defaults, then following a request
     (its status, and its live event stream)."""
-    return [*request_snippets(base_url=base_url, params={}, key=key), status_snippets(base_url=base_url, key=key)]
+    return [
+        *request_snippets(base_url=base_url, params={}, key=key),
+        status_snippets(base_url=base_url, key=key),
+        webhook_receiver_snippets(),
+    ]
+
+
+def webhook_receiver_snippets() -> SnippetGroup:
+    """Checking a delivery's signature with the Standard Webhooks libraries (PyPI and npm:
+    ``standardwebhooks``), with the organization's signing secret from the environment."""
+    python = (
+        "# pip install standardwebhooks flask\n"
+        "import os\n\n"
+        "from flask import Flask, request\n"
+        "from standardwebhooks import Webhook\n\n"
+        "app = Flask(__name__)\n"
+        'verifier = Webhook(os.environ["CODEFORMER_WEBHOOK_SECRET"])  # Settings > signing secret\n\n\n'
+        '@app.post("/codeformer-webhook")\n'
+        "def codeformer_webhook():\n"
+        "    # Raises unless the signature and timestamp check out; answer 2xx once it is handled.\n"
+        "    event = verifier.verify(request.get_data(), dict(request.headers))\n"
+        '    kind = request.headers.get("webhook-event")  # start, output, logs, completed, billing.*, test\n'
+        '    print(kind, event.get("status") or event.get("type"))\n'
+        '    return "", 204'
+    )
+    javascript = (
+        "// npm install standardwebhooks express\n"
+        'import express from "express";\n'
+        'import { Webhook } from "standardwebhooks";\n\n'
+        "const verifier = new Webhook(process.env.CODEFORMER_WEBHOOK_SECRET); // Settings > signing secret\n"
+        "const app = express();\n\n"
+        'app.post("/codeformer-webhook", express.raw({ type: "application/json" }), (req, res) => {\n'
+        "  // Throws unless the signature and timestamp check out; answer 2xx once it is handled.\n"
+        "  const event = verifier.verify(req.body.toString(), req.headers);\n"
+        '  console.log(req.headers["webhook-event"], event.status ?? event.type);\n'
+        "  res.sendStatus(204);\n"
+        "});\n"
+        "app.listen(3000);"
+    )
+    return SnippetGroup(
+        api="receiver",
+        title="Receiving webhooks",
+        note="Every delivery carries webhook-id, webhook-timestamp and webhook-signature headers "
+        "(Standard Webhooks). Verify them with your organization's signing secret before trusting the body; "
+        "a replayed delivery keeps its webhook-id, so a receiver can skip one it already handled.",
+        snippets=[Snippet("python", "Python", python), Snippet("javascript", "JavaScript", javascript)],
+    )
 
 
 def status_snippets(*, base_url: str, key: str | None = None) -> SnippetGroup:

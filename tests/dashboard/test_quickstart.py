@@ -25,13 +25,15 @@ def test_the_quick_start_shows_both_apis_status_and_stream_against_the_public_ba
     assert f"{BASE}/api/process" in body
     assert f"{BASE}/v2/requests/status/REQUEST_ID" in body
     assert f"{BASE}/v2/requests/status/REQUEST_ID/stream" in body
-    for language in ("curl", "python", "javascript"):
-        assert body.count(f'data-lang="{language}"') == 3  # gateway, demo, status/stream
+    assert body.count('data-lang="curl"') == 3  # gateway, demo, status/stream
+    for language in ("python", "javascript"):
+        assert body.count(f'data-lang="{language}"') == 4  # and verifying a webhook
+    assert 'Webhook(os.environ["CODEFORMER_WEBHOOK_SECRET"])' in body
     # No key is ever printed here: the code reads it from the environment.
     assert not KEY.findall(body)
     assert 'os.environ["CODEFORMER_KEY"]' in body and "process.env.CODEFORMER_KEY" in body
     # Every snippet has its copy button, and so has the base URL.
-    assert body.count("data-copy-target=") == 9 + 2
+    assert body.count("data-copy-target=") == 11 + 2
     assert 'aria-current="page">Quick start</a>' in body
 
 

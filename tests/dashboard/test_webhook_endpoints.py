@@ -176,3 +176,22 @@ def test_replay_of_a_replay_points_at_the_first_delivery(owner_client, org, endp
     owner_client.post(reverse("dashboard:webhook_delivery_replay", args=[replay.id]))
     assert WebhookDelivery.objects.filter(replay_of=original).count() == 2
     assert {d.message_id for d in WebhookDelivery.objects.filter(organization=org)} == {original.message_id}
+
+
+def test_the_webhooks_pages_query_count_does_not_grow_with_deliveries(owner_client, org, endpoint):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_client.get(url).status_code == 200
+        return len(captured)
+
+    pages = [reverse("dashboard:webhooks"), reverse("dashboard:webhook_endpoint", args=[endpoint.id])]
+    webhook_endpoint_send_test(endpoint=endpoint)
+    owner_client.get(pages[0])  # the first visit stores the chosen organization in the session
+    few = [queries(url) for url in pages]
+    for _ in range(6):
+        delivery = webhook_endpoint_send_test(endpoint=endpoint)
+        WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=200, latency_ms=5)
+    assert [queries(url) for url in pages] == few
