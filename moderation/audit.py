@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
+from billing.money import format_money
 from lib.audit import audit_event
 
 STAFF_CONSOLE_SIGN_IN = "staff_console_sign_in"
@@ -129,15 +130,35 @@ def audit_entries_for_organization(organization) -> QuerySet:
 _HIDDEN_FROM_OWNERS = {"reason", "actor", "actor_username", "resolved_by", "item"}
 
 
+# Integer minor units in the ledger's rows, shown as money in the trail.
+_MONEY_FIELDS = {"billing.ledgerentry": {"amount", "held_change", "balance_after", "held_after"}}
+
+
 def _own_fields_only(entry, changes: dict) -> dict:
     """auditlog records a created row's reverse relations too (``payments: None ->
-    billing.Payment.None``); they say nothing about the row, so only its own columns are shown."""
+    billing.Payment.None``) and every empty column (``None -> None``); neither says anything, so
+    only the row's own columns that hold something are shown, money as money."""
     model = entry.content_type.model_class()
     if model is None:
         return changes
     own = {f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields}
     own |= {f.name for f in model._meta.many_to_many}
-    return {field: change for field, change in changes.items() if field in own}
+    money = _MONEY_FIELDS.get(model._meta.label_lower, set())
+    shown = {}
+    for field, change in changes.items():
+        if field not in own or field == "id" or list(change[:2]) == ["None", "None"]:
+            continue
+        if field in money:
+            change = [_as_money(value) for value in change[:2]]
+        shown[field] = change
+    return shown
+
+
+def _as_money(value):
+    try:
+        return format_money(int(value))
+    except (TypeError, ValueError):
+        return value
 
 
 def audit_rows(entries, *, for_owner: bool = False) -> list:

@@ -227,4 +227,12 @@ def test_a_created_organization_shows_its_own_fields_not_its_reverse_relations(a
     shown = created[0].visible_changes
     assert "name" in shown and "slug" in shown
     assert not {"payments", "jobs", "memberships", "ledger_entries", "api_keys"} & set(shown)
+    assert "webhook_secret_rotated_at" not in shown  # None -> None says nothing
     assert ".None" not in page.content.decode()
+
+
+def test_a_ledger_rows_amounts_read_as_money_in_the_trail(acme):
+    wallet_topup(organization=acme.org, amount=1250, idempotency_key="t-money", description="Top-up QA")
+    rows = owner_client(acme).get(reverse("trust:organization_audit")).context["rows"]
+    topup = next(r for r in rows if r.content_type.model == "ledgerentry" and "Top-up QA" in str(r.visible_changes))
+    assert topup.visible_changes["amount"][1] == "$12.50"
