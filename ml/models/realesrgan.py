@@ -19,7 +19,7 @@ class BackgroundUpsampler:
 
     Tensor contract of ``upscale``: ``image`` numpy HxWx3 BGR, uint8 (0..255), uint16
     (0..65535) or float32 in [0, 1]; returns (2H)x(2W)x3 BGR of the same dtype and scale.
-    Internally: RGB (1, 3, h, w) tensors in [0, 1], fp16 on CUDA.
+    Internally: RGB (1, 3, h, w) tensors in [0, 1], fp16 on CUDA, channels_last fp32 on CPU.
     Tiling follows Real-ESRGAN's ``RealESRGANer``: tiles of ``tile`` pixels, each run with a
     ``tile_pad`` margin of real context that is cropped away; ``tile=0`` runs the whole image.
     Each tile is converted and written straight into the preallocated output, so besides the
@@ -32,7 +32,10 @@ class BackgroundUpsampler:
 
     def __init__(self, module: torch.nn.Module, device: str, *, tile: int = 400, tile_pad: int = 40) -> None:
         self.dtype = torch.float16 if device == "cuda" else torch.float32
-        self.module = module.to(self.dtype)
+        # On CPU channels_last runs a tile about twice as fast (oneDNN's blocked convolutions);
+        # the outputs differ from the default layout by float reduction order only (~1e-4).
+        self.memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+        self.module = module.to(self.dtype, memory_format=self.memory_format)
         self.device = device
         self.tile = tile
         self.tile_pad = tile_pad
@@ -76,7 +79,7 @@ class BackgroundUpsampler:
         maximum = _MAXIMA.get(pixels.dtype)
         # Divided in numpy, as the untiled path divided the whole image (IEEE float32 division).
         rgb = rgb if maximum is None else torch.from_numpy(rgb.numpy().astype(np.float32) / np.float32(maximum))
-        output = self.module(rgb.to(self.device, self.dtype))
+        output = self.module(rgb.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
         result = output[0].float().clamp(0, 1).cpu().numpy()[::-1].transpose(1, 2, 0)
         if maximum is None:
             return result

@@ -165,6 +165,21 @@ def test_integer_images_are_upsampled_tile_by_tile_as_if_converted_at_once(upsam
     assert np.abs(as_uint16 / 65535.0 - as_float).max() < 1e-4  # 16 bits kept, not 8
 
 
+def test_on_cpu_the_upsampler_runs_channels_last_and_gives_the_default_layouts_result(upsampler_module):
+    # channels_last is about 2x faster per tile on CPU; the layouts differ by float reduction
+    # order only, far below one grey level.
+    image = np.random.default_rng(5).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    upsampler = BackgroundUpsampler(upsampler_module, "cpu", tile=0)
+    assert upsampler.memory_format == torch.channels_last
+    fast = upsampler.upscale(image.astype(np.float32) / 255)
+
+    upsampler.memory_format = torch.contiguous_format
+    upsampler.module = upsampler_module.to(memory_format=torch.contiguous_format)
+    plain = upsampler.upscale(image.astype(np.float32) / 255)
+
+    assert np.abs(fast - plain).max() < 1e-3
+
+
 def test_the_upsampler_holds_one_output_and_one_tile(upsampler_module):
     """The arrays it allocates grow with the uint8 output only: no image-sized float copies
     (tracemalloc sees numpy's buffers; the network's own tensors are per tile)."""
