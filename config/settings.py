@@ -366,6 +366,13 @@ if ML_DEVICE not in {"auto", "cpu", "cuda", "mps"}:
     raise ImproperlyConfigured(f"ML_DEVICE must be auto, cpu, cuda or mps, got {ML_DEVICE!r}")
 ML_NUM_THREADS = env_int("ML_NUM_THREADS", 0, minimum=0) or None
 ML_BG_TILE = env_int("ML_BG_TILE", 400, minimum=32)
+# GPU worker throughput: with several worker threads (rundramatiq --threads N) sharing one
+# engine, the faces of concurrent jobs are restored in shared forwards of up to ML_FACE_BATCH
+# faces, gathered for at most ML_FACE_BATCH_WINDOW_MS (ml/batching.py). 0 or 1: off (CPU).
+# Fair sharing between GPU workers: run them with dramatiq_queue_prefetch=N (the env var the
+# Dramatiq worker reads), so a worker holds no more gpu messages than it runs.
+ML_FACE_BATCH = env_int("ML_FACE_BATCH", 0, minimum=0)
+ML_FACE_BATCH_WINDOW_MS = env_int("ML_FACE_BATCH_WINDOW_MS", 20, minimum=0)
 # CodeFormer's weights are non-commercial (S-Lab License 1.0): list only the models this
 # deployment has the rights to serve.
 ENABLED_MODELS = env_list("ENABLED_MODELS", ["codeformer"])

@@ -20,8 +20,12 @@ _engines: dict[str, Any] = {}
 
 def build_pipeline() -> Any:
     """The production engine: the real CodeFormer pipeline from ``ml/``."""
-    from ml.pipeline import RestorationPipeline  # lazy: torch lives only in the worker image
+    from ml.batching import FaceBatcher  # lazy: torch lives only in the worker image
+    from ml.pipeline import RestorationPipeline
 
+    batcher = None
+    if settings.ML_FACE_BATCH > 1:
+        batcher = FaceBatcher(max_batch=settings.ML_FACE_BATCH, window_s=settings.ML_FACE_BATCH_WINDOW_MS / 1000)
     return RestorationPipeline(
         weights_dir=settings.WEIGHTS_DIR,
         device=None if settings.ML_DEVICE == "auto" else settings.ML_DEVICE,
@@ -29,6 +33,7 @@ def build_pipeline() -> Any:
         bg_tile=settings.ML_BG_TILE,
         max_output_pixels=settings.MAX_OUTPUT_PIXELS,
         num_threads=settings.ML_NUM_THREADS,
+        face_batcher=batcher,
     )
 
 

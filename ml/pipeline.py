@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ml import loading
+from ml.batching import FaceBatcher
 from ml.cancel import NEVER, CancelToken
 from ml.device import configure_threads, resolve_device
 from ml.errors import InvalidImage, MLError, ModelNotEnabled, RestorationFailed
@@ -131,11 +132,14 @@ class RestorationPipeline:
         num_threads: int | None = None,
         manifest: Mapping[str, Checkpoint] | None = None,
         max_faces: int = 32,
+        face_batcher: FaceBatcher | None = None,
     ) -> None:
         """``manifest`` overrides ml.weights' checkpoint manifest (file names and sizes); the
         tests use it for their generated checkpoints. ``max_faces`` bounds the faces restored
         per image (the most confident ones), so a crowd or a misfiring detector cannot turn
-        one job into hundreds of forwards."""
+        one job into hundreds of forwards. ``face_batcher`` (the GPU worker, several jobs in
+        flight on threads sharing this pipeline) restores the faces of concurrent jobs in
+        shared forwards; see ml/batching.py."""
         unknown = sorted(set(enabled_models) - set(RESTORERS))
         if unknown:
             raise ModelNotEnabled(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(RESTORERS))}")
@@ -147,6 +151,7 @@ class RestorationPipeline:
         self.max_output_pixels = max_output_pixels
         self.manifest = manifest
         self.max_faces = max_faces
+        self.face_batcher = face_batcher
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -334,7 +339,11 @@ class RestorationPipeline:
         batch = crops_to_tensor(crops, self.device)
         try:
             with job.timed("forward"):
-                output = restorer.restore(batch, options.fidelity, job.cancel)
+                if self.face_batcher is not None:
+                    job.cancel.check()
+                    output = self.face_batcher.restore(restorer, batch, options.fidelity)
+                else:
+                    output = restorer.restore(batch, options.fidelity, job.cancel)
         except MLError:
             raise
         except Exception as exc:

@@ -28,6 +28,7 @@ from ml.models.retinaface import FaceDetector
 
 class SlowModels:
     calls: list[str] = []
+    restorer_batches: list[int] = []  # faces per restorer forward
     delay_s: float = 0.0
     faces: int = 2
     on_call: Callable[[str, int], None] | None = None
@@ -35,6 +36,7 @@ class SlowModels:
     @classmethod
     def reset(cls) -> None:
         cls.calls = []
+        cls.restorer_batches = []
         cls.delay_s = 0.0
         cls.faces = 2
         cls.on_call = None
@@ -61,11 +63,16 @@ class FakeUpsampler(torch.nn.Module):
 
 
 class FakeCodeFormer(torch.nn.Module):
-    """CodeFormer's contract: forward(x, weight) -> (faces, logits, features); a mild change."""
+    """CodeFormer's contract: forward(x, weight) -> (faces, logits, features); a mild change.
+    A face that is all but black (mean < -0.9) comes out NaN: a "bad input" for the tests."""
 
     def forward(self, x: torch.Tensor, weight: float = 0.5) -> tuple[torch.Tensor, None, None]:
         SlowModels.record("restorer")
-        return x * 0.9, None, None
+        SlowModels.restorer_batches.append(x.shape[0])
+        out = x * 0.9 * (1 - 0.1 * weight)
+        bad = x.mean(dim=(1, 2, 3)) < -0.9
+        out[bad] = torch.nan
+        return out, None, None
 
 
 class FakeParseNet(torch.nn.Module):
@@ -97,15 +104,15 @@ class FakeRetinaFace:
         return np.asarray(rows, dtype=np.float32).reshape(-1, 15)
 
 
-def slow_model_pipeline(*, bg_tile: int = 32):
+def slow_model_pipeline(*, bg_tile: int = 32, restorer_batch: int = 1, face_batcher=None):
     """The real pipeline with the stand-ins above; small tiles so one image has many."""
     from ml.pipeline import RestorationPipeline
 
-    pipeline = RestorationPipeline(weights_dir="/nonexistent", device="cpu", bg_tile=bg_tile)
+    pipeline = RestorationPipeline(weights_dir="/nonexistent", device="cpu", bg_tile=bg_tile, face_batcher=face_batcher)
     pipeline._models.update(
         {
             "detector": FaceDetector(FakeRetinaFace(), "cpu"),
-            "restorer:codeformer": CodeFormerRestorer(FakeCodeFormer(), "cpu", max_batch=1),
+            "restorer:codeformer": CodeFormerRestorer(FakeCodeFormer(), "cpu", max_batch=restorer_batch),
             "parser": FaceParser(FakeParseNet(), "cpu", max_batch=1),
             "upsampler": BackgroundUpsampler(FakeUpsampler(), "cpu", tile=bg_tile),
         }
