@@ -43,3 +43,20 @@ def test_the_check_your_email_page_is_no_dead_end(client):
     assert f'href="{reverse("account_login")}"' in body
     assert f'href="{reverse("account_signup")}"' in body
     assert "Please contact us" not in body  # no contact to write to on that page
+
+
+def test_a_staff_user_without_an_organization_is_pointed_at_the_staff_console(client):
+    from tests.accounts.factories import UserFactory
+
+    staff = UserFactory(username="ops", is_staff=True)
+    client.force_login(staff)
+    body = client.get(reverse("dashboard:no_organization")).content.decode()
+    assert f'href="{reverse("staff:home")}"' in body
+
+
+def test_a_customer_without_an_organization_is_not_offered_the_staff_console(client):
+    from tests.accounts.factories import UserFactory
+
+    client.force_login(UserFactory(username="loner"))
+    body = client.get(reverse("dashboard:no_organization")).content.decode()
+    assert reverse("staff:home") not in body
