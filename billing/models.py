@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from billing.money import format_money
+
 
 class Plan(models.Model):
     """What an organization buys: limits, quota, file retention and its price table (PlanPrice
@@ -152,7 +154,10 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount} ({self.idempotency_key})"
+        # Read by people (the audit trail keeps it as the row's name): money as money. The
+        # wallet's currency only when already loaded, so naming a row never costs a query.
+        wallet = self._state.fields_cache.get("wallet")
+        return f"{self.get_kind_display()} {format_money(self.amount, wallet.currency if wallet else 'USD')}"
 
     def get_additional_data(self) -> dict:
         """What the audit trail (django-auditlog) files this entry under."""

@@ -236,3 +236,11 @@ def test_a_ledger_rows_amounts_read_as_money_in_the_trail(acme):
     rows = owner_client(acme).get(reverse("trust:organization_audit")).context["rows"]
     topup = next(r for r in rows if r.content_type.model == "ledgerentry" and "Top-up QA" in str(r.visible_changes))
     assert topup.visible_changes["amount"][1] == "$12.50"
+
+
+def test_a_ledger_row_is_named_with_money_not_minor_units(acme):
+    wallet_topup(organization=acme.org, amount=1250, idempotency_key="t-name", description="Named top-up")
+    entry = LedgerEntry.objects.get(idempotency_key="t-name")
+    assert str(entry) == "Top-up $12.50"
+    logged = LogEntry.objects.get_for_object(entry).get()
+    assert logged.object_repr == "Top-up $12.50"
