@@ -408,6 +408,10 @@ class RestorationPipeline:
         """Real-ESRGAN 2x on a restored face, then LANCZOS4 to 512*upscale (the reference's
         ``face_upsample``): sharper faces at large output factors."""
         upsampler = self._upsampler(job)
+        # One tile per face: a 512 face in 400 tiles computes 592² pixels with the context
+        # margins instead of 512² (a third more); tiled and untiled results differ by rounding
+        # flips only (tests/ml/test_models.py), and one face's activations are bounded anyway.
+        tile = max(self.bg_tile, face.shape[0], face.shape[1]) if self.bg_tile > 0 else 0
         with job.timed("forward"):
             if face.dtype.kind == "f":
                 # A grey face comes out of the colour transfer as float64 on the 0..255 scale,
@@ -416,10 +420,10 @@ class RestorationPipeline:
                 # [0, 1], so scale on the way in and round on the way out, as it does.
                 # (The reference switches to a 65535 range when such a face exceeds 256, which
                 # blackens it; dividing by 255 here keeps that face right.)
-                enhanced = upsampler.upscale(face.astype(np.float32) / 255, job.cancel)
+                enhanced = upsampler.upscale(face.astype(np.float32) / 255, job.cancel, tile=tile)
                 enhanced = (enhanced * 255.0).round().astype(np.uint8)
             else:
-                enhanced = upsampler.upscale(face, job.cancel)
+                enhanced = upsampler.upscale(face, job.cancel, tile=tile)
         side = geometry.FACE_SIZE * upscale
         if side != enhanced.shape[0]:
             enhanced = cv2.resize(enhanced, (side, side), interpolation=cv2.INTER_LANCZOS4)

@@ -40,14 +40,16 @@ class BackgroundUpsampler:
         self.tile = tile
         self.tile_pad = tile_pad
 
-    def upscale(self, image: np.ndarray, cancel: CancelToken = NEVER) -> np.ndarray:
+    def upscale(self, image: np.ndarray, cancel: CancelToken = NEVER, *, tile: int | None = None) -> np.ndarray:
+        """``tile`` overrides the instance's tile size for this call."""
         height, width = image.shape[:2]
         s = self.scale
         output = np.empty((height * s, width * s, 3), dtype=image.dtype)
         # The network needs even sizes (pixel-unshuffle): the image is seen as padded by one
         # reflected row/column when odd, and every tile is cut from that padded image.
         padded = (height + height % 2, width + width % 2)
-        tile = self.tile if self.tile > 0 else max(padded)
+        tile = self.tile if tile is None else tile
+        tile = tile if tile > 0 else max(padded)
         with torch.inference_mode():
             for top in range(0, height, tile):
                 for left in range(0, width, tile):

@@ -46,8 +46,8 @@ def test_without_a_cancel_every_tile_and_face_runs(models, pipeline):
     result = pipeline.restore_array(photo(), options, cancel=CancelToken())
 
     assert result.faces == 2
-    # 320x240 in 32-pixel tiles: 10 x 8 background tiles, then 16 x 16 per 512 face.
-    assert models.count("upsampler") == 80 + 2 * 256
+    # 320x240 in 32-pixel tiles: 10 x 8 background tiles, then one tile per 512 face.
+    assert models.count("upsampler") == 80 + 2
     assert models.count("restorer") == 2 and models.count("parser") == 2
 
 
@@ -77,13 +77,13 @@ def test_a_cancel_during_a_face_stops_before_the_next_face(models, pipeline):
 def test_a_cancel_between_the_model_calls_of_the_paste_stage_stops_it(models, pipeline):
     # face_upsample runs Real-ESRGAN on each restored face inside the paste stage.
     token = CancelToken()
-    models.on_call = cancel_at(token, "upsampler", 80 + 5)
+    models.on_call = cancel_at(token, "upsampler", 80 + 1)
     options = RestoreOptions(background_enhance=True, face_upsample=True)
 
     with pytest.raises(Cancelled):
         pipeline.restore_array(photo(), options, cancel=token)
 
-    assert models.count("upsampler") == 85
+    assert models.count("upsampler") == 81  # the first face's; not the second's
     assert models.count("parser") == 0
 
 

@@ -257,7 +257,7 @@ def test_exif_orientation_is_applied_before_restoring(pipeline):
 def test_face_upsample_pastes_the_upsampled_faces_in_the_same_place(pipeline, testdata, monkeypatch):
     # A cheap stand-in for Real-ESRGAN (bicubic 2x, uint8 in and out): this checks the
     # face_upsample geometry.
-    def bicubic(self, image, cancel=None):
+    def bicubic(self, image, cancel=None, *, tile=None):
         return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
     monkeypatch.setattr(BackgroundUpsampler, "upscale", bicubic)
