@@ -142,6 +142,10 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.organization_id)}
+
 
 class WebhookDelivery(models.Model):
     """One event to deliver to one URL, retried with back-off; each try is a WebhookAttempt.

@@ -50,6 +50,7 @@ def register_models() -> None:
         ("billing.PriceItem", {}),
         ("billing.PlanPrice", {}),
         ("billing.KeySpendLimit", {}),
+        ("jobs.WebhookEndpoint", {"exclude_fields": ["updated_at"]}),
         ("moderation.StaffMember", {}),
         ("moderation.BlockedHash", {}),
         ("moderation.ModerationItem", {"exclude_fields": ["updated_at"]}),
@@ -91,6 +92,7 @@ AUDIT_TYPES = {
     "moderation_action": ("moderation", "moderationaction"),
     "user": ("auth", "user"),
     "job": ("jobs", "job"),
+    "webhook_endpoint": ("jobs", "webhookendpoint"),
 }
 
 

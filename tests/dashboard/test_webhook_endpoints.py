@@ -195,3 +195,19 @@ def test_the_webhooks_pages_query_count_does_not_grow_with_deliveries(owner_clie
         delivery = webhook_endpoint_send_test(endpoint=endpoint)
         WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=200, latency_ms=5)
     assert [queries(url) for url in pages] == few
+
+
+def test_endpoint_changes_are_in_the_audit_trail_with_who_made_them(owner_client, owner, org):
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    owner_client.post(reverse("dashboard:webhook_endpoint_create"), form())
+    endpoint = WebhookEndpoint.objects.get(organization=org)
+    owner_client.post(reverse("dashboard:webhook_endpoint", args=[endpoint.id]), form(url=PUBLIC + "/moved"))
+    owner_client.post(reverse("dashboard:webhook_endpoint_delete", args=[endpoint.id]))
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(WebhookEndpoint), object_pk=str(endpoint.id)
+    ).order_by("timestamp", "id")
+    assert [e.action for e in entries] == [LogEntry.Action.CREATE, LogEntry.Action.UPDATE, LogEntry.Action.DELETE]
+    assert all(e.actor_id == owner.id and e.additional_data["organization_id"] == str(org.id) for e in entries)
+    assert entries[1].changes_dict["url"] == [PUBLIC, PUBLIC + "/moved"]
