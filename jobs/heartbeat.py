@@ -99,12 +99,17 @@ def _warm_up() -> None:
     """Load the models now (after the first beat, so the worker shows as alive meanwhile) rather
     than on the first job. A failure here is logged; the job that needs the model reports it."""
     from jobs.engine import loaded_engine
+    from ml.errors import WeightsError
 
     engine = loaded_engine()
     warmup = getattr(engine, "warmup", None)
     if callable(warmup):
         try:
             warmup()
+        except WeightsError as exc:
+            # Expected on a machine that could not fetch the weights (make run said so already):
+            # one plain line, not a traceback.
+            logger.warning("models not loaded: %s", exc)
         except Exception:
             logger.exception("warming up the restoration engine failed")
 

@@ -174,3 +174,25 @@ def test_a_job_records_the_worker_that_claimed_it_and_that_workers_heartbeat(bro
         worker.stop()
         connection.close()
     assert Job.objects.get(id=job.id).status == Job.Status.COMPLETED
+
+
+def test_missing_weights_at_warm_up_are_one_plain_warning_not_a_traceback(settings, caplog):
+    import logging
+
+    from jobs import engine, heartbeat
+    from ml.errors import WeightsError
+
+    class NoWeights:
+        def warmup(self):
+            raise WeightsError("/srv/weights/codeformer.pth is missing")
+
+    settings.RESTORATION_ENGINE = "tests.jobs.test_dead_workers.NoWeights"
+    engine._engines[settings.RESTORATION_ENGINE] = NoWeights()
+    try:
+        with caplog.at_level(logging.WARNING, logger="jobs.heartbeat"):
+            heartbeat._warm_up()
+    finally:
+        engine.reset_engine()
+    records = [r for r in caplog.records if r.name == "jobs.heartbeat"]
+    assert len(records) == 1 and records[0].levelno == logging.WARNING and records[0].exc_info is None
+    assert "codeformer.pth is missing" in records[0].getMessage()
