@@ -36,52 +36,48 @@ def _form_error(request: HttpRequest, form) -> None:
     messages.error(request, "; ".join(errors))
 
 
-@org_view(manage=True)
-@require_POST
-def billing_details(request: HttpRequest) -> HttpResponse:
-    form = forms.BillingDetailsForm(request.POST)
+def _save_from_form(request: HttpRequest, form_class, service, success) -> HttpResponse:
+    """The wallet page's settings forms: validate, call the service with the cleaned fields,
+    say what happened, back to the wallet. ``success`` is a message or a function of the data."""
+    form = form_class(request.POST)
     if not form.is_valid():
         _form_error(request, form)
         return redirect("dashboard:wallet")
     try:
-        account.billing_details_update(organization=request.organization, **form.cleaned_data)
+        service(organization=request.organization, **form.cleaned_data)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Billing details saved; new receipts show them.")
+        messages.success(request, success(form.cleaned_data) if callable(success) else success)
     return redirect("dashboard:wallet")
+
+
+@org_view(manage=True)
+@require_POST
+def billing_details(request: HttpRequest) -> HttpResponse:
+    return _save_from_form(
+        request,
+        forms.BillingDetailsForm,
+        account.billing_details_update,
+        "Billing details saved; new receipts show them.",
+    )
 
 
 @org_view(manage=True)
 @require_POST
 def spend_controls(request: HttpRequest) -> HttpResponse:
-    form = forms.SpendControlsForm(request.POST)
-    if not form.is_valid():
-        _form_error(request, form)
-        return redirect("dashboard:wallet")
-    try:
-        account.spend_controls_update(organization=request.organization, **form.cleaned_data)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Spend controls saved.")
-    return redirect("dashboard:wallet")
+    return _save_from_form(request, forms.SpendControlsForm, account.spend_controls_update, "Spend controls saved.")
 
 
 @org_view(manage=True)
 @require_POST
 def auto_recharge(request: HttpRequest) -> HttpResponse:
-    form = forms.AutoRechargeForm(request.POST)
-    if not form.is_valid():
-        _form_error(request, form)
-        return redirect("dashboard:wallet")
-    try:
-        account.auto_recharge_update(organization=request.organization, **form.cleaned_data)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Auto-recharge is " + ("on." if form.cleaned_data["enabled"] else "off."))
-    return redirect("dashboard:wallet")
+    return _save_from_form(
+        request,
+        forms.AutoRechargeForm,
+        account.auto_recharge_update,
+        lambda data: "Auto-recharge is " + ("on." if data["enabled"] else "off."),
+    )
 
 
 @org_view(manage=True)

@@ -7,6 +7,7 @@ import csv
 import io
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -26,8 +27,6 @@ CHART_HEIGHT = 120
 @require_GET
 @org_view()
 def jobs(request: HttpRequest) -> HttpResponse:
-    from django.core.paginator import Paginator
-
     form = history.JobFilterForm(request.GET or None, organization=request.organization)
     items = history.jobs_filtered(request.organization, form)
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
