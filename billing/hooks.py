@@ -7,7 +7,7 @@ import logging
 logger = logging.getLogger(__name__)
 
 
-def after_spend(*, organization_id) -> None:
+def after_spend(*, organization) -> None:
     """Run after a submission's holds committed: when the organization has alerts or
     auto-recharge set up, hand the look at its wallet to the billing actor (never in the
     request, never under the wallet lock)."""
@@ -15,8 +15,8 @@ def after_spend(*, organization_id) -> None:
     from billing.alerts import watched
 
     try:
-        if watched(organization_id):
-            billing_after_spend.send(str(organization_id))
+        if watched(organization):
+            billing_after_spend.send(str(organization.id))
     except Exception:
         # Alerts and recharges are conveniences; a broker hiccup must not fail a committed request.
-        logger.exception("could not enqueue the billing check of organization %s", organization_id)
+        logger.exception("could not enqueue the billing check of organization %s", organization.id)

@@ -244,7 +244,7 @@ def _create_jobs(
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
         # Low-balance and spend alerts, auto-recharge: looked at after the commit, in an actor.
-        transaction.on_commit(lambda: after_spend(organization_id=organization.id))
+        transaction.on_commit(lambda: after_spend(organization=organization))
     return jobs
 
 
