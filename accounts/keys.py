@@ -25,6 +25,7 @@ from accounts.errors import (
     OrganizationSuspended,
     RevokedSubscriptionKey,
 )
+from accounts.key_lookup import api_key_with_tenant
 from accounts.models import ApiKey
 
 KEY_TAG = "cf"
@@ -65,14 +66,9 @@ def authenticate_key(raw_key: str | None) -> ApiKey:
     api_key = None
     if prefix is not None:
         # One query for everything a submission reads about its tenant: the plan (rate limit, cap,
-        # prices) and the spend limits of the organization and the key set (admission checks).
-        api_key = (
-            ApiKey.objects.select_related(
-                "organization__plan", "organization__billing_account", "subscription__spend_limit"
-            )
-            .filter(prefix=prefix)
-            .first()
-        )
+        # prices), the wallet's totals (the early 402), and the spend limits of the organization
+        # and the key set (admission checks).
+        api_key = api_key_with_tenant(prefix)
     expected = api_key.digest if api_key is not None else _DUMMY_DIGEST
     matches = hmac.compare_digest(expected, key_digest(raw_key))
     if api_key is None or not matches:
