@@ -365,7 +365,10 @@ ML_DEVICE = env_str("ML_DEVICE", "auto")
 if ML_DEVICE not in {"auto", "cpu", "cuda", "mps"}:
     raise ImproperlyConfigured(f"ML_DEVICE must be auto, cpu, cuda or mps, got {ML_DEVICE!r}")
 ML_NUM_THREADS = env_int("ML_NUM_THREADS", 0, minimum=0) or None
-ML_BG_TILE = env_int("ML_BG_TILE", 400, minimum=32)
+ML_BG_TILE = env_int("ML_BG_TILE", 400, minimum=32)  # a Real-ESRGAN tile's area bound: ML_BG_TILE² pixels
+# On a CPU the faces and tiles of a job run side by side, one torch thread each (ml/parallel.py):
+# 0 = as many at once as torch threads, 1 = one after another.
+ML_CPU_PARALLEL = env_int("ML_CPU_PARALLEL", 0, minimum=0) or None
 # GPU worker throughput: with several worker threads (rundramatiq --threads N) sharing one
 # engine, the faces of concurrent jobs are restored in shared forwards of up to ML_FACE_BATCH
 # faces, gathered for at most ML_FACE_BATCH_WINDOW_MS (ml/batching.py). 0 or 1: off (CPU).

@@ -34,6 +34,7 @@ def build_pipeline() -> Any:
         max_output_pixels=settings.MAX_OUTPUT_PIXELS,
         num_threads=settings.ML_NUM_THREADS,
         face_batcher=batcher,
+        parallel=settings.ML_CPU_PARALLEL,
     )
 
 

@@ -35,6 +35,7 @@ from ml.models.restorer import FaceRestorer
 from ml.models.retinaface import FaceDetector
 from ml.models.tensors import crops_to_tensor, faces_to_parser_tensor, tensor_to_faces
 from ml.options import RestoreOptions
+from ml.parallel import ModelPool
 from ml.weights import Checkpoint
 
 TIMING_KEYS = ("decode", "load", "detect", "align", "restore", "background", "paste", "encode", "forward")
@@ -133,18 +134,23 @@ class RestorationPipeline:
         manifest: Mapping[str, Checkpoint] | None = None,
         max_faces: int = 32,
         face_batcher: FaceBatcher | None = None,
+        parallel: int | None = None,
     ) -> None:
         """``manifest`` overrides ml.weights' checkpoint manifest (file names and sizes); the
         tests use it for their generated checkpoints. ``max_faces`` bounds the faces restored
         per image (the most confident ones), so a crowd or a misfiring detector cannot turn
         one job into hundreds of forwards. ``face_batcher`` (the GPU worker, several jobs in
         flight on threads sharing this pipeline) restores the faces of concurrent jobs in
-        shared forwards; see ml/batching.py."""
+        shared forwards; see ml/batching.py. ``parallel``: model calls run side by side on a
+        CPU (default: one per torch thread; 1 runs them one after another)."""
         unknown = sorted(set(enabled_models) - set(RESTORERS))
         if unknown:
             raise ModelNotEnabled(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(RESTORERS))}")
         configure_threads(num_threads)
         self.device = resolve_device(device)
+        # On a CPU the faces and tiles of a job run side by side, one torch thread each
+        # (ml/parallel.py): the cores stay busy without meeting at a barrier after every op.
+        self.pool = ModelPool((parallel or _torch_threads()) if self.device == "cpu" else 1)
         self.weights_dir = Path(weights_dir)
         self.enabled_models = tuple(enabled_models)
         self.bg_tile = bg_tile
@@ -270,7 +276,7 @@ class RestorationPipeline:
         result = face if image.bit_depth == 16 else _round_to_uint8(face)
         if options.face_upsample:
             with job.stage("paste"):
-                result = self._upsample_face(face, plan.upscale, job)
+                result = self._upsample_faces([face], plan.upscale, job)[0]
         return result, [crop], [face]
 
     def _restore_whole(
@@ -343,7 +349,7 @@ class RestorationPipeline:
                     job.cancel.check()
                     output = self.face_batcher.restore(restorer, batch, options.fidelity)
                 else:
-                    output = restorer.restore(batch, options.fidelity, job.cancel)
+                    output = restorer.restore(batch, options.fidelity, job.cancel, pool=self.pool)
         except MLError:
             raise
         except Exception as exc:
@@ -369,7 +375,7 @@ class RestorationPipeline:
         # only image-sized buffers are the output's own dtype.
         pixels = _to_output_dtype(image.pixels, image.bit_depth)
         with job.timed("forward"):
-            enhanced = upsampler.upscale(pixels, job.cancel)
+            enhanced = upsampler.upscale(pixels, job.cancel, pool=self.pool)
         if (enhanced.shape[1], enhanced.shape[0]) == size:
             return enhanced  # LANCZOS4 to the same size would only copy it
         return cv2.resize(enhanced, size, interpolation=cv2.INTER_LANCZOS4)
@@ -387,12 +393,12 @@ class RestorationPipeline:
         if not restored:
             return canvas
         if options.face_upsample:
-            restored = [self._upsample_face(face, plan.upscale, job) for face in restored]
+            restored = self._upsample_faces(restored, plan.upscale, job)
         parser = self._parser(job)
         size = (geometry.FACE_SIZE, geometry.FACE_SIZE)
         parser_input = [cv2.resize(face, size, interpolation=cv2.INTER_LINEAR) for face in restored]
         with job.timed("forward"):
-            labels = parser.parse(faces_to_parser_tensor(parser_input, self.device), job.cancel)
+            labels = parser.parse(faces_to_parser_tensor(parser_input, self.device), job.cancel, pool=self.pool)
         pastes = [
             (
                 face,
@@ -404,29 +410,33 @@ class RestorationPipeline:
         paste_faces(canvas, pastes, plan.upscale)
         return canvas
 
-    def _upsample_face(self, face: np.ndarray, upscale: int, job: _Job) -> np.ndarray:
-        """Real-ESRGAN 2x on a restored face, then LANCZOS4 to 512*upscale (the reference's
-        ``face_upsample``): sharper faces at large output factors."""
+    def _upsample_faces(self, faces: list[np.ndarray], upscale: int, job: _Job) -> list[np.ndarray]:
+        """Real-ESRGAN 2x on the restored faces, then LANCZOS4 to 512*upscale (the reference's
+        ``face_upsample``): sharper faces at large output factors. All faces go through in one
+        batch of pieces, so on a CPU two faces run side by side (one face is split in halves)."""
         upsampler = self._upsampler(job)
-        # One tile per face: a 512 face in 400 tiles computes 592² pixels with the context
-        # margins instead of 512² (a third more); tiled and untiled results differ by rounding
-        # flips only (tests/ml/test_models.py), and one face's activations are bounded anyway.
-        tile = max(self.bg_tile, face.shape[0], face.shape[1]) if self.bg_tile > 0 else 0
+        # A face is not cut into the background's 400-pixel tiles: a 512 face in those computes
+        # 592² pixels with the context margins instead of 512² (a third more); tiled and
+        # untiled results differ by rounding flips only (tests/ml/test_models.py), and one
+        # face's activations are bounded anyway.
+        largest = max(max(face.shape[:2]) for face in faces)
+        tile = max(self.bg_tile, largest) if self.bg_tile > 0 else 0
+        # A grey face comes out of the colour transfer as float64 on the 0..255 scale, slightly
+        # outside it. RealESRGANer.enhance takes it as float32 / 255 (no clip) and rounds its
+        # clamped output to uint8; the upsampler's float contract is [0, 1], so scale on the
+        # way in and round on the way out, as it does. (The reference switches to a 65535
+        # range when such a face exceeds 256, which blackens it; dividing by 255 keeps it right.)
+        inputs = [face.astype(np.float32) / 255 if face.dtype.kind == "f" else face for face in faces]
         with job.timed("forward"):
-            if face.dtype.kind == "f":
-                # A grey face comes out of the colour transfer as float64 on the 0..255 scale,
-                # slightly outside it. RealESRGANer.enhance takes it as float32 / 255 (no clip)
-                # and rounds its clamped output to uint8; the upsampler's float contract is
-                # [0, 1], so scale on the way in and round on the way out, as it does.
-                # (The reference switches to a 65535 range when such a face exceeds 256, which
-                # blackens it; dividing by 255 here keeps that face right.)
-                enhanced = upsampler.upscale(face.astype(np.float32) / 255, job.cancel, tile=tile)
-                enhanced = (enhanced * 255.0).round().astype(np.uint8)
-            else:
-                enhanced = upsampler.upscale(face, job.cancel, tile=tile)
+            outputs = upsampler.upscale_many(inputs, job.cancel, tile=tile, pool=self.pool)
         side = geometry.FACE_SIZE * upscale
-        if side != enhanced.shape[0]:
-            enhanced = cv2.resize(enhanced, (side, side), interpolation=cv2.INTER_LANCZOS4)
+        enhanced = []
+        for face, output in zip(faces, outputs, strict=True):
+            if face.dtype.kind == "f":
+                output = (output * 255.0).round().astype(np.uint8)
+            if side != output.shape[0]:
+                output = cv2.resize(output, (side, side), interpolation=cv2.INTER_LANCZOS4)
+            enhanced.append(output)
         return enhanced
 
     # --- models ---------------------------------------------------------------------------------
@@ -489,6 +499,12 @@ class RestorationPipeline:
 
 
 # --- image helpers ------------------------------------------------------------------------------
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _input_from(image: Any) -> _Input:

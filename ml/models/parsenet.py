@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ml.cancel import NEVER, CancelToken
+from ml.parallel import ModelPool
 
 
 class FaceParser:
@@ -24,14 +25,19 @@ class FaceParser:
         self.device = device
         self.max_batch = max(1, max_batch)
 
-    def parse(self, faces: torch.Tensor, cancel: CancelToken = NEVER) -> np.ndarray:
-        labels = []
-        with torch.inference_mode():
-            for chunk in faces.split(self.max_batch):
+    def parse(self, faces: torch.Tensor, cancel: CancelToken = NEVER, *, pool: ModelPool | None = None) -> np.ndarray:
+        """``pool`` runs the batches side by side (ml/parallel.py; on a CPU a batch is one face)."""
+        chunks = list(faces.split(self.max_batch))
+        if pool is not None:
+            labels = pool.map(self._labels, chunks, cancel)
+        else:
+            labels = []
+            for chunk in chunks:
                 cancel.check()
                 labels.append(self._labels(chunk))
         return torch.cat(labels).cpu().numpy()
 
     def _labels(self, faces: torch.Tensor) -> torch.Tensor:
-        faces = faces.to(self.dtype).contiguous(memory_format=self.memory_format)
-        return self.module(faces)[0].argmax(dim=1)
+        with torch.inference_mode():
+            faces = faces.to(self.dtype).contiguous(memory_format=self.memory_format)
+            return self.module(faces)[0].argmax(dim=1)

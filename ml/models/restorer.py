@@ -8,6 +8,7 @@ import torch
 
 from ml.cancel import NEVER, CancelToken
 from ml.errors import RestorationFailed
+from ml.parallel import ModelPool
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ class FaceRestorer:
     Tensor contract of ``restore`` (every subclass): ``faces`` float32 (N, 3, 512, 512), RGB,
     in [-1, 1], on ``self.device``; returns float32 (N, 3, 512, 512), RGB, nominally in [-1, 1]
     (not clamped), on the same device. Faces go through in batches of ``max_batch``, ``cancel`` checked
-    before each; on CUDA the
+    before each (side by side with a ``ModelPool``); on CUDA the
     forward runs under fp16 autocast and falls back to fp32 for a batch that overflows.
     A non-finite output raises ``RestorationFailed``: an unrestored or broken face is never
     handed back as a result.
@@ -32,12 +33,22 @@ class FaceRestorer:
         self.device = device
         self.max_batch = max(1, max_batch)
 
-    def restore(self, faces: torch.Tensor, fidelity: float, cancel: CancelToken = NEVER) -> torch.Tensor:
+    def restore(
+        self, faces: torch.Tensor, fidelity: float, cancel: CancelToken = NEVER, *, pool: ModelPool | None = None
+    ) -> torch.Tensor:
+        """``pool`` runs the batches side by side (ml/parallel.py; on a CPU a batch is one face)."""
+        chunks = list(faces.split(self.max_batch))
+
+        def run(chunk: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return self._restore_batch(chunk, fidelity)
+
+        if pool is not None:
+            return torch.cat(pool.map(run, chunks, cancel))
         outputs = []
-        with torch.inference_mode():
-            for chunk in faces.split(self.max_batch):
-                cancel.check()
-                outputs.append(self._restore_batch(chunk, fidelity))
+        for chunk in chunks:
+            cancel.check()
+            outputs.append(run(chunk))
         return torch.cat(outputs)
 
     def _restore_batch(self, faces: torch.Tensor, fidelity: float) -> torch.Tensor:

@@ -104,11 +104,14 @@ class FakeRetinaFace:
         return np.asarray(rows, dtype=np.float32).reshape(-1, 15)
 
 
-def slow_model_pipeline(*, bg_tile: int = 32, restorer_batch: int = 1, face_batcher=None):
-    """The real pipeline with the stand-ins above; small tiles so one image has many."""
+def slow_model_pipeline(*, bg_tile: int = 32, restorer_batch: int = 1, face_batcher=None, parallel: int = 1):
+    """The real pipeline with the stand-ins above; small tiles so one image has many. Model
+    calls run one after another unless ``parallel`` says how many run side by side."""
     from ml.pipeline import RestorationPipeline
 
-    pipeline = RestorationPipeline(weights_dir="/nonexistent", device="cpu", bg_tile=bg_tile, face_batcher=face_batcher)
+    pipeline = RestorationPipeline(
+        weights_dir="/nonexistent", device="cpu", bg_tile=bg_tile, face_batcher=face_batcher, parallel=parallel
+    )
     pipeline._models.update(
         {
             "detector": FaceDetector(FakeRetinaFace(), "cpu"),

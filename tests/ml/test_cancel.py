@@ -124,3 +124,26 @@ def test_the_default_token_cannot_be_canceled():
     NEVER.check()
     with pytest.raises(TypeError):
         NEVER.cancel()
+
+
+def test_with_model_calls_side_by_side_a_cancel_still_stops_the_next_tile(models):
+    pipeline = slow_model_pipeline(bg_tile=32, parallel=2)
+    token = CancelToken()
+    models.on_call = cancel_at(token, "upsampler", 3)
+
+    with pytest.raises(Cancelled, match="canceled by the client"):
+        pipeline.restore_array(photo(), RestoreOptions(background_enhance=True, upscale=2), cancel=token)
+
+    # The third tile cancels; at most the tile already running on the other worker finishes.
+    assert 3 <= models.count("upsampler") <= 4  # of 80
+    assert models.count("parser") == 0
+
+
+def test_side_by_side_and_one_after_another_give_the_same_image(models):
+    options = RestoreOptions(background_enhance=True, face_upsample=True, upscale=2)
+    one_by_one = slow_model_pipeline(bg_tile=32, parallel=1).restore_array(photo(), options)
+    calls = len(models.calls)
+    side_by_side = slow_model_pipeline(bg_tile=32, parallel=2).restore_array(photo(), options)
+
+    assert np.array_equal(one_by_one.image, side_by_side.image)
+    assert len(models.calls) - calls == calls  # the same model calls, none skipped or repeated

@@ -165,6 +165,27 @@ def test_integer_images_are_upsampled_tile_by_tile_as_if_converted_at_once(upsam
     assert np.abs(as_uint16 / 65535.0 - as_float).max() < 1e-4  # 16 bits kept, not 8
 
 
+def test_tiles_run_side_by_side_give_the_tiles_run_in_turn(upsampler_module, shared_dir):
+    from ml.parallel import ModelPool
+
+    photo = cv2.imread(str(shared_dir / "testdata" / "whole_imgs" / "04.jpg"), cv2.IMREAD_COLOR)
+    image = cv2.resize(photo, (95, 57), interpolation=cv2.INTER_AREA)
+    upsampler = BackgroundUpsampler(upsampler_module, "cpu", tile=32, tile_pad=16)
+    pool = ModelPool(2)
+    try:
+        pooled = upsampler.upscale(image, pool=pool)
+        faces = upsampler.upscale_many([image, image[:40, :50]], pool=pool)
+    finally:
+        pool.close()
+    in_turn = upsampler.upscale(image)
+
+    # One torch thread per tile against the caller's threads: float reduction order only.
+    assert pooled.shape == in_turn.shape == (114, 190, 3)
+    assert np.abs(pooled.astype(int) - in_turn.astype(int)).max() <= 1
+    assert np.abs(faces[0].astype(int) - in_turn.astype(int)).max() <= 1
+    assert faces[1].shape == (80, 100, 3)
+
+
 def test_on_cpu_the_upsampler_runs_channels_last_and_gives_the_default_layouts_result(upsampler_module):
     # channels_last is about 2x faster per tile on CPU; the layouts differ by float reduction
     # order only, far below one grey level.

@@ -257,10 +257,10 @@ def test_exif_orientation_is_applied_before_restoring(pipeline):
 def test_face_upsample_pastes_the_upsampled_faces_in_the_same_place(pipeline, testdata, monkeypatch):
     # A cheap stand-in for Real-ESRGAN (bicubic 2x, uint8 in and out): this checks the
     # face_upsample geometry.
-    def bicubic(self, image, cancel=None, *, tile=None):
-        return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    def bicubic(self, images, cancel=None, *, tile=None, pool=None):
+        return [cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC) for image in images]
 
-    monkeypatch.setattr(BackgroundUpsampler, "upscale", bicubic)
+    monkeypatch.setattr(BackgroundUpsampler, "upscale_many", bicubic)
     face = read(testdata, "cropped_faces/0143.png")
     canvas, mask, landmarks = place_face(face, canvas_size=(400, 300), angle=10, scale=0.4, center=(200, 150))
     options = RestoreOptions(upscale=2, landmarks=[landmarks.tolist()], fidelity=0.5)
