@@ -119,4 +119,4 @@ def slow_model_pipeline():
     for the tests of cancel, time limit and shutdown inside a running job."""
     from tests.ml.slow_models import slow_model_pipeline as build
 
-    return build(bg_tile=32)
+    return build(bg_tile=32, parallel=2)  # side by side, as a CPU worker runs them

@@ -12,6 +12,7 @@ image), so whole-image jobs have faces without any detection network.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,8 @@ from ml.models.codeformer import CodeFormerRestorer
 from ml.models.parsenet import FaceParser
 from ml.models.realesrgan import BackgroundUpsampler
 from ml.models.retinaface import FaceDetector
+
+_record_lock = threading.Lock()
 
 
 class SlowModels:
@@ -47,11 +50,15 @@ class SlowModels:
 
     @classmethod
     def record(cls, name: str) -> None:
-        cls.calls.append(name)
+        # Calls may come from two model threads at once (ml/parallel.py): each call gets its
+        # own number, so a hook waiting for call N sees exactly one call N.
+        with _record_lock:
+            cls.calls.append(name)
+            number = cls.count(name)
         if cls.delay_s:
             time.sleep(cls.delay_s)
         if cls.on_call is not None:
-            cls.on_call(name, cls.count(name))
+            cls.on_call(name, number)
 
 
 class FakeUpsampler(torch.nn.Module):
