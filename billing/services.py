@@ -34,6 +34,7 @@ from billing.errors import (
 from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 from billing.selectors import wallet_for_update
+from lib.inserts import inserts_new
 
 Kind = LedgerEntry.Kind
 
@@ -289,7 +290,7 @@ def holds_place(*, jobs: Sequence, amounts: Sequence[int], max_in_flight: int | 
     for entry in entries:
         held += entry.held_change
         entry.wallet_id, entry.balance_after, entry.held_after = moved.wallet_id, moved.balance, held
-    LedgerEntry.objects.bulk_create(entries)
+    inserts_new(entries)
     return entries
 
 

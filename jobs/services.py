@@ -44,6 +44,7 @@ from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib import logcontext
 from lib.breaker import breaker_of
+from lib.inserts import inserts_new
 from lib.netfetch import check_public_url
 from ml.cancel import Cancelled, CancelToken
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
@@ -238,8 +239,8 @@ def _create_jobs(
         jobs.append(job)
     logs = [JobLog(job=job, message="Request queued.") for job in jobs]
     with transaction.atomic():
-        Job.objects.bulk_create(jobs)
-        JobLog.objects.bulk_create(logs)
+        inserts_new(jobs)
+        inserts_new(logs)
         holds_place(jobs=jobs, amounts=prices, max_in_flight=plan.max_jobs_in_flight)
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from PIL import UnidentifiedImageError
 
+from lib.inserts import inserts_new
 from lib.pdq import PdqHash, hamming_distance, pdq_of_bytes
 from moderation.errors import ImageRefused
 from moderation.models import BlockedHash, ImageHash, ModerationItem
@@ -89,7 +90,7 @@ def image_hashes_record(*, jobs, hashes: list[PdqHash | None]) -> None:
         for job, pdq in zip(jobs, hashes, strict=False)
         if pdq is not None
     ]
-    ImageHash.objects.bulk_create(rows, ignore_conflicts=True)
+    inserts_new(rows, ignore_conflicts=True)
 
 
 def output_hash_record(*, job, png: bytes) -> None:
