@@ -308,6 +308,25 @@ def test_faces_are_pasted_in_place_as_on_a_whole_float_canvas(dtype):
     assert (in_place != canvas.astype(dtype) * dtype(scale)).any(axis=2).mean() > 0.1
 
 
+def test_the_blend_in_bands_of_rows_is_the_blend_over_the_whole_footprint(monkeypatch):
+    import ml.face.paste as paste
+
+    rng = np.random.default_rng(9)
+    canvas = rng.integers(0, 256, (200, 260, 3)).astype(np.float64)
+    face = rng.integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    mask = parse_mask(np.full((512, 512), 1))
+    inverse = cv2.getRotationMatrix2D((64, 64), 15, 1.2)
+    inverse[:, 2] += (60, 40)
+
+    monkeypatch.setattr(paste, "_BLEND_ROWS", 10**6)  # one band: the whole footprint at once
+    whole = paste_face(canvas.copy(), face, mask, inverse, 2)  # a float64 canvas is blended in place
+    monkeypatch.setattr(paste, "_BLEND_ROWS", 7)  # bands that do not divide the footprint
+    banded = paste_face(canvas.copy(), face, mask, inverse, 2)
+
+    assert np.array_equal(whole, banded)
+    assert (whole != canvas).any(axis=2).mean() > 0.1
+
+
 # --- guard rails --------------------------------------------------------------------------------
 
 
