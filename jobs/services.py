@@ -160,6 +160,7 @@ def job_submit(
             fingerprint=fingerprint,
             base_url=base_url,
             stored=stored,
+            hashes=hashes,
         )
     except IntegrityError:
         _delete_all(stored)
@@ -171,7 +172,6 @@ def job_submit(
     except BaseException:
         _delete_all(stored)
         raise
-    image_hashes_record(jobs=jobs, hashes=hashes)
     # From here on this request's log lines carry the id the client got back (one request, one
     # image, for the gateway; the demo API's several jobs log under the first).
     logcontext.bind(request_id=jobs[0].request_id)
@@ -193,6 +193,7 @@ def _create_jobs(
     fingerprint,
     base_url,
     stored,
+    hashes,
 ) -> list[Job]:
     # Everything but the admission itself happens before the transaction: pricing (from the
     # process's copy of the price table), validation, the input files. Inside it the jobs and
@@ -241,6 +242,9 @@ def _create_jobs(
     with transaction.atomic():
         inserts_new(jobs)
         inserts_new(logs)
+        # In the admission's own transaction, before the wallet lock: one commit (and WAL flush)
+        # per submission instead of a second autocommit INSERT after it.
+        image_hashes_record(jobs=jobs, hashes=hashes)
         holds_place(jobs=jobs, amounts=prices, max_in_flight=plan.max_jobs_in_flight)
         job_ids = [job.id for job in jobs]
         transaction.on_commit(lambda: _enqueue(job_ids))
