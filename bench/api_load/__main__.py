@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="also profile N in-process submissions (cProfile, CPU time) and report where Django spends it",
     )
+    parser.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="with --profile: print the profile and stop (no load, no pgbench; does not disturb the machine)",
+    )
     parser.add_argument("--show-sql", action="store_true", help="print the captured statements and the pgbench script")
     parser.add_argument("--keep-db", action="store_true", help="leave the codeformer_bench database for inspection")
     parser.add_argument(
@@ -118,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             profile_text = profile_submissions(
                 count=args.profile, path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key)
             )
+        if args.profile_only:
+            print(profile_text or "--profile-only needs --profile N")
+            return 0 if profile_text else 2
         known = _known_uuids()
         scripts = [build_script(minimal_admission(capture.transaction), known_uuids=known)]
         environment.close_django_connections()
