@@ -6,6 +6,8 @@ web image (which has no torch) never pulls it in by accident.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,6 +54,36 @@ def configure_threads(num_threads: int | None) -> None:
 
     if num_threads is not None:
         torch.set_num_threads(max(1, int(num_threads)))
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+_KEEP_FREED_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep the memory of freed tensors for the next forward instead of handing it
+    back to the kernel. Returns whether the settings were applied (glibc on Linux only).
+
+    A Real-ESRGAN forward allocates and frees gigabytes in tensors of 8 to 270 MB. By default
+    glibc serves each from a fresh mmap and unmaps it on free, so every forward faults its pages
+    in again: on this CPU two 512-pixel faces side by side took 4.1 million page faults and
+    11 s of system time for ~60 s of compute. With mmap off, the trim threshold at 1 GiB and
+    one arena (threads that start later share the main heap), the second forward faults
+    nothing. Process-wide, so it is called once by the CPU pipeline; the price is that a worker
+    keeps up to its peak resident after a job (which it needs again for the next one). The
+    same can be set from outside with MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=1073741824 and
+    MALLOC_ARENA_MAX=1.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): leave its allocator alone
+        return False
+    applied = [mallopt(_M_MMAP_MAX, 0), mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES), mallopt(_M_ARENA_MAX, 1)]
+    return all(value == 1 for value in applied)
 
 
 def _mps_available() -> bool:

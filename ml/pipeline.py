@@ -23,7 +23,7 @@ import numpy as np
 from ml import loading
 from ml.batching import FaceBatcher
 from ml.cancel import NEVER, CancelToken
-from ml.device import configure_threads, resolve_device
+from ml.device import configure_threads, keep_freed_memory, resolve_device
 from ml.errors import InvalidImage, MLError, ModelNotEnabled, RestorationFailed
 from ml.face import geometry
 from ml.face.color import gray_face_like, is_gray
@@ -135,6 +135,7 @@ class RestorationPipeline:
         max_faces: int = 32,
         face_batcher: FaceBatcher | None = None,
         parallel: int | None = None,
+        keep_freed: bool = True,
     ) -> None:
         """``manifest`` overrides ml.weights' checkpoint manifest (file names and sizes); the
         tests use it for their generated checkpoints. ``max_faces`` bounds the faces restored
@@ -142,7 +143,8 @@ class RestorationPipeline:
         one job into hundreds of forwards. ``face_batcher`` (the GPU worker, several jobs in
         flight on threads sharing this pipeline) restores the faces of concurrent jobs in
         shared forwards; see ml/batching.py. ``parallel``: model calls run side by side on a
-        CPU (default: one per torch thread; 1 runs them one after another)."""
+        CPU (default: one per torch thread; 1 runs them one after another). ``keep_freed``: on a
+        CPU, tune glibc to keep freed tensor memory for the next forward (ml.device.keep_freed_memory)."""
         unknown = sorted(set(enabled_models) - set(RESTORERS))
         if unknown:
             raise ModelNotEnabled(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(sorted(RESTORERS))}")
@@ -151,6 +153,8 @@ class RestorationPipeline:
         # On a CPU the faces and tiles of a job run side by side, one torch thread each
         # (ml/parallel.py): the cores stay busy without meeting at a barrier after every op.
         self.pool = ModelPool((parallel or _torch_threads()) if self.device == "cpu" else 1)
+        if self.device == "cpu" and keep_freed:
+            keep_freed_memory()
         self.weights_dir = Path(weights_dir)
         self.enabled_models = tuple(enabled_models)
         self.bg_tile = bg_tile
