@@ -9,6 +9,7 @@ from django.utils.html import format_html_join
 
 from accounts import services
 from accounts.models import ApiKey, Membership, Organization, Subscription
+from lib.admin import ReadOnlyModelAdmin
 
 
 class MembershipInline(admin.TabularInline):
@@ -126,20 +127,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyModelAdmin):
     list_display = ["prefix", "slot", "subscription", "organization", "last_used_at", "revoked_at"]
     list_filter = ["slot", "revoked_at"]
     search_fields = ["prefix", "organization__name", "subscription__name"]
     exclude = ["digest"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Membership)

@@ -27,6 +27,7 @@ from billing.models import (
 )
 from billing.services import wallet_topup
 from config.errors import ApplicationError
+from lib.admin import ReadOnlyModelAdmin
 
 
 class PlanPriceInline(admin.TabularInline):
@@ -118,7 +119,7 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyModelAdmin):
     list_display = [
         "created_at",
         "organization",
@@ -135,31 +136,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     list_select_related = ["organization", "job"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the payment flow: visible to staff, never edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "organization", "kind", "status", "amount", "credit", "amount_refunded", "currency"]
     list_filter = ["kind", "status"]
     search_fields = [
@@ -172,14 +151,14 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(ReadOnlyAdmin):
+class StripeEventAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "type", "created", "deliveries", "processed_at", "outcome", "organization"]
     list_filter = ["type"]
     search_fields = ["id", "outcome"]
 
 
 @admin.register(BillingAlert)
-class BillingAlertAdmin(ReadOnlyAdmin):
+class BillingAlertAdmin(ReadOnlyModelAdmin):
     list_display = ["sent_at", "organization", "kind", "key", "message"]
     list_filter = ["kind"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from lib.admin import ReadOnlyModelAdmin
 from moderation.models import AbuseReport, BlockedHash, ModerationAction, ModerationItem, StaffMember
 
 
@@ -16,37 +17,26 @@ class StaffMemberAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(ModerationItem)
-class ModerationItemAdmin(_ReadOnly):
+class ModerationItemAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "origin", "status", "organization", "request_id", "created_at"]
     list_filter = ["status", "origin"]
     search_fields = ["id", "request_id"]
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(_ReadOnly):
+class ModerationActionAdmin(ReadOnlyModelAdmin):
     list_display = ["item", "kind", "actor_username", "created_at"]
     list_filter = ["kind"]
 
 
 @admin.register(AbuseReport)
-class AbuseReportAdmin(_ReadOnly):
+class AbuseReportAdmin(ReadOnlyModelAdmin):
     list_display = ["reference", "category", "created_at"]
     search_fields = ["reference"]
 
 
 @admin.register(BlockedHash)
-class BlockedHashAdmin(_ReadOnly):
+class BlockedHashAdmin(ReadOnlyModelAdmin):
     list_display = ["pdq_hash", "reason", "added_by", "created_at"]
     search_fields = ["pdq_hash"]
