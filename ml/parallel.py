@@ -54,7 +54,6 @@ class ModelPool:
         ``cancel``) is raised once the other running pieces finished; pieces not started are
         never started."""
         items = list(items)
-        cancel.check()
         if self.workers == 1 or len(items) <= 1:
             results = []
             for item in items:
@@ -98,3 +97,8 @@ class ModelPool:
                     self.workers, thread_name_prefix="ml-model", initializer=_single_threaded
                 )
             return self._executor
+
+
+# A pool that runs every piece in the caller's thread, one after another: the default of the
+# model wrappers, so they have one code path with or without parallel pieces.
+ONE_AT_A_TIME = ModelPool(1)

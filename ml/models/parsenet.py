@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ml.cancel import NEVER, CancelToken
-from ml.parallel import ModelPool
+from ml.parallel import ONE_AT_A_TIME, ModelPool
 
 
 class FaceParser:
@@ -25,16 +25,9 @@ class FaceParser:
         self.device = device
         self.max_batch = max(1, max_batch)
 
-    def parse(self, faces: torch.Tensor, cancel: CancelToken = NEVER, *, pool: ModelPool | None = None) -> np.ndarray:
+    def parse(self, faces: torch.Tensor, cancel: CancelToken = NEVER, *, pool: ModelPool = ONE_AT_A_TIME) -> np.ndarray:
         """``pool`` runs the batches side by side (ml/parallel.py; on a CPU a batch is one face)."""
-        chunks = list(faces.split(self.max_batch))
-        if pool is not None:
-            labels = pool.map(self._labels, chunks, cancel)
-        else:
-            labels = []
-            for chunk in chunks:
-                cancel.check()
-                labels.append(self._labels(chunk))
+        labels = pool.map(self._labels, faces.split(self.max_batch), cancel)
         return torch.cat(labels).cpu().numpy()
 
     def _labels(self, faces: torch.Tensor) -> torch.Tensor:

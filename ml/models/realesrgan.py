@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ml.cancel import NEVER, CancelToken
-from ml.parallel import ModelPool
+from ml.parallel import ONE_AT_A_TIME, ModelPool
 
 # Integer images are converted the way Real-ESRGAN's ``RealESRGANer`` converts them: divided by
 # their maximum on the way in; clamped to [0, 1], scaled, rounded and cast on the way out.
@@ -45,7 +45,12 @@ class BackgroundUpsampler:
         self.tile_pad = tile_pad
 
     def upscale(
-        self, image: np.ndarray, cancel: CancelToken = NEVER, *, tile: int | None = None, pool: ModelPool | None = None
+        self,
+        image: np.ndarray,
+        cancel: CancelToken = NEVER,
+        *,
+        tile: int | None = None,
+        pool: ModelPool = ONE_AT_A_TIME,
     ) -> np.ndarray:
         """``tile`` overrides the instance's tile size for this call; ``pool`` runs the tiles
         side by side (ml/parallel.py)."""
@@ -57,26 +62,19 @@ class BackgroundUpsampler:
         cancel: CancelToken = NEVER,
         *,
         tile: int | None = None,
-        pool: ModelPool | None = None,
+        pool: ModelPool = ONE_AT_A_TIME,
     ) -> list[np.ndarray]:
         """Several images (the faces of a photo) in one go: every image's tiles are planned for
         its share of the pool's workers and all of them run as one batch of pieces."""
         tile = self.tile if tile is None else tile
-        workers = pool.workers if pool is not None else 1
-        share = max(1, -(-workers // max(1, len(images))))  # workers per image, rounded up
+        share = max(1, -(-pool.workers // max(1, len(images))))  # workers per image, rounded up
         outputs, pieces = [], []
         for image in images:
             height, width = image.shape[:2]
             outputs.append(np.empty((height * self.scale, width * self.scale, 3), dtype=image.dtype))
             for region in plan_tiles(height, width, tile=tile, pad=self.tile_pad, workers=share):
                 pieces.append((image, outputs[-1], region))
-        run = self._run_piece
-        if pool is None:
-            for piece in pieces:
-                cancel.check()
-                run(piece)
-        else:
-            pool.map(run, pieces, cancel)
+        pool.map(self._run_piece, pieces, cancel)
         return outputs
 
     def _run_piece(self, piece: tuple[np.ndarray, np.ndarray, _Region]) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from ml.cancel import NEVER, CancelToken
 from ml.errors import RestorationFailed
-from ml.parallel import ModelPool
+from ml.parallel import ONE_AT_A_TIME, ModelPool
 
 logger = logging.getLogger(__name__)
 
@@ -34,22 +34,15 @@ class FaceRestorer:
         self.max_batch = max(1, max_batch)
 
     def restore(
-        self, faces: torch.Tensor, fidelity: float, cancel: CancelToken = NEVER, *, pool: ModelPool | None = None
+        self, faces: torch.Tensor, fidelity: float, cancel: CancelToken = NEVER, *, pool: ModelPool = ONE_AT_A_TIME
     ) -> torch.Tensor:
         """``pool`` runs the batches side by side (ml/parallel.py; on a CPU a batch is one face)."""
-        chunks = list(faces.split(self.max_batch))
 
         def run(chunk: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
                 return self._restore_batch(chunk, fidelity)
 
-        if pool is not None:
-            return torch.cat(pool.map(run, chunks, cancel))
-        outputs = []
-        for chunk in chunks:
-            cancel.check()
-            outputs.append(run(chunk))
-        return torch.cat(outputs)
+        return torch.cat(pool.map(run, faces.split(self.max_batch), cancel))
 
     def _restore_batch(self, faces: torch.Tensor, fidelity: float) -> torch.Tensor:
         try:
