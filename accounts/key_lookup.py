@@ -19,6 +19,7 @@ from functools import cache
 from django.db import connections
 
 from accounts.models import ApiKey, Organization, Subscription
+from lib.db import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def api_key_with_tenant(prefix: str, *, using: str = "default") -> ApiKey | None
     """The key with this (unique) prefix and everything a submission reads about its tenant, or None."""
     lookup = _lookup(using)
     connection = connections[using]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(lookup.sql, [prefix])
         row = cursor.fetchone()
     if row is None:

@@ -16,6 +16,7 @@ row first (``wallet_for_update``) and write absolute totals.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -34,7 +35,8 @@ from billing.errors import (
 from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 from billing.selectors import wallet_for_update
-from lib.inserts import inserts_new
+from lib.db import prepared_cursor
+from lib.inserts import NewRows, gated_insert, inserts_new
 
 Kind = LedgerEntry.Kind
 
@@ -239,19 +241,36 @@ def hold_place(*, job, amount: int, max_in_flight: int | None = None) -> LedgerE
     return holds_place(jobs=[job], amounts=[amount], max_in_flight=max_in_flight)[0]
 
 
-def holds_place(*, jobs: Sequence, amounts: Sequence[int], max_in_flight: int | None = None) -> list[LedgerEntry]:
+def holds_place(
+    *,
+    jobs: Sequence,
+    amounts: Sequence[int],
+    max_in_flight: int | None = None,
+    with_rows: Sequence[NewRows] = (),
+) -> list[LedgerEntry]:
     """Reserve ``amounts[i]`` for ``jobs[i]`` and count the jobs in flight, all or nothing.
 
-    ``jobs`` are rows of one organization inserted in the caller's transaction, so none has a
-    hold yet (a second hold for a job would break the ledger key's unique constraint). The
-    wallet row is moved by one conditional UPDATE which is also the check: ``balance - held``
+    The wallet row is moved by one conditional UPDATE which is also the check: ``balance - held``
     covers the total (which a wallet in debt never does) and, with ``max_in_flight``, the plan's
-    cap on jobs in flight still holds. That statement locks the row until the caller commits;
-    the ledger insert is the only one after it. Raises InsufficientBalance (402: in debt, or not
-    enough available) or TooManyJobsInFlight (429), leaving the wallet as it was; the caller's
-    rollback removes the jobs.
+    cap on jobs in flight still holds. Raises InsufficientBalance (402: in debt, or not enough
+    available) or TooManyJobsInFlight (429), leaving the wallet as it was.
+
+    Without ``with_rows``, ``jobs`` are rows of one organization inserted in the caller's
+    transaction (none has a hold yet: a second hold would break the ledger key's unique
+    constraint); the UPDATE locks the row until the caller commits, the ledger insert is the only
+    statement after it, and the caller's rollback removes the jobs after a refusal.
+
+    With ``with_rows`` (the new jobs, their log lines, ...: instances not yet saved), those rows
+    are written together with the hold, all or nothing, and the caller needs no transaction. On
+    PostgreSQL that is ONE statement: ``WITH w AS (UPDATE wallet ... RETURNING), <inserts gated
+    on w>, ledger AS (INSERT ... FROM w) SELECT ... FROM w``; in autocommit the row lock lasts
+    the statement's own execution and its commit, with no round trip to the client while the row
+    is locked (what limits admissions to one wallet). Elsewhere (SQLite), the same rows in a
+    transaction of the usual statements. A unique violation in the rows (an idempotency key
+    taken by a concurrent request) raises IntegrityError and writes nothing.
     """
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not with_rows and not connection.in_atomic_block:
         raise RuntimeError("holds_place must run inside the transaction that inserts the jobs")
     if len(amounts) != len(jobs):
         raise ValueError("one amount per job")
@@ -276,21 +295,87 @@ def holds_place(*, jobs: Sequence, amounts: Sequence[int], max_in_flight: int | 
         )
         for job, amount in zip(jobs, amounts, strict=True)
     ]
-    total = sum(amounts)
-    moved = wallet_move(
-        organization_id=organization_id,
-        held_change=total,
-        in_flight_change=len(jobs),
-        require_available=total,
-        max_in_flight=max_in_flight,
-    )
+    move = {
+        "organization_id": organization_id,
+        "held_change": sum(amounts),
+        "in_flight_change": len(jobs),
+        "require_available": sum(amounts),
+        "max_in_flight": max_in_flight,
+    }
+    if with_rows and one_statement_holds(connection):
+        return _holds_in_one_statement(connection, entries=entries, move=move, with_rows=with_rows)
+    if not with_rows:
+        return _holds_after_rows(entries=entries, move=move)
+    with transaction.atomic():
+        for rows in with_rows:
+            inserts_new(rows.objs, ignore_conflicts=rows.ignore_conflicts)
+        return _holds_after_rows(entries=entries, move=move)
+
+
+def one_statement_holds(connection) -> bool:
+    """Whether ``holds_place(with_rows=...)`` writes everything in one statement on this
+    database (PostgreSQL: data-modifying WITH clauses). Tests switch it off to run the other
+    path on the same database."""
+    return connection.vendor == "postgresql"
+
+
+def _holds_after_rows(*, entries: list[LedgerEntry], move: dict) -> list[LedgerEntry]:
+    moved = wallet_move(**move)
     if moved is None:
-        raise _refusal(organization_id, adding=len(jobs), max_in_flight=max_in_flight)
+        raise _refusal(move["organization_id"], adding=move["in_flight_change"], max_in_flight=move["max_in_flight"])
+    _fill_totals(entries, moved, total=move["held_change"])
+    inserts_new(entries)
+    return entries
+
+
+def _fill_totals(entries: list[LedgerEntry], moved: WalletMove, *, total: int) -> None:
     held = moved.held - total
     for entry in entries:
         held += entry.held_change
         entry.wallet_id, entry.balance_after, entry.held_after = moved.wallet_id, moved.balance, held
-    inserts_new(entries)
+
+
+def _holds_in_one_statement(connection, *, entries: list[LedgerEntry], move: dict, with_rows) -> list[LedgerEntry]:
+    move_sql, move_params = _wallet_move_statement(connection, **move)
+    inserts = [
+        gated_insert(rows.objs, name=f"r{index}", guard="w", ignore_conflicts=rows.ignore_conflicts)
+        for index, rows in enumerate(with_rows)
+        if rows.objs
+    ]
+    # Each entry's held_after is the wallet's new held less what the later entries add: sent as
+    # that remainder and subtracted in SQL (the new totals exist only inside the statement).
+    behind = move["held_change"]
+    for entry in entries:
+        behind -= entry.held_change
+        entry.held_after = behind
+    ledger = gated_insert(
+        entries,
+        name="ledger",
+        guard="w",
+        from_guard={"wallet": "{g}.id", "balance_after": "{g}.balance", "held_after": "{g}.held - {v}"},
+    )
+    clauses = [*inserts, ledger]
+    returned = [clause for clause in clauses if clause.returning]
+    sql = (
+        f"WITH w AS ({move_sql}), "
+        + ", ".join(clause.sql for clause in clauses)
+        + " SELECT w.id, w.balance, w.held"
+        + "".join(f", ARRAY(SELECT {clause.returning} FROM {clause.name})" for clause in returned)
+        + " FROM w"
+    )
+    params = [*move_params, *(param for clause in clauses for param in clause.params)]
+    # In a caller's transaction, a savepoint: a unique violation must not doom that transaction.
+    block = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with block, prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise _refusal(move["organization_id"], adding=move["in_flight_change"], max_in_flight=move["max_in_flight"])
+    moved = WalletMove(*row[:3])
+    _fill_totals(entries, moved, total=move["held_change"])
+    pks = iter(row[3:])
+    for clause in clauses:
+        clause.finish(next(pks) if clause.returning else None)
     return entries
 
 
@@ -337,9 +422,35 @@ def wallet_move(
         return _wallet_move_then_read(
             organization_id, balance_change, held_change, in_flight_change, require_available, max_in_flight
         )
+    sql, params = _wallet_move_statement(
+        connection,
+        organization_id=organization_id,
+        balance_change=balance_change,
+        held_change=held_change,
+        in_flight_change=in_flight_change,
+        require_available=require_available,
+        max_in_flight=max_in_flight,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return WalletMove(*row) if row is not None else None
+
+
+def _wallet_move_statement(
+    connection,
+    *,
+    organization_id,
+    balance_change: int = 0,
+    held_change: int = 0,
+    in_flight_change: int = 0,
+    require_available: int | None = None,
+    max_in_flight: int | None = None,
+) -> tuple[str, list]:
+    """The conditional ``UPDATE ... RETURNING id, balance, held`` of ``wallet_move``."""
     fields = Wallet._meta
     sql = [
-        f"UPDATE {_q(fields.db_table)} SET balance = balance + %s, held = held + %s, "  # noqa: S608 - the model's own table name
+        f"UPDATE {connection.ops.quote_name(fields.db_table)} SET balance = balance + %s, held = held + %s, "  # noqa: S608 - the model's own table name
         "in_flight = in_flight + %s, in_debt = (in_debt AND balance + %s < held + %s), "
         "updated_at = %s WHERE organization_id = %s"
     ]
@@ -359,14 +470,7 @@ def wallet_move(
         sql.append("AND in_flight + %s <= %s")
         params.extend([in_flight_change, max_in_flight])
     sql.append("RETURNING id, balance, held")
-    with connection.cursor() as cursor:
-        cursor.execute(" ".join(sql), params)
-        row = cursor.fetchone()
-    return WalletMove(*row) if row is not None else None
-
-
-def _q(name: str) -> str:
-    return transaction.get_connection().ops.quote_name(name)
+    return " ".join(sql), params
 
 
 def _wallet_move_then_read(

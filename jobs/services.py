@@ -44,11 +44,11 @@ from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib import logcontext
 from lib.breaker import breaker_of
-from lib.inserts import inserts_new
+from lib.inserts import NewRows
 from lib.netfetch import check_public_url
 from ml.cancel import Cancelled, CancelToken
 from ml.errors import InvalidImage, ModelNotEnabled, RestorationFailed, WeightsError
-from moderation.screening import image_hashes_record, images_screen, output_hash_record
+from moderation.screening import image_hash_rows, images_screen, output_hash_record
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,9 @@ def job_submit(
     request of the organization, whose jobs are returned without holding again. Input files are
     stored before the transaction commits, so every failure path deletes them.
 
-    Not @transaction.atomic itself: the transaction is the inner block in ``_create_jobs``, so
-    that after a rollback this function can still delete the files and re-read the winner of an
-    idempotency-key race.
+    Not @transaction.atomic itself: the admission is written by ``holds_place`` (one statement on
+    PostgreSQL, its own transaction elsewhere), so that after a refusal or a lost race this
+    function can still delete the files and re-read the winner of an idempotency-key race.
     """
     if not images:
         raise BadRequest("At least one image is required.")
@@ -195,12 +195,9 @@ def _create_jobs(
     stored,
     hashes,
 ) -> list[Job]:
-    # Everything but the admission itself happens before the transaction: pricing (from the
-    # process's copy of the price table), validation, the input files. Inside it the jobs and
-    # their log lines are inserted first (the unique idempotency key decides a race between two
-    # requests with one key) and the wallet row is locked last, by the conditional UPDATE that
-    # places the holds and checks both the balance and the cap on jobs in flight; only the
-    # ledger insert and COMMIT follow while it is held.
+    # Everything but the admission itself happens before it: pricing (from the process's copy of
+    # the price table), validation, the input files. The admission is holds_place's conditional
+    # UPDATE of the wallet (balance and the cap on jobs in flight) with the new rows.
     plan = organization.plan
     prices = [price_for(params, plan=plan, width=image.width, height=image.height) for image in images]
     admission_check(organization=organization, api_key=api_key, count=len(images), total_price=sum(prices))
@@ -239,17 +236,24 @@ def _create_jobs(
         job.input_file.name = name
         jobs.append(job)
     logs = [JobLog(job=job, message="Request queued.") for job in jobs]
-    with transaction.atomic():
-        inserts_new(jobs)
-        inserts_new(logs)
-        # In the admission's own transaction, before the wallet lock: one commit (and WAL flush)
-        # per submission instead of a second autocommit INSERT after it.
-        image_hashes_record(jobs=jobs, hashes=hashes)
-        holds_place(jobs=jobs, amounts=prices, max_in_flight=plan.max_jobs_in_flight)
-        job_ids = [job.id for job in jobs]
-        transaction.on_commit(lambda: _enqueue(job_ids))
-        # Low-balance and spend alerts, auto-recharge: looked at after the commit, in an actor.
-        transaction.on_commit(lambda: after_spend(organization=organization))
+    # The jobs, their log lines and input hashes are written with the hold, all or nothing: on
+    # PostgreSQL one statement in autocommit (the unique idempotency key decides a race between
+    # two requests with one key; the wallet row is locked only while that statement runs).
+    holds_place(
+        jobs=jobs,
+        amounts=prices,
+        max_in_flight=plan.max_jobs_in_flight,
+        with_rows=[
+            NewRows(jobs),
+            NewRows(logs),
+            NewRows(image_hash_rows(jobs=jobs, hashes=hashes), ignore_conflicts=True),
+        ],
+    )
+    job_ids = [job.id for job in jobs]
+    # At once in autocommit; after the caller's COMMIT when it runs inside a transaction.
+    transaction.on_commit(lambda: _enqueue(job_ids))
+    # Low-balance and spend alerts, auto-recharge: looked at after the commit, in an actor.
+    transaction.on_commit(lambda: after_spend(organization=organization))
     return jobs
 
 

@@ -83,14 +83,19 @@ def _open_refusal_item(*, organization, api_key, user, source, pdq: PdqHash, mat
     )
 
 
-def image_hashes_record(*, jobs, hashes: list[PdqHash | None]) -> None:
-    """Store the input hashes of freshly created jobs (one per job, in order)."""
-    rows = [
+def image_hash_rows(*, jobs, hashes: list[PdqHash | None]) -> list[ImageHash]:
+    """The input-hash rows of freshly created jobs (one per job with a hash, in order), unsaved:
+    written with the admission (``NewRows(..., ignore_conflicts=True)``)."""
+    return [
         ImageHash(job_id=job.id, kind=ImageHash.Kind.INPUT, pdq_hash=pdq.hex, quality=pdq.quality)
         for job, pdq in zip(jobs, hashes, strict=False)
         if pdq is not None
     ]
-    inserts_new(rows, ignore_conflicts=True)
+
+
+def image_hashes_record(*, jobs, hashes: list[PdqHash | None]) -> None:
+    """Store the input hashes of freshly created jobs (one per job, in order)."""
+    inserts_new(image_hash_rows(jobs=jobs, hashes=hashes), ignore_conflicts=True)
 
 
 def output_hash_record(*, job, png: bytes) -> None:

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(profile_text or "--profile-only needs --profile N")
             return 0 if profile_text else 2
         known = _known_uuids()
-        scripts = [build_script(minimal_admission(capture.transaction), known_uuids=known)]
+        scripts = [build_script(minimal_admission(rows_capture(tenants[0]).transaction), known_uuids=known)]
         environment.close_django_connections()
         print(
             f"captured {len(capture.statements)} statements ({len(capture.transaction)} in the transaction)", flush=True
@@ -208,6 +208,22 @@ def _compare(args: argparse.Namespace, env, spec: LoadSpec, log_dir: Path) -> li
             )
         )
     return runs
+
+
+def rows_capture(tenant):
+    """A submission captured with the admission written as separate statements in a transaction
+    (the path SQLite takes), so that the minimal admission replays this deployment's real rows:
+    its INSERT of the job, its conditional UPDATE of the wallet and its INSERT of the ledger
+    entry, each exactly as the service would write them."""
+    from unittest import mock
+
+    with mock.patch("billing.services.one_statement_holds", return_value=False):
+        capture = capture_submission(
+            path=GENERATE_PATH, body=generate_body(tiny_png()), headers=generate_headers(tenant.api_key)
+        )
+    if capture.status_code != 202:
+        raise RuntimeError(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}")
+    return capture
 
 
 def _print_sql(capture, script: str) -> None:

@@ -130,10 +130,9 @@ def render(
     n = accepted or 1
     tx = capture.transaction
     outside = len(capture.statements) - len(tx)
-    add(
-        f"  SQL statements         {len(capture.statements)}: {outside} in autocommit, {len(tx)} inside one transaction "
-        f"(+ BEGIN/COMMIT) = {len(capture.statements) + 2} database round trips"
-    )
+    trips_sql = len(capture.statements) + (2 if tx else 0)
+    inside = f", {len(tx)} inside one transaction (+ BEGIN/COMMIT)" if tx else ""
+    add(f"  SQL statements         {len(capture.statements)}: {outside} in autocommit{inside} = {trips_sql} database round trips")
     trips = capture.redis_round_trips
     names = ", ".join("+".join(t) or "?" for t in trips)
     add(f"  Redis round trips      {len(trips)} ({names})")
@@ -211,10 +210,10 @@ def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture, tenants: int) -> li
             f"framework floor: the same URL without a key (401, no database, no Redis) answered {api.ceiling.rate(401):.0f}/s "
             "with this gunicorn configuration, an upper bound for any keyed view on this stack."
         )
-    outside = len(capture.statements) - len(capture.transaction)
     lines.append(
         f"bare database: pgbench ran the minimal admission at {pg.result.tps:.0f} tps (p99 {pg.result.latency_ms['p99']:.1f} ms) "
-        f"with PostgreSQL using {pg.cpu.cores('postgres'):.2f} cores; the API adds {outside} statement(s) outside the "
-        f"transaction, {len(capture.redis_round_trips)} Redis round trips and the Django request cycle."
+        f"with PostgreSQL using {pg.cpu.cores('postgres'):.2f} cores (5 round trips: BEGIN, 3 statements, COMMIT); the API "
+        f"makes {len(capture.statements)} SQL statement(s), {len(capture.redis_round_trips)} Redis round trips and the "
+        "Django request cycle."
     )
     return lines
