@@ -24,7 +24,6 @@ import re
 from django.conf import settings
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
-
 _ONLY_WHEN_ASKED = 2**62
 
 

@@ -153,8 +153,9 @@ def _cast_type(field, connection) -> str:
 
 
 @cache
-def _gated_statement(model, using: str, rows: int, with_pk: bool, ignore_conflicts: bool, name: str, guard: str,
-                     from_guard: tuple) -> tuple[str, tuple, str | None]:
+def _gated_statement(
+    model, using: str, rows: int, with_pk: bool, ignore_conflicts: bool, name: str, guard: str, from_guard: tuple
+) -> tuple[str, tuple, str | None]:
     connection = connections[using]
     if connection.vendor != "postgresql":
         raise ValueError("gated_insert needs PostgreSQL (data-modifying WITH clauses)")

@@ -132,7 +132,9 @@ def render(
     outside = len(capture.statements) - len(tx)
     trips_sql = len(capture.statements) + (2 if tx else 0)
     inside = f", {len(tx)} inside one transaction (+ BEGIN/COMMIT)" if tx else ""
-    add(f"  SQL statements         {len(capture.statements)}: {outside} in autocommit{inside} = {trips_sql} database round trips")
+    add(
+        f"  SQL statements         {len(capture.statements)}: {outside} in autocommit{inside} = {trips_sql} database round trips"
+    )
     trips = capture.redis_round_trips
     names = ", ".join("+".join(t) or "?" for t in trips)
     add(f"  Redis round trips      {len(trips)} ({names})")

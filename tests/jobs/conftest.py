@@ -168,3 +168,12 @@ def wait_until(predicate, *, timeout: float = 60, interval: float = 0.05):
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+@pytest.fixture(params=["one statement", "separate statements"])
+def admission_path(request, monkeypatch):
+    """Run the test on both ways an admission is written: PostgreSQL's single WITH statement and
+    the separate statements in a transaction that SQLite (``make run``) takes."""
+    if request.param == "separate statements":
+        monkeypatch.setattr("billing.services.one_statement_holds", lambda connection: False)
+    return request.param

@@ -24,7 +24,7 @@ from jobs.services import job_cancel, job_run, job_submit, job_sweep_stale
 from tests.accounts.factories import OrganizationFactory
 from tests.jobs.conftest import PLAIN, PLAIN_PRICE, image_input
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("admission_path")]
 
 CAP = 40
 

@@ -14,10 +14,14 @@ from billing.errors import InsufficientBalance, TooManyJobsInFlight
 from billing.models import LedgerEntry, Wallet
 from billing.services import hold_capture
 from config.errors import BadRequest, UnprocessableEntity
+from jobs.idempotency import jobs_for_key
 from jobs.models import REQUEST_ID_PREFIX, Job
 from jobs.services import job_submit
 from tests.accounts.factories import OrganizationFactory
 from tests.jobs.conftest import PLAIN, PLAIN_PRICE, image_input, png_bytes
+
+# Every test on both ways an admission is written (one statement on PostgreSQL, separate ones).
+pytestmark = pytest.mark.usefixtures("admission_path")
 
 
 def submit(org, images=None, **kwargs):
@@ -75,6 +79,29 @@ def test_the_same_idempotency_key_returns_the_first_jobs_and_holds_once(org):
     assert Job.objects.filter(organization=org).count() == 2
     assert len(holds(org)) == 2
     assert Wallet.objects.get(organization=org).held == 2 * PLAIN_PRICE
+
+
+@pytest.mark.django_db
+def test_losing_the_key_race_inside_a_callers_transaction_answers_the_winner_and_keeps_it_usable(
+    org, monkeypatch, _media_root
+):
+    # The test runs inside a transaction (django_db): the admission's unique violation must roll
+    # back to a savepoint, not doom the caller's transaction, and leave no file behind.
+    first, _ = submit(org, idempotency_key="order-99", fingerprint="abc")
+    looked_up = []
+    real = jobs_for_key
+
+    def missed_once(organization, key):  # the concurrent winner committed after our look-up
+        looked_up.append(key)
+        return [] if len(looked_up) == 1 else real(organization, key)
+
+    monkeypatch.setattr("jobs.services.jobs_for_key", missed_once)
+    again, created = submit(org, idempotency_key="order-99", fingerprint="abc")
+    assert created is False and [j.id for j in again] == [j.id for j in first]
+    assert len(looked_up) == 2
+    assert Job.objects.filter(organization=org).count() == 1  # the transaction still works
+    assert len(holds(org)) == 1 and Wallet.objects.get(organization=org).in_flight == 1
+    assert len(media_files(_media_root)) == 1
 
 
 @pytest.mark.django_db
