@@ -42,10 +42,8 @@ def pdq_of_bytes(data: bytes) -> PdqHash:
 
 
 def bits_to_hex(bits) -> str:
-    value = 0
-    for bit in np.asarray(bits).astype(np.uint8).tolist():
-        value = (value << 1) | int(bit)
-    return f"{value:0{HASH_HEX_LENGTH}x}"
+    """256 bits, first bit most significant, as 64 hex digits."""
+    return np.packbits(np.asarray(bits).astype(bool)).tobytes().hex()
 
 
 def normalize_hex(text: str) -> str:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
 from billing.models import Plan
-from jobs.models import Job, JobLog
 from lib.db import native_placeholders, prepared_cursor
 from lib.inserts import gated_insert
-from tests.accounts.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,39 +31,28 @@ def run(guard_sql: str, guard_params: list, *clauses):
     return row
 
 
-def job_for(org) -> Job:
-    return Job(id=uuid.uuid4(), organization=org, model="codeformer", params={"a": [1, 2]}, price=7)
-
-
 def test_rows_are_written_only_when_the_guard_returns_a_row():
-    org = OrganizationFactory()
-    job = job_for(org)
-    assert run("SELECT 1 AS id WHERE false", [], gated_insert([job], name="j", guard="w")) is None
-    assert not Job.objects.filter(id=job.id).exists()
-    assert job._state.adding
+    plan = Plan(code="p-gated", name="Gated", max_jobs_in_flight=3)
+    assert run("SELECT 1 AS id WHERE false", [], gated_insert([plan], name="p", guard="w")) is None
+    assert not Plan.objects.filter(code="p-gated").exists()
+    assert plan._state.adding and plan.pk is None
 
-    row = run("SELECT 1 AS id", [], gated_insert([job], name="j", guard="w"))
-    assert row == (1,)
-    stored = Job.objects.get(id=job.id)
-    assert stored.params == {"a": [1, 2]} and stored.price == 7 and stored.status == Job.Status.QUEUED
-    assert not job._state.adding
+    row = run("SELECT 1 AS id", [], gated_insert([plan], name="p", guard="w"))
+    assert row[0] == 1
+    stored = Plan.objects.get(code="p-gated")
+    assert stored.pk == plan.pk and stored.max_jobs_in_flight == 3 and stored.requests_per_minute == 120
+    assert not plan._state.adding
 
 
 def test_auto_primary_keys_come_back_in_row_order_and_columns_can_come_from_the_guard():
-    org = OrganizationFactory()
-    job = job_for(org)
-    logs = [JobLog(job=job, message="first"), JobLog(job=job, message="placeholder")]
+    plans = [Plan(code=f"p-{i}", name=f"plan {i}") for i in range(3)]
     run(
         "SELECT %s::varchar AS note",
         ["from the guard"],
-        gated_insert([job], name="j", guard="w"),
-        gated_insert(logs, name="l", guard="w", from_guard={"message": "{g}.note || ' / ' || {v}"}),
+        gated_insert(plans, name="p", guard="w", from_guard={"name": "{g}.note || ' / ' || {v}"}),
     )
-    assert [log.pk for log in logs] == list(JobLog.objects.filter(job=job).order_by("id").values_list("id", flat=True))
-    assert [JobLog.objects.get(pk=log.pk).message for log in logs] == [
-        "from the guard / first",
-        "from the guard / placeholder",
-    ]
+    assert [Plan.objects.get(pk=plan.pk).code for plan in plans] == ["p-0", "p-1", "p-2"]
+    assert Plan.objects.get(code="p-2").name == "from the guard / plan 2"
 
 
 def test_a_value_too_long_for_its_column_is_refused_not_truncated():
@@ -78,14 +63,15 @@ def test_a_value_too_long_for_its_column_is_refused_not_truncated():
 
 
 def test_a_unique_violation_writes_nothing():
-    org = OrganizationFactory()
-    first = job_for(org)
-    run("SELECT 1 AS id", [], gated_insert([first], name="j", guard="w"))
-    again = Job(id=first.id, organization=org, model="codeformer", price=1)
-    log = JobLog(job=again, message="orphan")
+    run("SELECT 1 AS id", [], gated_insert([Plan(code="p-taken", name="First")], name="p", guard="w"))
+    other = Plan(code="p-other", name="Other")
+    again = Plan(code="p-taken", name="Again")
     with pytest.raises(IntegrityError), transaction.atomic():
-        run("SELECT 1 AS id", [], gated_insert([log], name="l", guard="w"), gated_insert([again], name="j", guard="w"))
-    assert not JobLog.objects.filter(message="orphan").exists()
+        run(
+            "SELECT 1 AS id", [], gated_insert([other], name="a", guard="w"), gated_insert([again], name="b", guard="w")
+        )
+    assert not Plan.objects.filter(code="p-other").exists()
+    assert Plan.objects.get(code="p-taken").name == "First"
 
 
 def test_unknown_columns_in_from_guard_are_refused():
