@@ -29,11 +29,41 @@ _ONLY_WHEN_ASKED = 2**62
 
 class _Preparing:
     # Django's CursorWrapper._execute (its hook for the actual execute, under the wrappers), with
-    # prepare=True and the statement in PostgreSQL's own $n placeholders.
+    # prepare=True, the statement in PostgreSQL's own $n placeholders, and the connection's own
+    # psycopg cursor for that statement.
     def _execute(self, sql, params, *ignored_wrapper_args):
         self.db.validate_no_broken_transaction()
+        native = native_placeholders(sql)
+        self.cursor = _statement_cursor(self.db, native)
         with self.db.wrap_database_errors:
-            return self.cursor.execute(native_placeholders(sql), params, prepare=True)
+            return self.cursor.execute(native, params, prepare=True)
+
+    def __exit__(self, type, value, traceback):
+        # The psycopg cursor stays open for the connection's next execution of the statement.
+        return None
+
+
+_MAX_CURSORS = 16
+
+
+def _statement_cursor(connection, native_sql: str):
+    """One psycopg RawCursor per (connection, statement), kept: a cursor builds its adapters map
+    and, for each new query text, its value dumpers anew (~5% of a submission when every call
+    made its own cursor)."""
+    import psycopg
+
+    raw = connection.connection
+    kept = connection.__dict__.get("_lib_db_cursors")
+    if kept is None or kept[0] is not raw:
+        kept = (raw, {})
+        connection._lib_db_cursors = kept
+    cursors = kept[1]
+    cursor = cursors.get(native_sql)
+    if cursor is None or cursor.closed:
+        if len(cursors) >= _MAX_CURSORS:
+            cursors.clear()
+        cursor = cursors[native_sql] = psycopg.RawCursor(raw)
+    return cursor
 
 
 @functools.lru_cache(maxsize=64)
@@ -61,8 +91,6 @@ def prepared_cursor(connection):
     """A cursor (use it as a context manager) whose statements are prepared on PostgreSQL."""
     if connection.vendor != "postgresql" or not getattr(settings, "DB_PREPARE_HOT_STATEMENTS", True):
         return connection.cursor()
-    import psycopg
-
     connection.ensure_connection()
     connection.validate_thread_sharing()
     if connection.connection.prepare_threshold is None:
@@ -70,6 +98,5 @@ def prepared_cursor(connection):
         # threshold no statement reaches turns them on for prepare=True only: Django's own
         # cursors bind on the client and never prepare.
         connection.connection.prepare_threshold = _ONLY_WHEN_ASKED
-    raw = psycopg.RawCursor(connection.connection)
     wrapper = _PreparingDebugCursor if connection.queries_logged else _PreparingCursor
-    return wrapper(raw, connection)
+    return wrapper(None, connection)  # its psycopg cursor is chosen by the statement it runs
