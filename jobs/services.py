@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from dramatiq.middleware.shutdown import Shutdown
@@ -44,6 +44,7 @@ from jobs.types import ImageInput, JobParams
 from jobs.webhooks import webhook_emit, webhook_events_normalize
 from lib import logcontext
 from lib.breaker import breaker_of
+from lib.db import settle_after_interrupt
 from lib.inserts import NewRows
 from lib.netfetch import check_public_url
 from ml.cancel import Cancelled, CancelToken
@@ -391,7 +392,8 @@ def job_run(*, job_id) -> Job | None:
     cancel or a take-over by the sweep stops the computation within one model call. Dramatiq's
     time limit and worker shutdown arrive as exceptions raised asynchronously in this thread
     (``TimeLimitExceeded``; ``Shutdown``, the actor sets ``notify_shutdown``): they can land
-    anywhere, even while another outcome is being settled, so they are handled around the
+    anywhere, even while another outcome is being settled or inside the database driver (the
+    handlers first replace a connection left mid-command), so they are handled around the
     whole run. Dramatiq raises each at most once per message, which is what makes that enough.
     """
     with logcontext.log_context(request_id=f"{REQUEST_ID_PREFIX}{job_id}"):
@@ -408,9 +410,11 @@ def _run(job_id) -> Job | None:
     try:
         _run_claimed(job, attempt, stored)
     except TimeLimitExceeded as exc:
+        settle_after_interrupt(connection)
         error = failures.time_limit_text(settings.JOB_TIME_LIMIT_S)
         _finish(job, attempt, Job.Status.ERROR, error=error, detail=failures.operator_detail(exc))
     except Shutdown:
+        settle_after_interrupt(connection)
         _release_to_queue(job, attempt)
     # Asked of the row, not of a local flag: an interrupt can land between the commit and
     # any assignment after it.

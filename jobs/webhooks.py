@@ -17,7 +17,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from standardwebhooks import Webhook
@@ -27,6 +27,7 @@ from jobs.metrics import record_webhook_attempt
 from jobs.models import REQUEST_ID_PREFIX, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from lib import logcontext
 from lib.base_url import stored_base_url
+from lib.db import settle_after_interrupt
 from lib.netfetch import UnsafeURL, check_public_url, post_public_json_answer
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,7 @@ def _attempt(delivery: WebhookDelivery) -> WebhookAttempt:
         status_code, latency_ms = answer.status, answer.elapsed_ms
         response_body = answer.body.decode("utf-8", "replace")[:RESPONSE_EXCERPT_CHARS]
     except TimeLimitExceeded:
+        settle_after_interrupt(connection)
         # A BaseException, raised into this thread by Dramatiq: without recording the attempt here
         # the sweep would find it claimed-but-unrecorded and send it again without end.
         logger.warning("webhook %s attempt %s stopped by the time limit", delivery.id, delivery.attempt_count)

@@ -100,3 +100,28 @@ def prepared_cursor(connection):
         connection.connection.prepare_threshold = _ONLY_WHEN_ASKED
     wrapper = _PreparingDebugCursor if connection.queries_logged else _PreparingCursor
     return wrapper(None, connection)  # its psycopg cursor is chosen by the statement it runs
+
+
+def settle_after_interrupt(connection) -> bool:
+    """Close ``connection`` if an asynchronous interrupt left it in the middle of a command.
+
+    Dramatiq raises ``Shutdown`` and ``TimeLimitExceeded`` into a worker thread: they can land
+    inside the driver after a query was sent and before its answer was read. psycopg cancels
+    the command for ``KeyboardInterrupt`` and ``SystemExit`` only; after any other interrupt the
+    connection stays busy and every later query fails ("another command is already in
+    progress"), so the handler could not record what happened to the job. Closed, Django opens
+    a fresh connection for the next query. Left alone inside an atomic block (closing would
+    break the caller's transaction; Django's atomic exit drops a connection whose rollback
+    fails) and on databases whose driver keeps no such state (SQLite). Returns whether it
+    closed the connection.
+    """
+    raw = connection.connection
+    info = getattr(raw, "info", None)
+    if raw is None or info is None or connection.in_atomic_block:
+        return False
+    from psycopg.pq import TransactionStatus
+
+    if info.transaction_status == TransactionStatus.IDLE:
+        return False
+    connection.close()
+    return True

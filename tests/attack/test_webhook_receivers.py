@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -56,10 +57,14 @@ def test_a_slow_receiver_costs_one_bounded_attempt_each_time_then_the_delivery_f
     assert all("did not answer in time" in a.error for a in attempts)
 
 
-def test_an_attempt_stopped_by_the_time_limit_is_recorded_and_retried(org, broker, monkeypatch):
+@pytest.mark.parametrize("mid_query", [False, True], ids=["between queries", "inside a query"])
+def test_an_attempt_stopped_by_the_time_limit_is_recorded_and_retried(org, broker, monkeypatch, mid_query):
     delivery = _delivery_to(org, "http://127.0.0.1:9/hook")
 
     def stopped(*args, **kwargs):
+        if mid_query:  # the interrupt landed inside the driver: a query sent, its answer unread
+            connection.ensure_connection()
+            connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.05)")
         raise TimeLimitExceeded()
 
     monkeypatch.setattr("jobs.webhooks.post_public_json_answer", stopped)

@@ -3,14 +3,15 @@
 It does real image work with the same API: decodes with ml.imageio (so bad input raises the
 real InvalidImage), reports the stages through on_progress, upscales with nearest-neighbour
 repetition, and encodes a PNG. Class attributes steer it from a test: ``fail_with`` raises an
-exception instead of restoring, ``gate`` (a threading.Event) blocks inside the run until set,
-``busy_s`` keeps the thread busy in Python (so Dramatiq's time limit can interrupt it).
+exception instead of restoring (``before_fail`` runs just before it), ``gate`` (a
+threading.Event) blocks inside the run until set, ``busy_s`` keeps the thread busy in Python (so Dramatiq's time limit can interrupt it).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,9 @@ class FakeEngine:
     device = "cpu"
     enabled_models = ["codeformer"]
     fail_with: BaseException | None = None
+    # Called just before fail_with is raised (to leave the database connection mid-command, as
+    # an interrupt landing inside the driver does).
+    before_fail: Callable[[], None] | None = None
     gate: threading.Event | None = None
     busy_s: float = 0.0
     # Deliver this upscale instead of the one asked for (as the real pipeline does when the
@@ -44,6 +48,7 @@ class FakeEngine:
     @classmethod
     def reset(cls) -> None:
         cls.fail_with = None
+        cls.before_fail = None
         cls.gate = None
         cls.busy_s = 0.0
         cls.deliver_upscale = None
@@ -70,6 +75,9 @@ class FakeEngine:
         while time.monotonic() < deadline:
             sum(range(1000))  # pure Python, so an async exception can land
         if self.fail_with is not None:
+            hook = type(self).before_fail  # read off the class: a plain function, not a method
+            if hook is not None:
+                hook()
             raise self.fail_with
         return FakeResult(
             png=png,

@@ -9,6 +9,8 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
+from dramatiq.middleware.shutdown import Shutdown
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 from PIL import Image
 
 from billing.models import LedgerEntry, Wallet
@@ -209,6 +211,42 @@ def test_canceling_a_processing_job_releases_the_hold_and_discards_the_late_resu
     assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
     assert (wallet(org).balance, wallet(org).held) == (1000, 0)
     assert list(_media_root.glob("outputs/**/*.png")) == []
+
+
+def _leave_the_connection_mid_command() -> None:
+    # What an interrupt landing inside the driver leaves: a query sent, its answer never read.
+    connection.ensure_connection()
+    connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.05)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shutdown_landing_inside_a_query_still_hands_the_job_back(fake_engine, broker, _media_root):
+    org = OrganizationFactory(name="Acme", initial_credit=1000)
+    fake_engine.fail_with = Shutdown()
+    fake_engine.before_fail = _leave_the_connection_mid_command
+    job = submit_one(org)
+
+    job = job_run(job_id=job.id)
+
+    assert job.status == Job.Status.QUEUED
+    assert job.logs.filter(message__contains="The worker shut down; re-queued").exists()
+    assert kinds(job) == [Kind.HOLD]
+    assert (wallet(org).balance, wallet(org).held) == (1000, PLAIN_PRICE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_time_limit_landing_inside_a_query_still_ends_the_job_uncharged(fake_engine, _media_root):
+    org = OrganizationFactory(name="Acme", initial_credit=1000)
+    fake_engine.fail_with = TimeLimitExceeded()
+    fake_engine.before_fail = _leave_the_connection_mid_command
+    job = submit_one(org)
+
+    job = job_run(job_id=job.id)
+
+    assert job.status == Job.Status.ERROR
+    assert "not charged" in job.error
+    assert kinds(job) == [Kind.HOLD, Kind.RELEASE]
+    assert (wallet(org).balance, wallet(org).held) == (1000, 0)
 
 
 @pytest.mark.django_db
