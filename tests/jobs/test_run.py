@@ -213,20 +213,24 @@ def test_canceling_a_processing_job_releases_the_hold_and_discards_the_late_resu
     assert list(_media_root.glob("outputs/**/*.png")) == []
 
 
-def _leave_the_connection_mid_command() -> None:
-    # What an interrupt landing inside the driver leaves: a query sent, its answer never read.
-    connection.ensure_connection()
-    connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.05)")
+def _run_interrupted_inside_a_query(fake_engine, interrupt: BaseException) -> tuple:
+    """Run a job whose engine raises ``interrupt`` with the database connection left the way an
+    interrupt landing inside the driver leaves it: a query sent, its answer never read."""
+
+    def leave_the_connection_mid_command() -> None:
+        connection.ensure_connection()
+        connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.05)")
+
+    org = OrganizationFactory(name="Acme", initial_credit=1000)
+    fake_engine.fail_with = interrupt
+    fake_engine.before_fail = leave_the_connection_mid_command
+    job = submit_one(org)
+    return org, job_run(job_id=job.id)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_shutdown_landing_inside_a_query_still_hands_the_job_back(fake_engine, broker, _media_root):
-    org = OrganizationFactory(name="Acme", initial_credit=1000)
-    fake_engine.fail_with = Shutdown()
-    fake_engine.before_fail = _leave_the_connection_mid_command
-    job = submit_one(org)
-
-    job = job_run(job_id=job.id)
+    org, job = _run_interrupted_inside_a_query(fake_engine, Shutdown())
 
     assert job.status == Job.Status.QUEUED
     assert job.logs.filter(message__contains="The worker shut down; re-queued").exists()
@@ -236,12 +240,7 @@ def test_a_shutdown_landing_inside_a_query_still_hands_the_job_back(fake_engine,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_time_limit_landing_inside_a_query_still_ends_the_job_uncharged(fake_engine, _media_root):
-    org = OrganizationFactory(name="Acme", initial_credit=1000)
-    fake_engine.fail_with = TimeLimitExceeded()
-    fake_engine.before_fail = _leave_the_connection_mid_command
-    job = submit_one(org)
-
-    job = job_run(job_id=job.id)
+    org, job = _run_interrupted_inside_a_query(fake_engine, TimeLimitExceeded())
 
     assert job.status == Job.Status.ERROR
     assert "not charged" in job.error
