@@ -44,9 +44,10 @@ def blocklist_match(pdq: PdqHash) -> BlocklistMatch | None:
     2.7 ms (0.2) against 40 ms (36). Elsewhere (SQLite) the rows are scanned here."""
     if pdq.quality < settings.PDQ_MIN_QUALITY:
         return None
-    if connections[router.db_for_read(BlockedHash)].vendor == "postgresql":
-        return _nearest_in_database(pdq)
-    return _nearest_by_scan(pdq)
+    using = router.db_for_read(BlockedHash)
+    if connections[using].vendor == "postgresql":
+        return _nearest_in_database(pdq, using)
+    return _nearest_by_scan(pdq, using)
 
 
 @cache
@@ -67,8 +68,7 @@ def _nearest_sql(using: str) -> str:
     )
 
 
-def _nearest_in_database(pdq: PdqHash) -> BlocklistMatch | None:
-    using = router.db_for_read(BlockedHash)
+def _nearest_in_database(pdq: PdqHash, using: str) -> BlocklistMatch | None:
     with prepared_cursor(connections[using]) as cursor:
         cursor.execute(_nearest_sql(using), [pdq.hex, settings.PDQ_MATCH_DISTANCE])
         row = cursor.fetchone()
@@ -78,9 +78,9 @@ def _nearest_in_database(pdq: PdqHash) -> BlocklistMatch | None:
     return BlocklistMatch(blocked=blocked, distance=int(row[3]))
 
 
-def _nearest_by_scan(pdq: PdqHash) -> BlocklistMatch | None:
+def _nearest_by_scan(pdq: PdqHash, using: str) -> BlocklistMatch | None:
     best: BlocklistMatch | None = None
-    rows = BlockedHash.objects.only("id", "pdq_hash", "reason").order_by("-created_at", "-id")
+    rows = BlockedHash.objects.using(using).only("id", "pdq_hash", "reason").order_by("-created_at", "-id")
     for blocked in rows.iterator(chunk_size=2000):
         distance = hamming_distance(pdq.hex, blocked.pdq_hash)
         if distance <= settings.PDQ_MATCH_DISTANCE and (best is None or distance < best.distance):

@@ -4,7 +4,8 @@ It does real image work with the same API: decodes with ml.imageio (so bad input
 real InvalidImage), reports the stages through on_progress, upscales with nearest-neighbour
 repetition, and encodes a PNG. Class attributes steer it from a test: ``fail_with`` raises an
 exception instead of restoring (``before_fail`` runs just before it), ``gate`` (a
-threading.Event) blocks inside the run until set, ``busy_s`` keeps the thread busy in Python (so Dramatiq's time limit can interrupt it).
+threading.Event) blocks inside the run until set, ``busy_s`` keeps the thread busy in Python
+(so Dramatiq's time limit can interrupt it).
 """
 
 from __future__ import annotations
