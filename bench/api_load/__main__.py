@@ -25,7 +25,15 @@ from bench.api_load import environment
 from bench.api_load.capture import UUID_RE, capture_submission
 from bench.api_load.loadgen import LoadSpec, wrk_path
 from bench.api_load.measure import measure_api, measure_pgbench
-from bench.api_load.payload import GENERATE_PATH, KEY_HEADER, generate_body, generate_headers, tiny_png
+from bench.api_load.payload import (
+    DEFAULT_IMAGE,
+    GENERATE_PATH,
+    IMAGES,
+    KEY_HEADER,
+    generate_body,
+    generate_headers,
+    image_png,
+)
 from bench.api_load.pgbench import build_script, minimal_admission
 from bench.api_load.profile import profile_submissions
 from bench.api_load.report import render, summary
@@ -65,6 +73,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="organizations of the many-organization run (default 16; 1 skips it): requests cycle "
         "through their keys; the first run always uses one organization (one hot wallet row)",
     )
+    parser.add_argument(
+        "--image",
+        choices=sorted(IMAGES),
+        default=DEFAULT_IMAGE,
+        help=f"the 64x64 PNG submitted (default {DEFAULT_IMAGE}: PDQ quality 100, so the blocklist statement runs as "
+        "for a photo; gradient: the image of the runs before 2026-12-03, quality 44, never looked up)",
+    )
+    parser.add_argument(
+        "--blocklist",
+        type=int,
+        default=0,
+        metavar="N",
+        help="blocked hashes in the list each submission is compared with (default 0, a new deployment's; "
+        "random hashes, none near the payload's, so every submission is still accepted)",
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up load, not measured (default 3)")
     parser.add_argument(
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator (auto: wrk if installed)"
@@ -92,8 +115,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 5, 1.0
-    if not (1 <= args.duration <= 600 and 1 <= args.concurrency <= 512 and 1 <= args.tenants <= 100):
-        parser.error("--duration must be 1..600, --concurrency 1..512 and --tenants 1..100")
+    if not (
+        1 <= args.duration <= 600
+        and 1 <= args.concurrency <= 512
+        and 1 <= args.tenants <= 100
+        and 0 <= args.blocklist <= 1_000_000
+    ):
+        parser.error("--duration must be 1..600, --concurrency 1..512, --tenants 1..100 and --blocklist 0..1000000")
     return args
 
 
@@ -114,7 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         environment.flush_redis()
         environment.setup_django(env)
         tenants = environment.create_tenants(args.tenants)
-        body = generate_body(tiny_png())
+        png = image_png(args.image)
+        body = generate_body(png)
+        image = describe_image(args.image, png)
+        if args.blocklist:
+            from lib.pdq import pdq_of_bytes
+
+            environment.fill_blocklist(args.blocklist, keep_clear_of=pdq_of_bytes(png).hex)
+            image += f"; {args.blocklist} blocked hashes"
+        print(f"image: {image}", flush=True)
         capture = capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key))
         if capture.status_code != 202:
             print(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}", file=sys.stderr)
@@ -129,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             print(profile_text or "--profile-only needs --profile N")
             return 0 if profile_text else 2
         known = _known_uuids()
-        scripts = [build_script(minimal_admission(rows_capture(tenants[0]).transaction), known_uuids=known)]
+        scripts = [build_script(minimal_admission(rows_capture(tenants[0], body).transaction), known_uuids=known)]
         environment.close_django_connections()
         print(
             f"captured {len(capture.statements)} statements ({len(capture.transaction)} in the transaction)", flush=True
@@ -169,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_sql(capture, scripts[0])
         report = render(
             api=api, pg=pg, capture=capture, concurrency=args.concurrency, tenants=1,
-            comparisons=comparisons, loadavg=loadavg, profile=profile_text,
+            comparisons=comparisons, loadavg=loadavg, profile=profile_text, image=image,
         )  # fmt: skip
         print(report)
         if many is not None:
@@ -183,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     tenants=len(tenants),
                     comparisons=[],
                     loadavg=loadavg,
+                    image=image,
                 )
             )
         end_loadavg = Path("/proc/loadavg").read_text().split()[:3]
@@ -212,7 +249,18 @@ def _compare(args: argparse.Namespace, env, spec: LoadSpec, log_dir: Path) -> li
     return runs
 
 
-def rows_capture(tenant):
+def describe_image(name: str, png: bytes) -> str:
+    """The payload in words: its size and PDQ quality, and whether its hash is looked up."""
+    from django.conf import settings
+
+    from lib.pdq import pdq_of_bytes
+
+    quality = pdq_of_bytes(png).quality
+    looked_up = "looked up in the blocklist" if quality >= settings.PDQ_MIN_QUALITY else "never looked up"
+    return f"{name}, 64x64 PNG of {len(png)} bytes, PDQ quality {quality} ({looked_up})"
+
+
+def rows_capture(tenant, body: bytes):
     """A submission captured with the admission written as separate statements in a transaction
     (the path SQLite takes), so that the minimal admission replays this deployment's real rows:
     its INSERT of the job, its conditional UPDATE of the wallet and its INSERT of the ledger
@@ -220,9 +268,7 @@ def rows_capture(tenant):
     from unittest import mock
 
     with mock.patch("billing.services.one_statement_holds", return_value=False):
-        capture = capture_submission(
-            path=GENERATE_PATH, body=generate_body(tiny_png()), headers=generate_headers(tenant.api_key)
-        )
+        capture = capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(tenant.api_key))
     if capture.status_code != 202:
         raise RuntimeError(f"the API did not accept a submission: {capture.status_code} {capture.body[:500]!r}")
     return capture

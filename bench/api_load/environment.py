@@ -140,6 +140,29 @@ def create_tenants(count: int) -> list[Tenant]:
     return tenants
 
 
+def fill_blocklist(count: int, *, keep_clear_of: str) -> int:
+    """``count`` blocked hashes, random (seeded: the same list on every run) and none within the
+    match distance of ``keep_clear_of`` (the payload's hash), so that every submission is still
+    accepted after the database compared it with all of them."""
+    import random
+
+    from django.conf import settings
+
+    from lib.pdq import hamming_distance
+    from moderation.models import BlockedHash
+
+    rng = random.Random(20261203)
+    hashes: set[str] = set()
+    while len(hashes) < count:
+        candidate = f"{rng.getrandbits(256):064x}"
+        if hamming_distance(candidate, keep_clear_of) > settings.PDQ_MATCH_DISTANCE:
+            hashes.add(candidate)
+    BlockedHash.objects.bulk_create(
+        [BlockedHash(pdq_hash=h, reason="bench: random hash") for h in sorted(hashes)], batch_size=2000
+    )
+    return len(hashes)
+
+
 def close_django_connections() -> None:
     from django.db import connections
 

@@ -46,10 +46,21 @@ def reset_state(env: BenchEnv) -> None:
     """
     from bench.api_load.environment import BENCH_DB
 
-    with admin_connect(BENCH_DB) as conn:
+    with admin_connect(BENCH_DB) as conn, conn.transaction():
+        # The cascade reaches the blocklist too (through its moderation items): its rows (--blocklist)
+        # are put back, all columns but the generated one (pdq_bits).
+        (columns,) = conn.execute(
+            "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM information_schema.columns"
+            " WHERE table_name = 'moderation_blockedhash' AND is_generated = 'NEVER'"
+        ).fetchone()
+        conn.execute(
+            f"CREATE TEMPORARY TABLE kept_blocklist ON COMMIT DROP AS SELECT {columns} FROM moderation_blockedhash"
+        )
         conn.execute("TRUNCATE jobs_job CASCADE")
+        conn.execute(f"INSERT INTO moderation_blockedhash ({columns}) SELECT {columns} FROM kept_blocklist")
+    with admin_connect(BENCH_DB) as conn:
         conn.execute("UPDATE billing_wallet SET held = 0, in_flight = 0")
-        conn.execute("VACUUM ANALYZE jobs_job, billing_ledgerentry, billing_wallet")
+        conn.execute("VACUUM ANALYZE jobs_job, billing_ledgerentry, billing_wallet, moderation_blockedhash")
     flush_redis()
     for path in sorted(env.media_root.rglob("*"), reverse=True):
         if path.is_file():

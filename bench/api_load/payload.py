@@ -1,13 +1,22 @@
-"""The request the benchmark sends: one small valid PNG, base64 in a JSON body."""
+"""The request the benchmark sends: one small valid PNG, base64 in a JSON body.
+
+Two images (``--image``): ``shapes`` (the default) has the structure of a photo as far as PDQ is
+concerned (quality well above ``PDQ_MIN_QUALITY``), so each submission runs the blocklist
+statement the way a real upload does; ``gradient`` is the image of the runs before 2026-12-03
+(PDQ quality 44: its hash is never matched, so the blocklist statement never ran), kept so that
+figures can be compared with those runs.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import random
 
 GENERATE_PATH = "/codeformer-image-restoration/v1/codeformer/generate"
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
+DEFAULT_IMAGE = "shapes"
 
 
 def tiny_png(size: int = 64) -> bytes:
@@ -16,6 +25,32 @@ def tiny_png(size: int = 64) -> bytes:
 
     image = Image.new("RGB", (size, size))
     image.putdata([(x * 4 % 256, y * 4 % 256, (x + y) * 2 % 256) for y in range(size) for x in range(size)])
+    return _png(image)
+
+
+def shapes_png(size: int = 64, *, seed: int = 4) -> bytes:
+    """Overlapping coloured discs on a flat ground (the same bytes on every run): under 1 KB, and
+    edges enough for a PDQ quality of 100."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", (size, size), (120, 110, 100))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = rng.randrange(size), rng.randrange(size)
+        x1, y1 = x0 + rng.randrange(size // 8, size // 2), y0 + rng.randrange(size // 8, size // 2)
+        draw.ellipse((x0, y0, x1, y1), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    return _png(image)
+
+
+IMAGES = {"shapes": shapes_png, "gradient": tiny_png}
+
+
+def image_png(name: str = DEFAULT_IMAGE) -> bytes:
+    return IMAGES[name]()
+
+
+def _png(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

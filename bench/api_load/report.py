@@ -80,6 +80,7 @@ def render(
     comparisons: list[ApiRun],
     loadavg: list[str],
     profile: str = "",
+    image: str = "64x64 PNG",
 ) -> str:
     load = api.load
     accepted = load.count(202)
@@ -93,7 +94,7 @@ def render(
     add(f"machine: {os.cpu_count()} cores, {cpu_model()}; load average at start: {' '.join(loadavg)}")
     add(
         f"server: gunicorn {api.config.label}; load: {load.generator}, {concurrency} connections, "
-        f"{load.duration_s:.1f} s; body: JSON image_base64 of a 64x64 PNG; "
+        f"{load.duration_s:.1f} s; body: JSON image_base64 of {image}; "
         f"{tenants} organization{'s' if tenants > 1 else ''} ({'keys cycled per request' if tenants > 1 else 'one wallet row'})"
     )
     if comparisons:
