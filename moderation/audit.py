@@ -52,7 +52,8 @@ def register_models() -> None:
         ("billing.KeySpendLimit", {}),
         ("jobs.WebhookEndpoint", {"exclude_fields": ["updated_at"]}),
         ("moderation.StaffMember", {}),
-        ("moderation.BlockedHash", {}),
+        # pdq_bits: the database's copy of pdq_hash as bits (generated), not a change of its own.
+        ("moderation.BlockedHash", {"exclude_fields": ["pdq_bits"]}),
         ("moderation.ModerationItem", {"exclude_fields": ["updated_at"]}),
         ("moderation.ModerationAction", {}),
     ]

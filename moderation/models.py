@@ -8,6 +8,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from moderation.fields import PdqBits, PdqBitsField
+
 
 class StaffMember(models.Model):
     """A staff user's role inside the console. A staff user without a row is support; a
@@ -29,6 +31,8 @@ class BlockedHash(models.Model):
     """A known-bad image, by PDQ hash. Inputs within ``settings.PDQ_MATCH_DISTANCE`` are refused."""
 
     pdq_hash = models.CharField(max_length=64, unique=True)
+    # Computed by the database from pdq_hash (moderation.fields): what the blocklist match reads.
+    pdq_bits = models.GeneratedField(expression=PdqBits("pdq_hash"), output_field=PdqBitsField(), db_persist=True)
     reason = models.CharField(max_length=300)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     source_item = models.ForeignKey(

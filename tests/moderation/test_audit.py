@@ -19,7 +19,7 @@ from billing.models import LedgerEntry, Plan
 from billing.services import wallet_topup
 from moderation import services
 from moderation.audit import STAFF_CONSOLE_SIGN_IN
-from moderation.models import ModerationAction, StaffMember
+from moderation.models import BlockedHash, ModerationAction, StaffMember
 from tests.moderation.conftest import completed_job
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +244,11 @@ def test_a_ledger_row_is_named_with_money_not_minor_units(acme):
     assert str(entry) == "Top-up $12.50"
     logged = LogEntry.objects.get_for_object(entry).get()
     assert logged.object_repr == "Top-up $12.50"
+
+
+def test_a_blocked_hash_is_in_the_trail_with_its_digits_and_not_the_bits_the_database_derives(admin_user):
+    blocked = services.blocklist_add(pdq_hash="ab" * 32, reason="Known bad", actor=admin_user)
+
+    entry = entries_for(BlockedHash, object_pk=str(blocked.pk), action=LogEntry.Action.CREATE).get()
+    assert entry.changes_dict["pdq_hash"][1] == "ab" * 32
+    assert "pdq_bits" not in entry.changes_dict
