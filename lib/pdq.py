@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import pdqhash
@@ -56,3 +57,38 @@ def normalize_hex(text: str) -> str:
 
 def hamming_distance(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+# --- Multi-index hashing (Norouzi, Punjani and Fleet, "Fast search in Hamming space with
+# multi-index hashing", CVPR 2012), as the blocklist match uses it. The 256 bits are 16 chunks of
+# 16 bits, 4 hex digits each, every chunk indexed on its own. Two hashes at most ``distance``
+# bits apart agree to within ``distance // 16`` bits on at least one chunk: if every chunk
+# differed in more, they would differ in at least 16 * (distance // 16 + 1) > distance bits. So
+# the rows worth comparing are those with some chunk among the probe's near variants of that
+# chunk, which the indexes find without reading the others (16 x 17 keys for distance 31).
+CHUNKS = 16
+CHUNK_BITS = HASH_HEX_LENGTH * 4 // CHUNKS
+CHUNK_HEX = CHUNK_BITS // 4
+
+
+def chunk_radius(distance: int) -> int:
+    """The largest difference, in bits, within one chunk that a match ``distance`` bits away must
+    have somewhere (pigeonhole over the chunks)."""
+    return distance // CHUNKS
+
+
+def chunk_variants(hex_hash: str, *, radius: int) -> list[list[str]]:
+    """For each chunk of ``hex_hash`` (in order), its digits and those of every value at most
+    ``radius`` bits away from it: ``sum(comb(16, k) for k <= radius)`` strings a chunk."""
+    flips = [0]
+    for k in range(1, radius + 1):
+        for bits in combinations(range(CHUNK_BITS), k):
+            mask = 0
+            for bit in bits:
+                mask |= 1 << bit
+            flips.append(mask)
+    variants = []
+    for index in range(CHUNKS):
+        value = int(hex_hash[index * CHUNK_HEX : (index + 1) * CHUNK_HEX], 16)
+        variants.append([f"{value ^ mask:0{CHUNK_HEX}x}" for mask in flips])
+    return variants

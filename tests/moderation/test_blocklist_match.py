@@ -10,7 +10,7 @@ import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from lib.pdq import PdqHash
+from lib.pdq import PdqHash, chunk_variants
 from moderation import screening
 from moderation.models import BlockedHash
 from moderation.screening import blocklist_match
@@ -104,3 +104,64 @@ def test_the_stored_bits_are_the_hash_digits_bit_for_bit():
         assert row.pdq_bits == f"{int(value, 16):0256b}"
     else:
         assert row.pdq_bits == value
+
+
+def spread(bits_per_chunk: list[int]) -> str:
+    """BASE with ``bits_per_chunk[i]`` bits flipped in 16-bit chunk ``i`` (chunk 0 = the first
+    four hex digits): a hash whose difference is spread as evenly as the test wants."""
+    value = BASE
+    for chunk, count in enumerate(bits_per_chunk):
+        first = 255 - 16 * chunk  # the chunk's most significant bit, counted from the right
+        for k in range(count):
+            value ^= 1 << (first - 3 * k)
+    return f"{value:064x}"
+
+
+@pytest.mark.parametrize(
+    ("distance_setting", "per_chunk", "matches"),
+    [
+        # 31 bits: two in fifteen chunks and one in the last, the most even spread within 31.
+        (31, [2] * 15 + [1], True),
+        (31, [1] * 15 + [2], True),
+        (31, [2] * 16, False),  # 32 bits
+        # 47 (chunk radius 2): three in fifteen chunks and two in one.
+        (47, [3] * 15 + [2], True),
+        (47, [3] * 16, False),  # 48 bits
+        (15, [1] * 15 + [0], True),  # chunk radius 0: one chunk equal
+        (15, [1] * 16, False),
+        # Beyond radius 2 every row is compared.
+        (64, [4] * 16, True),
+        (64, [5] * 13, False),  # 65 bits
+    ],
+)
+def test_a_hash_whose_difference_is_spread_over_every_chunk_is_still_found(
+    path, settings, distance_setting, per_chunk, matches
+):
+    settings.PDQ_MATCH_DISTANCE = distance_setting
+    row = BlockedHash.objects.create(pdq_hash=spread(per_chunk), reason="spread")
+    BlockedHash.objects.create(pdq_hash=f"{BASE ^ (2**256 - 1):064x}", reason="far")
+
+    match = blocklist_match(probe())
+
+    if matches:
+        assert (match.blocked.id, match.distance) == (row.id, sum(per_chunk))
+    else:
+        assert match is None
+
+
+def test_a_long_blocklist_is_searched_through_the_chunk_indexes():
+    rng = random.Random(5)
+    BlockedHash.objects.bulk_create(
+        [BlockedHash(pdq_hash=f"{rng.getrandbits(256):064x}", reason="random") for _ in range(20_000)],
+        batch_size=5_000,
+    )
+    near = blocked(31, salt=3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE moderation_blockedhash")
+        sql = screening._nearest_sql("default", True)
+        cursor.execute(f"EXPLAIN {sql}", [probe().hex, *chunk_variants(probe().hex, radius=1), 31])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert plan.count("Bitmap Index Scan on blockedhash_pdq_chunk_") == 16, plan
+    assert "Seq Scan" not in plan, plan
+    assert blocklist_match(probe()).blocked.id == near.id
