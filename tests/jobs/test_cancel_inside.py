@@ -11,6 +11,7 @@ other worker goes on, so the tests count from the moment they act.
 from __future__ import annotations
 
 import threading
+from unittest import mock
 
 import dramatiq
 import pytest
@@ -113,8 +114,12 @@ def test_a_time_limit_stops_the_pipeline_and_ends_the_job_in_error_with_the_hold
 ):
     org = OrganizationFactory(name="Acme", initial_credit=10_000)
     slow_engine.delay_s = 0.2  # 80 tiles: 16 s of work against a 1 s limit
-    jobs, _ = job_submit(organization=org, params=BACKGROUND, images=[image_input(320, 240)], source=Job.Source.GATEWAY)
-    broker.flush_all()  # drop the normal message; send one with a 1 s limit instead
+    # The worker is already consuming: the normal message is never sent (flushing it afterwards
+    # raced the worker, which could take it first and run the job without the limit).
+    with mock.patch("jobs.services._enqueue"):
+        jobs, _ = job_submit(
+            organization=org, params=BACKGROUND, images=[image_input(320, 240)], source=Job.Source.GATEWAY
+        )
     process_job.send_with_options(args=(str(jobs[0].id),), time_limit=1000)
 
     broker.join("gpu")
