@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -80,15 +81,17 @@ def chunk_radius(distance: int) -> int:
 def chunk_variants(hex_hash: str, *, radius: int) -> list[list[str]]:
     """For each chunk of ``hex_hash`` (in order), its digits and those of every value at most
     ``radius`` bits away from it: ``sum(comb(16, k) for k <= radius)`` strings a chunk."""
-    flips = [0]
-    for k in range(1, radius + 1):
-        for bits in combinations(range(CHUNK_BITS), k):
-            mask = 0
-            for bit in bits:
-                mask |= 1 << bit
-            flips.append(mask)
+    flips = _flips(radius)
     variants = []
     for index in range(CHUNKS):
         value = int(hex_hash[index * CHUNK_HEX : (index + 1) * CHUNK_HEX], 16)
         variants.append([f"{value ^ mask:0{CHUNK_HEX}x}" for mask in flips])
     return variants
+
+
+@cache
+def _flips(radius: int) -> tuple[int, ...]:
+    """The masks of every way to flip at most ``radius`` of a chunk's bits, no flip first."""
+    return tuple(
+        sum(1 << bit for bit in bits) for k in range(radius + 1) for bits in combinations(range(CHUNK_BITS), k)
+    )

@@ -12,6 +12,12 @@ from __future__ import annotations
 from django.db import models
 
 
+def bits_of_hex(sql: str) -> str:
+    """PostgreSQL: the SQL expression ``sql`` (64 hex digits) as ``bit(256)``; immutable, so a
+    generated column can use it."""
+    return f"('x' || {sql})::bit(256)"
+
+
 class PdqBitsField(models.Field):
     """A PDQ hash's 256 bits: ``bit(256)`` on PostgreSQL, text elsewhere. Never written by Django
     (only as a GeneratedField's output)."""
@@ -23,8 +29,7 @@ class PdqBitsField(models.Field):
 
 
 class PdqBits(models.Func):
-    """``('x' || <hex>)::bit(256)`` on PostgreSQL (immutable, so usable in a generated column);
-    the hex text itself elsewhere."""
+    """``bits_of_hex`` on PostgreSQL; the hex text itself elsewhere."""
 
     arity = 1
     output_field = PdqBitsField()
@@ -34,4 +39,4 @@ class PdqBits(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"('x' || {sql})::bit(256)", params
+        return bits_of_hex(sql), params

@@ -19,6 +19,7 @@ from lib.db import prepared_cursor
 from lib.inserts import inserts_new
 from lib.pdq import CHUNK_HEX, CHUNKS, PdqHash, chunk_radius, chunk_variants, hamming_distance, pdq_of_bytes
 from moderation.errors import ImageRefused
+from moderation.fields import bits_of_hex
 from moderation.models import BlockedHash, ImageHash, ModerationItem
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _nearest_sql(using: str, indexed: bool) -> str:
     pk, pdq_hash, pdq_bits, reason, created = (
         quote(meta.get_field(name).column) for name in ("id", "pdq_hash", "pdq_bits", "reason", "created_at")
     )
-    distance = f"bit_count({pdq_bits} # ('x' || %s)::bit(256))"
+    distance = f"bit_count({pdq_bits} # {bits_of_hex('%s')})"
     where = ""
     if indexed:
         chunks = (f"SUBSTRING({pdq_hash}, {1 + CHUNK_HEX * index}, {CHUNK_HEX}) = ANY(%s)" for index in range(CHUNKS))

@@ -144,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         tenants = environment.create_tenants(args.tenants)
         png = image_png(args.image)
         body = generate_body(png)
-        image = describe_image(args.image, png)
-        if args.blocklist:
-            from lib.pdq import pdq_of_bytes
+        from lib.pdq import pdq_of_bytes
 
-            environment.fill_blocklist(args.blocklist, keep_clear_of=pdq_of_bytes(png).hex)
+        pdq = pdq_of_bytes(png)
+        image = describe_image(args.image, png, pdq.quality)
+        if args.blocklist:
+            environment.fill_blocklist(args.blocklist, keep_clear_of=pdq.hex)
             image += f"; {args.blocklist} blocked hashes"
         print(f"image: {image}", flush=True)
         capture = capture_submission(path=GENERATE_PATH, body=body, headers=generate_headers(tenants[0].api_key))
@@ -249,13 +250,10 @@ def _compare(args: argparse.Namespace, env, spec: LoadSpec, log_dir: Path) -> li
     return runs
 
 
-def describe_image(name: str, png: bytes) -> str:
+def describe_image(name: str, png: bytes, quality: int) -> str:
     """The payload in words: its size and PDQ quality, and whether its hash is looked up."""
     from django.conf import settings
 
-    from lib.pdq import pdq_of_bytes
-
-    quality = pdq_of_bytes(png).quality
     looked_up = "looked up in the blocklist" if quality >= settings.PDQ_MIN_QUALITY else "never looked up"
     return f"{name}, 64x64 PNG of {len(png)} bytes, PDQ quality {quality} ({looked_up})"
 
