@@ -15,6 +15,7 @@ on the same tables, one hot wallet row) at the same concurrency; (c) the same UR
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -77,8 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--image",
         choices=sorted(IMAGES),
         default=DEFAULT_IMAGE,
-        help=f"the 64x64 PNG submitted (default {DEFAULT_IMAGE}: PDQ quality 100, so the blocklist statement runs as "
-        "for a photo; gradient: the image of the runs before 2026-12-03, quality 44, never looked up)",
+        help=f"the image submitted (default {DEFAULT_IMAGE}: a 64x64 PNG of PDQ quality 100, so the blocklist statement "
+        "runs as for a photo; gradient: the 64x64 PNG of the runs before 2026-12-03, quality 44, never looked up; "
+        "photo: a 1600x1200 JPEG of ~570 KB, for the costs that grow with the upload)",
     )
     parser.add_argument(
         "--blocklist",
@@ -255,7 +257,11 @@ def describe_image(name: str, png: bytes, quality: int) -> str:
     from django.conf import settings
 
     looked_up = "looked up in the blocklist" if quality >= settings.PDQ_MIN_QUALITY else "never looked up"
-    return f"{name}, 64x64 PNG of {len(png)} bytes, PDQ quality {quality} ({looked_up})"
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        shape = f"{image.width}x{image.height} {image.format}"
+    return f"{name}, {shape} of {len(png)} bytes, PDQ quality {quality} ({looked_up})"
 
 
 def rows_capture(tenant, body: bytes):

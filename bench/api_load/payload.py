@@ -43,7 +43,26 @@ def shapes_png(size: int = 64, *, seed: int = 4) -> bytes:
     return _png(image)
 
 
-IMAGES = {"shapes": shapes_png, "gradient": tiny_png}
+def photo_jpeg(width: int = 1600, height: int = 1200, *, seed: int = 4) -> bytes:
+    """A photo-sized upload (1600x1200 JPEG, ~570 KB, the same bytes on every run): discs under
+    grain, so that what grows with the upload (base64, decoding, hashing, the input write)
+    weighs as it does for a customer's photo."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    ground = Image.new("RGB", (width, height), (120, 110, 100))
+    draw = ImageDraw.Draw(ground)
+    for _ in range(60):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        x1, y1 = x0 + rng.randrange(width // 10, width // 3), y0 + rng.randrange(height // 10, height // 3)
+        draw.ellipse((x0, y0, x1, y1), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    grain = Image.effect_noise((width, height), 40).convert("RGB")
+    buffer = io.BytesIO()
+    Image.blend(ground, grain, 0.15).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+IMAGES = {"shapes": shapes_png, "gradient": tiny_png, "photo": photo_jpeg}
 
 
 def image_png(name: str = DEFAULT_IMAGE) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 TRUE_STRINGS = frozenset({"true", "1", "yes", "on"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "off"})
@@ -112,3 +113,23 @@ def _describe(data: Any) -> str:
     if isinstance(data, list | dict):
         return "a list" if isinstance(data, list) else "an object"
     return repr(data)[:40]
+
+
+class Base64TextField(serializers.CharField):
+    """An image as base64 text: a CharField without DRF's per-character surrogate check.
+
+    ``CharField`` always adds ``ProhibitSurrogateCharactersValidator``, a Python loop over every
+    character: 19 ms of CPU for a 937 KB photo (1.25 million characters) on the 2-core machine,
+    more than the rest of an accepted submission. Base64 is ASCII, and ``restoration.intake``
+    refuses anything else when it decodes (a 400 ``is not valid base64``), surrogates included;
+    the other checks of a CharField (null characters, emptiness, whitespace trim) are C string
+    methods and stay.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(validator, ProhibitSurrogateCharactersValidator)
+        ]

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from jobs.models import WebhookDelivery
 from ml.options import MAX_UPSCALE, MIN_UPSCALE
-from restoration.api.fields import StrictBooleanField, StrictFloatField, StrictIntegerField
+from restoration.api.fields import Base64TextField, StrictBooleanField, StrictFloatField, StrictIntegerField
 from restoration.errors import UnknownFields
 
 WEBHOOK_EVENTS = tuple(WebhookDelivery.Event.values)
@@ -86,7 +86,7 @@ class GenerateJSONRequest(GenerateParams):
         max_length=2000,
         help_text="Publicly fetchable http(s) URL of the image (required unless image_base64 is given).",
     )
-    image_base64 = serializers.CharField(
+    image_base64 = Base64TextField(
         required=False, help_text="The image as base64, with or without a data:image/...;base64, prefix."
     )
 
@@ -175,15 +175,15 @@ class DemoParams(StrictSerializer):
 
 
 class DemoJSONRequest(DemoParams):
-    image_base64 = serializers.CharField(required=False, help_text="One image as base64 (data URI prefix optional).")
+    image_base64 = Base64TextField(required=False, help_text="One image as base64 (data URI prefix optional).")
     images_base64 = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_empty=False, help_text="Several images as base64."
+        child=Base64TextField(), required=False, allow_empty=False, help_text="Several images as base64."
     )
 
 
 class DemoMultipartRequest(DemoParams):
     image = serializers.ListField(child=serializers.FileField(), required=False, help_text="One or more image files.")
-    image_base64 = serializers.CharField(required=False, help_text="One image as base64, as a form field.")
+    image_base64 = Base64TextField(required=False, help_text="One image as base64, as a form field.")
 
 
 class DemoResult(serializers.Serializer):

@@ -193,6 +193,8 @@ BAD_BODIES = [
     pytest.param({"image_base64": None}, "image_base64", id="null-image"),
     pytest.param({"image_base64": ""}, "image_base64", id="empty-base64"),
     pytest.param({"image_base64": "!!!not base64!!!"}, "not valid base64", id="undecodable-base64"),
+    pytest.param({"image_base64": "iVBORw0K\u00e9GgoAAAA"}, "not valid base64", id="non-ascii-in-base64"),
+    pytest.param({"image_base64": "iVBORw0K\x00GgoAAAA"}, "image_base64", id="null-in-base64"),
     pytest.param({"image_base64": b64(b"just some text, not a picture")}, "not an image", id="not-an-image"),
     pytest.param({"image_base64": b64(png_bytes(64, 64)[:-40])}, "truncated", id="truncated"),
     pytest.param({"image_base64": b64(bomb_png_bytes())}, "pixels", id="decompression-bomb"),
@@ -226,6 +228,15 @@ def test_bad_input_is_a_400_that_creates_and_holds_nothing(client, nothing_creat
     response = generate(client, body)
     body = _assert_error(response, 400, fragment)
     assert body["error"] == "Bad Request"
+    guard.assert_unchanged()
+
+
+def test_a_lone_surrogate_in_the_base64_is_a_400(client, nothing_created):
+    # JSON may escape one (a \ud800 escape in the text): the view gets a str UTF-8 cannot encode.
+    guard = nothing_created()
+    body = '{"image_base64": "iVBORw0K\\ud800GgoAAAA"}'
+    response = client.post(GENERATE_URL, body, content_type="application/json")
+    _assert_error(response, 400, "image_base64: is not valid base64")
     guard.assert_unchanged()
 
 

@@ -21,6 +21,21 @@ def test_base64_may_carry_a_data_uri_prefix_and_line_breaks():
     assert image.name == "image.png"
 
 
+@pytest.mark.parametrize("separator", [" ", "\t", "\r\n", "\u00a0", "\u2028"])
+def test_base64_with_whitespace_inside_is_accepted(separator):
+    data = png_bytes(33, 21)
+    text = base64.b64encode(data).decode()
+    spaced = separator.join(text[i : i + 10] for i in range(0, len(text), 10))
+    assert intake.image_from_base64(spaced).data == data
+
+
+@pytest.mark.parametrize("intruder", ["\ud800", "\udfff", "é", "\x00", "\u0660"])
+def test_base64_with_a_character_outside_its_alphabet_is_invalid_input(intruder):
+    text = base64.b64encode(png_bytes(33, 21)).decode()
+    with pytest.raises(InvalidInput, match="not valid base64"):
+        intake.image_from_base64(text[:40] + intruder + text[40:])
+
+
 def test_url_safe_base64_without_padding_is_accepted():
     data = jpeg_bytes(20, 10)
     image = intake.image_from_base64(base64.urlsafe_b64encode(data).decode().rstrip("="))
