@@ -36,7 +36,7 @@ from billing.models import LedgerEntry, Wallet
 from billing.money import format_money
 from billing.selectors import wallet_for_update
 from lib.db import prepared_cursor
-from lib.inserts import NewRows, gated_insert, inserts_new
+from lib.inserts import NewRows, Veto, gated_insert, inserts_new
 
 Kind = LedgerEntry.Kind
 
@@ -247,6 +247,7 @@ def holds_place(
     amounts: Sequence[int],
     max_in_flight: int | None = None,
     with_rows: Sequence[NewRows] = (),
+    veto: Veto | None = None,
 ) -> list[LedgerEntry]:
     """Reserve ``amounts[i]`` for ``jobs[i]`` and count the jobs in flight, all or nothing.
 
@@ -268,10 +269,17 @@ def holds_place(
     is locked (what limits admissions to one wallet). Elsewhere (SQLite), the same rows in a
     transaction of the usual statements. A unique violation in the rows (an idempotency key
     taken by a concurrent request) raises IntegrityError and writes nothing.
+
+    ``veto`` (with ``with_rows`` only): a SELECT that, when it returns a row, stops the admission
+    (``veto.refusal(row)`` is raised, nothing is written). In the one statement it is a ``WITH``
+    clause that the wallet UPDATE's condition reads, evaluated once before the row is locked;
+    otherwise a query of its own before the transaction.
     """
     connection = transaction.get_connection()
     if not with_rows and not connection.in_atomic_block:
         raise RuntimeError("holds_place must run inside the transaction that inserts the jobs")
+    if veto is not None and not with_rows:
+        raise ValueError("a veto needs with_rows: it must be decided before anything is written")
     if len(amounts) != len(jobs):
         raise ValueError("one amount per job")
     for amount in amounts:
@@ -303,9 +311,15 @@ def holds_place(
         "max_in_flight": max_in_flight,
     }
     if with_rows and one_statement_holds(connection):
-        return _holds_in_one_statement(connection, entries=entries, move=move, with_rows=with_rows)
+        return _holds_in_one_statement(connection, entries=entries, move=move, with_rows=with_rows, veto=veto)
     if not with_rows:
         return _holds_after_rows(entries=entries, move=move)
+    if veto is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(veto.sql, veto.params)
+            vetoed = cursor.fetchone()
+        if vetoed is not None:
+            raise veto.refusal(tuple(vetoed))
     with transaction.atomic():
         for rows in with_rows:
             inserts_new(rows.objs, ignore_conflicts=rows.ignore_conflicts)
@@ -335,8 +349,14 @@ def _fill_totals(entries: list[LedgerEntry], moved: WalletMove, *, total: int) -
         entry.wallet_id, entry.balance_after, entry.held_after = moved.wallet_id, moved.balance, held
 
 
-def _holds_in_one_statement(connection, *, entries: list[LedgerEntry], move: dict, with_rows) -> list[LedgerEntry]:
-    move_sql, move_params = _wallet_move_statement(connection, **move)
+def _holds_in_one_statement(
+    connection, *, entries: list[LedgerEntry], move: dict, with_rows, veto: Veto | None
+) -> list[LedgerEntry]:
+    # The veto's clause comes first and the UPDATE's condition reads it: PostgreSQL runs it once,
+    # as an init plan, before the wallet row is fetched and locked.
+    move_sql, move_params = _wallet_move_statement(
+        connection, **move, unless_any="SELECT 1 FROM v" if veto is not None else None
+    )
     inserts = [
         gated_insert(rows.objs, name=f"r{index}", guard="w", ignore_conflicts=rows.ignore_conflicts)
         for index, rows in enumerate(with_rows)
@@ -358,13 +378,30 @@ def _holds_in_one_statement(connection, *, entries: list[LedgerEntry], move: dic
     returned = [clause for clause in clauses if clause.returning]
     # Every piece is built from model metadata and fixed names; the values are parameters.
     arrays = "".join(f", ARRAY(SELECT {clause.returning} FROM {clause.name})" for clause in returned)  # noqa: S608
-    sql = f"WITH w AS ({move_sql}), {', '.join(clause.sql for clause in clauses)} SELECT w.id, w.balance, w.held{arrays} FROM w"  # noqa: S608
+    body = ", ".join(clause.sql for clause in clauses)
     params = [*move_params, *(param for clause in clauses for param in clause.params)]
+    if veto is None:
+        sql = f"WITH w AS ({move_sql}), {body} SELECT w.id, w.balance, w.held{arrays} FROM w"  # noqa: S608
+    else:
+        # One row whatever happened: the wallet's new totals (NULL when it did not move) and the
+        # veto's row (NULL when there is none).
+        sql = (
+            f"WITH v AS ({veto.sql}), w AS ({move_sql}), {body} "  # noqa: S608
+            f"SELECT w.id, w.balance, w.held{arrays}, v.* FROM (SELECT 1) AS one "
+            "LEFT JOIN w ON TRUE LEFT JOIN v ON TRUE"
+        )
+        params = [*veto.params, *params]
     # In a caller's transaction, a savepoint: a unique violation must not doom that transaction.
     block = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with block, prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
+    if veto is not None:
+        row, vetoed = row[: len(row) - veto.columns], row[len(row) - veto.columns :]
+        if vetoed[0] is not None:
+            raise veto.refusal(tuple(vetoed))
+        if row[0] is None:
+            row = None
     if row is None:
         raise _refusal(move["organization_id"], adding=move["in_flight_change"], max_in_flight=move["max_in_flight"])
     moved = WalletMove(*row[:3])
@@ -442,8 +479,10 @@ def _wallet_move_statement(
     in_flight_change: int = 0,
     require_available: int | None = None,
     max_in_flight: int | None = None,
+    unless_any: str | None = None,
 ) -> tuple[str, list]:
-    """The conditional ``UPDATE ... RETURNING id, balance, held`` of ``wallet_move``."""
+    """The conditional ``UPDATE ... RETURNING id, balance, held`` of ``wallet_move``;
+    ``unless_any``: a query (no parameters) that stops the move when it returns a row."""
     fields = Wallet._meta
     sql = [
         f"UPDATE {connection.ops.quote_name(fields.db_table)} SET balance = balance + %s, held = held + %s, "  # noqa: S608 - the model's own table name
@@ -465,6 +504,8 @@ def _wallet_move_statement(
     if max_in_flight is not None:
         sql.append("AND in_flight + %s <= %s")
         params.extend([in_flight_change, max_in_flight])
+    if unless_any is not None:
+        sql.append(f"AND NOT EXISTS ({unless_any})")
     sql.append("RETURNING id, balance, held")
     return " ".join(sql), params
 

@@ -144,8 +144,9 @@ def job_submit(
     events = webhook_events_normalize(webhook_events) if webhook_url else []
     if webhook_url:
         check_public_url(webhook_url)
-    # Known-bad images are refused here: before any file is stored or money held.
-    hashes = images_screen(organization=organization, images=images, source=source, api_key=api_key, user=user)
+    # Known-bad images are refused before any money is held: here (SQLite), or by the admission
+    # statement itself, which then writes nothing (PostgreSQL; the stored inputs are deleted).
+    screening = images_screen(organization=organization, images=images, source=source, api_key=api_key, user=user)
     stored: list[str] = []
     try:
         jobs = _create_jobs(
@@ -161,7 +162,7 @@ def job_submit(
             fingerprint=fingerprint,
             base_url=base_url,
             stored=stored,
-            hashes=hashes,
+            screening=screening,
         )
     except IntegrityError:
         _delete_all(stored)
@@ -194,7 +195,7 @@ def _create_jobs(
     fingerprint,
     base_url,
     stored,
-    hashes,
+    screening,
 ) -> list[Job]:
     # Everything but the admission itself happens before it: pricing (from the process's copy of
     # the price table), validation, the input files. The admission is holds_place's conditional
@@ -247,8 +248,9 @@ def _create_jobs(
         with_rows=[
             NewRows(jobs),
             NewRows(logs),
-            NewRows(image_hash_rows(jobs=jobs, hashes=hashes), ignore_conflicts=True),
+            NewRows(image_hash_rows(jobs=jobs, hashes=screening.hashes), ignore_conflicts=True),
         ],
+        veto=screening.veto,
     )
     job_ids = [job.id for job in jobs]
     # At once in autocommit; after the caller's COMMIT when it runs inside a transaction.

@@ -17,6 +17,7 @@ placeholders other than ``%s`` and expressions as values.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -110,6 +111,20 @@ def _mark_saved(objs: list, using: str) -> None:
 
 
 # --- Inserts inside one data-modifying statement (PostgreSQL) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Veto:
+    """What stops a gated statement from writing anything: ``sql`` is a SELECT (PostgreSQL) that
+    returns at most one row, of ``columns`` columns, when the statement must not go ahead, and
+    ``refusal(row)`` the exception to raise for that row. ``billing.services.holds_place`` takes
+    one: inside its one statement it is evaluated once, before the wallet row is locked, and
+    costs no round trip of its own."""
+
+    sql: str
+    params: list
+    columns: int
+    refusal: Callable[[tuple], BaseException]
 
 
 @dataclass

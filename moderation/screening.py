@@ -16,7 +16,7 @@ from django.db import IntegrityError, connections, router, transaction
 from PIL import UnidentifiedImageError
 
 from lib.db import prepared_cursor
-from lib.inserts import inserts_new
+from lib.inserts import Veto, inserts_new
 from lib.pdq import CHUNK_HEX, CHUNKS, PdqHash, chunk_radius, chunk_variants, hamming_distance, pdq_of_bytes
 from moderation.errors import ImageRefused
 from moderation.fields import bits_of_hex
@@ -75,7 +75,10 @@ def _nearest_sql(using: str, indexed: bool) -> str:
     distance = f"bit_count({pdq_bits} # {bits_of_hex('%s')})"
     where = ""
     if indexed:
-        chunks = (f"SUBSTRING({pdq_hash}, {1 + CHUNK_HEX * index}, {CHUNK_HEX}) = ANY(%s)" for index in range(CHUNKS))
+        # Each chunk's variants as one array literal ('{a,b,...}', see _nearest_params).
+        chunks = (
+            f"SUBSTRING({pdq_hash}, {1 + CHUNK_HEX * index}, {CHUNK_HEX}) = ANY(%s::text[])" for index in range(CHUNKS)
+        )
         where = f" WHERE {' OR '.join(chunks)}"
     return (
         f"SELECT {pk}, {pdq_hash}, {reason}, distance FROM "  # noqa: S608 - names from the model
@@ -84,15 +87,30 @@ def _nearest_sql(using: str, indexed: bool) -> str:
     )
 
 
+def _indexed() -> bool:
+    return chunk_radius(settings.PDQ_MATCH_DISTANCE) <= MAX_INDEXED_RADIUS
+
+
+def _nearest_params(pdq: PdqHash, indexed: bool) -> list:
+    """The parameters of ``_nearest_sql`` for ``pdq``. Each chunk's variants go as the text of an
+    array (hex digits need no quoting): psycopg adapts a Python list in Python, element by
+    element, which for 16 lists of 17 cost more CPU than the statement's round trip."""
+    variants = chunk_variants(pdq.hex, radius=chunk_radius(settings.PDQ_MATCH_DISTANCE)) if indexed else []
+    return [pdq.hex, *("{" + ",".join(chunk) + "}" for chunk in variants), settings.PDQ_MATCH_DISTANCE]
+
+
 def _nearest_in_database(pdq: PdqHash, using: str) -> BlocklistMatch | None:
-    radius = chunk_radius(settings.PDQ_MATCH_DISTANCE)
-    indexed = radius <= MAX_INDEXED_RADIUS
-    variants = chunk_variants(pdq.hex, radius=radius) if indexed else []
+    indexed = _indexed()
     with prepared_cursor(connections[using]) as cursor:
-        cursor.execute(_nearest_sql(using, indexed), [pdq.hex, *variants, settings.PDQ_MATCH_DISTANCE])
+        cursor.execute(_nearest_sql(using, indexed), _nearest_params(pdq, indexed))
         row = cursor.fetchone()
     if row is None:
         return None
+    return _match_of(using, row)
+
+
+def _match_of(using: str, row) -> BlocklistMatch:
+    """A row of ``_nearest_sql`` (id, pdq_hash, reason, distance) as a match."""
     blocked = BlockedHash.from_db(using, ["id", "pdq_hash", "reason"], row[:3])
     return BlocklistMatch(blocked=blocked, distance=int(row[3]))
 
@@ -116,19 +134,71 @@ def _hash_or_none(data: bytes) -> PdqHash | None:
         return None
 
 
-def images_screen(*, organization, images, source: str, api_key=None, user=None) -> list[PdqHash | None]:
-    """Hash every input and refuse the request (``ImageRefused``, 400) when one matches the
-    blocklist; that opens a queue item with the hash, never the file. Returns the hashes, in
-    order, for ``image_hashes_record``."""
+@dataclass(frozen=True)
+class Screening:
+    """The inputs' hashes (in order; None where an image could not be hashed) and, where the
+    blocklist is matched inside the admission, the veto to pass it (``holds_place(veto=...)``)."""
+
+    hashes: list[PdqHash | None]
+    veto: Veto | None
+
+
+def images_screen(*, organization, images, source: str, api_key=None, user=None) -> Screening:
+    """Hash every input and screen it against the blocklist. A match refuses the whole request
+    (``ImageRefused``, 400) and opens a queue item with the hash, never the file.
+
+    On PostgreSQL the match is not looked up here: it comes back as a ``Veto`` for the
+    admission's one statement (billing.services.holds_place), which looks it up before it locks
+    the wallet row and writes nothing when an input matches: one round trip fewer on every
+    submission (the lookup's own cost stays). The caller's checks before the admission (price,
+    spend limits, output size) therefore answer first. Elsewhere (SQLite) the rows are scanned
+    here and a match raises at once."""
     hashes = [_hash_or_none(image.data) for image in images]
-    for pdq in hashes:
-        match = blocklist_match(pdq) if pdq else None
-        if match is not None:
-            _open_refusal_item(
-                organization=organization, api_key=api_key, user=user, source=source, pdq=pdq, match=match
-            )
-            raise ImageRefused()
-    return hashes
+    probes = [
+        (index, pdq) for index, pdq in enumerate(hashes) if pdq is not None and pdq.quality >= settings.PDQ_MIN_QUALITY
+    ]
+    if not probes:
+        return Screening(hashes=hashes, veto=None)
+
+    def refuse(pdq: PdqHash, match: BlocklistMatch) -> ImageRefused:
+        _open_refusal_item(organization=organization, api_key=api_key, user=user, source=source, pdq=pdq, match=match)
+        return ImageRefused()
+
+    using = router.db_for_read(BlockedHash)
+    if not matched_in_admission(using):
+        for _index, pdq in probes:
+            match = _nearest_by_scan(pdq, using)
+            if match is not None:
+                raise refuse(pdq, match)
+        return Screening(hashes=hashes, veto=None)
+    indexed = _indexed()
+    params = [param for _index, pdq in probes for param in _nearest_params(pdq, indexed)]
+
+    def refusal(row: tuple) -> ImageRefused:
+        return refuse(probes[row[0]][1], _match_of(using, row[1:]))
+
+    veto = Veto(sql=_veto_sql(using, indexed, len(probes)), params=params, columns=5, refusal=refusal)
+    return Screening(hashes=hashes, veto=veto)
+
+
+def matched_in_admission(using: str) -> bool:
+    """Whether the blocklist is matched inside the admission statement on this database (the
+    match's SQL is PostgreSQL's); tests switch it off to run the scan on the same database."""
+    return connections[using].vendor == "postgresql"
+
+
+@cache
+def _veto_sql(using: str, indexed: bool, probes: int) -> str:
+    """At most one row, (probe index, id, pdq_hash, reason, distance): the nearest match of the
+    first probe that has one."""
+    nearest = _nearest_sql(using, indexed)
+    if probes == 1:
+        return f"SELECT 0 AS probe, m.* FROM ({nearest}) AS m"  # noqa: S608 - built from the model
+    branches = " UNION ALL ".join(
+        f"SELECT {i} AS probe, m{i}.* FROM ({nearest}) AS m{i}"  # noqa: S608
+        for i in range(probes)
+    )
+    return f"SELECT * FROM ({branches}) AS u ORDER BY probe LIMIT 1"  # noqa: S608
 
 
 def _open_refusal_item(*, organization, api_key, user, source, pdq: PdqHash, match: BlocklistMatch) -> None:

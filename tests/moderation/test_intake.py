@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
-from billing.models import LedgerEntry, Wallet
+from accounts.models import Organization
+from billing.models import LedgerEntry, Plan, Wallet
 from jobs.models import Job
 from lib.pdq import hamming_distance, pdq_of_bytes
 from moderation.models import BlockedHash, ImageHash, ModerationItem
@@ -40,7 +44,19 @@ def test_pdq_matches_a_resized_reencoded_copy_and_tells_different_photos_apart(p
     assert hamming_distance(original.hex, different.hex) > 31
 
 
-def test_a_blocked_image_is_refused_at_intake_without_charge_or_files(acme, photo, _media_root):
+@pytest.fixture(params=["in the admission", "own query", "scan"])
+def screen_path(request, monkeypatch):
+    """The three ways a match is found: inside the admission statement (PostgreSQL), as a query of
+    its own before the admission's transaction (the separate-statements admission), and by
+    scanning the rows in Python (SQLite)."""
+    if request.param == "own query":
+        monkeypatch.setattr("billing.services.one_statement_holds", lambda connection: False)
+    elif request.param == "scan":
+        monkeypatch.setattr("moderation.screening.matched_in_admission", lambda using: False)
+    return request.param
+
+
+def test_a_blocked_image_is_refused_at_intake_without_charge_or_files(acme, photo, _media_root, screen_path):
     block(photo)
     ledger_before = LedgerEntry.objects.count()
 
@@ -62,7 +78,7 @@ def test_a_blocked_image_is_refused_at_intake_without_charge_or_files(acme, phot
     assert item.pdq_hash == pdq_of_bytes(photo).hex
 
 
-def test_a_resized_reencoded_copy_of_a_blocked_image_is_refused_too(acme, photo, _media_root):
+def test_a_resized_reencoded_copy_of_a_blocked_image_is_refused_too(acme, photo, _media_root, screen_path):
     block(photo)
     copy = reencoded(photo, scale=0.6, quality=50)
     assert copy != photo
@@ -87,7 +103,7 @@ def test_a_multipart_upload_and_the_demo_api_are_screened_the_same_way(acme, pho
     assert ModerationItem.objects.filter(origin=ModerationItem.Origin.BLOCKLIST).count() == 2
 
 
-def test_one_blocked_image_refuses_the_whole_request(acme, photo, other_photo, _media_root):
+def test_one_blocked_image_refuses_the_whole_request(acme, photo, other_photo, _media_root, screen_path):
     block(photo)
     body = {
         "images_base64": [
@@ -98,6 +114,65 @@ def test_one_blocked_image_refuses_the_whole_request(acme, photo, other_photo, _
     response = acme.api().post("/api/process", body, format="json")
     assert response.status_code == 400
     assert not Job.objects.exists() and media_files(_media_root) == []
+    assert not ImageHash.objects.exists() and not LedgerEntry.objects.filter(job__isnull=False).exists()
+    # The queue item names the image that matched, the second.
+    assert ModerationItem.objects.get().pdq_hash == pdq_of_bytes(photo).hex
+
+
+def test_of_two_blocked_images_the_first_is_the_one_reported(acme, photo, other_photo, screen_path):
+    block(photo, reason="first")
+    block(other_photo, reason="second")
+    body = {"images_base64": [base64.b64encode(other_photo).decode(), base64.b64encode(photo).decode()]}
+    assert acme.api().post("/api/process", body, format="json").status_code == 400
+    item = ModerationItem.objects.get()
+    assert item.pdq_hash == pdq_of_bytes(other_photo).hex and "second" in item.reason
+
+
+def test_a_blocked_image_is_refused_before_the_cap_on_jobs_in_flight(acme, photo, _media_root, screen_path):
+    # The match is decided before the wallet's conditional UPDATE, whose cap would refuse (429).
+    plan = Plan.objects.create(code="tight-acme", name="Tight", max_jobs_in_flight=0)
+    Organization.objects.filter(pk=acme.org.pk).update(plan=plan)
+    block(photo)
+
+    response = generate(acme, photo)
+
+    assert response.status_code == 400 and "blocked" in response.json()["message"]
+    wallet = Wallet.objects.get(organization=acme.org)
+    assert (wallet.balance, wallet.held, wallet.in_flight) == (1000, 0, 0)
+    assert ModerationItem.objects.count() == 1 and media_files(_media_root) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_blocked_image_is_refused_without_waiting_for_the_wallet_lock(acme, photo, _media_root):
+    # Another transaction holds the hot wallet row (a concurrent admission, a top-up). The match
+    # is an init plan that the UPDATE's one-time filter reads: a matched request never touches
+    # the row, so it answers at once. Were it to wait, the lock timeout would fail it.
+    block(photo)
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_the_wallet_row():
+        try:
+            with transaction.atomic():
+                Wallet.objects.select_for_update().get(organization=acme.org)
+                locked.set()
+                done.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_wallet_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        response = generate(acme, photo)
+    finally:
+        done.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert response.status_code == 400 and "blocked" in response.json()["message"]
+    assert ModerationItem.objects.count() == 1
 
 
 def test_an_unrelated_photo_goes_through_and_its_hashes_are_recorded(acme, photo, other_photo):
@@ -154,3 +229,21 @@ def test_support_cannot_change_the_blocklist(support_client, photo):
     )
     assert response.status_code == 403
     assert not BlockedHash.objects.exists()
+
+
+def test_screening_a_photo_costs_an_accepted_submission_no_statement_of_its_own(acme, photo, other_photo):
+    # The blocklist is matched inside the admission: the key's look-up and the admission are all
+    # the SQL an accepted submission sends.
+    block(other_photo)
+    client = acme.api()
+    generate(acme, photo)  # the first request opens connections and fills the process's caches
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            GENERATE_URL, {"image_base64": base64.b64encode(reencoded(photo)).decode()}, format="json"
+        )
+    assert response.status_code == 202, response.content
+    # Savepoints are the test's transaction (a request's statements run in autocommit).
+    sent = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(sent) == 2, sent
+    assert "api_key" in sent[0] or "apikey" in sent[0]
+    assert "WITH" in sent[1] and "moderation_blockedhash" in sent[1] and "billing_wallet" in sent[1]
