@@ -1,5 +1,6 @@
 """The moderation hooks on the job path: PDQ hashes of inputs (at intake) and outputs (in the
-worker), and the blocklist check that refuses an input before anything is stored or charged.
+worker), and the blocklist check that refuses an input before anything is charged: on PostgreSQL inside
+the admission statement, which then writes nothing (the caller deletes the inputs it stored).
 
 Imports nothing from ``jobs`` or ``restoration``, so ``jobs.services`` can call it directly.
 """
