@@ -66,7 +66,9 @@ class JobParams:
 
 @dataclass(frozen=True)
 class ImageInput:
-    """An input image that has already passed validation (``restoration.intake``)."""
+    """An input image that has already passed validation (``restoration.intake``). ``pdq_hex`` and
+    ``pdq_quality``: its PDQ hash when intake computed it from its own decode ("" when not: the
+    screening hashes the bytes)."""
 
     data: bytes
     name: str
@@ -74,3 +76,5 @@ class ImageInput:
     height: int
     format: str
     source_url: str = ""
+    pdq_hex: str = ""
+    pdq_quality: int = 0

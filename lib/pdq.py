@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 # PDQ works on a 64x64 luminance grid (it downsamples internally); hashing a 512-pixel copy gives
 # the same bits while keeping a 40-megapixel upload from costing a full-size float buffer.
-_WORKING_SIZE = 512
+WORKING_SIZE = 512
 HASH_HEX_LENGTH = 64
 
 
@@ -34,11 +34,18 @@ def pdq_of_bytes(data: bytes) -> PdqHash:
     """The PDQ hash of an encoded image (any format Pillow reads). Raises ``PIL.UnidentifiedImageError``
     or ``OSError`` for bytes that are not an image."""
     with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (_WORKING_SIZE, _WORKING_SIZE))  # JPEG: decode at a reduced scale
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("RGB")
-        image.thumbnail((_WORKING_SIZE, _WORKING_SIZE), Image.Resampling.BILINEAR)
-        pixels = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+        image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))  # JPEG: decode at a reduced scale
+        return pdq_of_picture(image)
+
+
+def pdq_of_picture(image: Image.Image) -> PdqHash:
+    """The PDQ hash of an opened image, EXIF orientation not yet applied. For the same bits as
+    ``pdq_of_bytes`` a JPEG must have been decoded as it does it (``draft("RGB", (WORKING_SIZE,
+    WORKING_SIZE))``, what ``ml.imageio.probe_image_with_picture(at_least=WORKING_SIZE)`` does)."""
+    image = ImageOps.exif_transpose(image)
+    image = image.convert("RGB")
+    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BILINEAR)
+    pixels = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     bits, quality = pdqhash.compute(pixels)
     return PdqHash(hex=bits_to_hex(bits), quality=int(quality))
 

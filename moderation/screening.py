@@ -144,6 +144,13 @@ class Screening:
     veto: Veto | None
 
 
+def _hash_of(image) -> PdqHash | None:
+    """The hash intake computed from its decode, else one from the bytes."""
+    if image.pdq_hex:
+        return PdqHash(hex=image.pdq_hex, quality=image.pdq_quality)
+    return _hash_or_none(image.data)
+
+
 def images_screen(*, organization, images, source: str, api_key=None, user=None) -> Screening:
     """Hash every input and screen it against the blocklist. A match refuses the whole request
     (``ImageRefused``, 400) and opens a queue item with the hash, never the file.
@@ -154,7 +161,7 @@ def images_screen(*, organization, images, source: str, api_key=None, user=None)
     submission (the lookup's own cost stays). The caller's checks before the admission (price,
     spend limits, output size) therefore answer first. Elsewhere (SQLite) the rows are scanned
     here and a match raises at once."""
-    hashes = [_hash_or_none(image.data) for image in images]
+    hashes = [_hash_of(image) for image in images]
     probes = [
         (index, pdq) for index, pdq in enumerate(hashes) if pdq is not None and pdq.quality >= settings.PDQ_MIN_QUALITY
     ]

@@ -9,10 +9,33 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
+from ml import imageio
 from ml.errors import InvalidImage
-from ml.imageio import ALLOWED_FORMATS, decode_image, encode_png, probe_image
+from ml.imageio import ALLOWED_FORMATS, decode_image, encode_png, probe_image_with_picture
 
 CAP = 40_000_000
+
+
+def probe_image(data: bytes, *, max_pixels: int):
+    """The probe under test (``probe`` fixture): every probe assertion of this module holds for both."""
+    return _probe(data, max_pixels=max_pixels)
+
+
+_probe = imageio.probe_image
+
+
+@pytest.fixture(autouse=True, params=["full decode", "with picture"])
+def probe(request, monkeypatch):
+    """Each test twice: with ``probe_image`` (a full decode) and with the web process's
+    ``probe_image_with_picture`` (a JPEG decoded at a reduced scale), which must refuse and
+    describe every file the same way."""
+    if request.param == "with picture":
+
+        def with_picture(data: bytes, *, max_pixels: int):
+            return probe_image_with_picture(data, max_pixels=max_pixels, at_least=16).info
+
+        monkeypatch.setitem(globals(), "_probe", with_picture)
+    return request.param
 
 
 def shared_dir() -> Path:
@@ -387,3 +410,14 @@ def test_an_image_at_the_cap_is_accepted():
     assert probe_image(data, max_pixels=5000).width == 100
     with pytest.raises(InvalidImage, match="5,000 pixels; the limit is 4,999"):
         probe_image(data, max_pixels=4999)
+
+
+def test_the_picture_of_a_jpeg_is_decoded_at_the_smallest_scale_that_keeps_the_size_asked_for():
+    data = pillow_bytes(gradient_rgb(1600, 1200), "JPEG")
+
+    probed = probe_image_with_picture(data, max_pixels=CAP, at_least=512)
+
+    assert (probed.info.width, probed.info.height) == (1600, 1200)
+    assert probed.picture.size == (800, 600)  # 1/2: 1/4 would make the height 300
+    png = probe_image_with_picture(pillow_bytes(gradient_rgb(1600, 1200), "PNG"), max_pixels=CAP, at_least=512)
+    assert png.picture.size == (1600, 1200)

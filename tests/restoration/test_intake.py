@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import io
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
+from lib.pdq import pdq_of_bytes
 from restoration import intake
 from restoration.errors import ImageTooLarge, InvalidImageInput, InvalidInput
 from tests.restoration.conftest import bomb_png_bytes, jpeg_bytes, png_bytes
@@ -74,3 +78,54 @@ def test_the_fingerprint_is_the_url_for_fetched_images_and_the_bytes_otherwise(l
     same = intake.fingerprint_of(intake.image_from_base64(base64.b64encode(png_bytes()).decode()))
     other = intake.fingerprint_of(intake.image_from_base64(base64.b64encode(png_bytes(10, 10)).decode()))
     assert same.startswith("sha256:") and same != other
+
+
+def _photo_like(width: int, height: int, mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(width * height)
+    ground = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None].repeat(height, 0).repeat(3, 2)
+    pixels = np.clip(ground.astype(int) + rng.integers(-40, 40, (height, width, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _rotated_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return exif
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(lambda: _encoded(_photo_like(1600, 1200), "JPEG", quality=90), id="jpeg-drafted-1/2"),
+        pytest.param(lambda: _encoded(_photo_like(4200, 2200), "JPEG"), id="jpeg-drafted-1/4"),
+        pytest.param(lambda: _encoded(_photo_like(300, 200), "JPEG"), id="jpeg-small"),
+        pytest.param(lambda: _encoded(_photo_like(1300, 900, "L"), "JPEG"), id="jpeg-gray"),
+        pytest.param(lambda: _encoded(_photo_like(1300, 900, "CMYK"), "JPEG"), id="jpeg-cmyk"),
+        pytest.param(lambda: _encoded(_photo_like(1100, 1500), "JPEG", exif=_rotated_exif()), id="jpeg-exif-rotated"),
+        pytest.param(lambda: _encoded(_photo_like(1200, 700), "JPEG", progressive=True), id="jpeg-progressive"),
+        pytest.param(lambda: _encoded(_photo_like(700, 500, "RGBA"), "PNG"), id="png-rgba"),
+        pytest.param(lambda: _encoded(_photo_like(700, 500), "WEBP"), id="webp"),
+    ],
+)
+def test_intake_hashes_its_own_decode_to_the_bits_of_hashing_the_file(data):
+    # The screening and the staff's blocklist tools hash files with pdq_of_bytes: intake's hash,
+    # taken from the decode that validated the upload, must be the same, bit for bit.
+    data = data()
+    image = intake.image_from_bytes(data)
+    expected = pdq_of_bytes(data)
+    assert (image.pdq_hex, image.pdq_quality) == (expected.hex, expected.quality)
+
+
+def test_a_fetched_image_keeps_its_hash_and_gets_its_url(monkeypatch):
+    data = jpeg_bytes(40, 30)
+    fetched = SimpleNamespace(data=data, final_url="https://images.example.com/a/photo.jpg")
+    monkeypatch.setattr(intake.netfetch, "fetch_public_bytes", lambda url, **kwargs: fetched)
+    image = intake.image_from_url("https://images.example.com/a/photo.jpg", organization=SimpleNamespace(pk=1))
+    assert image.source_url == "https://images.example.com/a/photo.jpg" and image.name == "photo.jpg"
+    assert image.pdq_hex == pdq_of_bytes(data).hex
