@@ -31,15 +31,10 @@ def tiny_png(size: int = 64) -> bytes:
 def shapes_png(size: int = 64, *, seed: int = 4) -> bytes:
     """Overlapping coloured discs on a flat ground (the same bytes on every run): under 1 KB, and
     edges enough for a PDQ quality of 100."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
-    rng = random.Random(seed)
     image = Image.new("RGB", (size, size), (120, 110, 100))
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x0, y0 = rng.randrange(size), rng.randrange(size)
-        x1, y1 = x0 + rng.randrange(size // 8, size // 2), y0 + rng.randrange(size // 8, size // 2)
-        draw.ellipse((x0, y0, x1, y1), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    _draw_discs(image, random.Random(seed), count=12, spans=(8, 2))
     return _png(image)
 
 
@@ -47,19 +42,27 @@ def photo_jpeg(width: int = 1600, height: int = 1200, *, seed: int = 4) -> bytes
     """A photo-sized upload (1600x1200 JPEG, ~570 KB, the same bytes on every run): discs under
     grain, so that what grows with the upload (base64, decoding, hashing, the input write)
     weighs as it does for a customer's photo."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
-    rng = random.Random(seed)
     ground = Image.new("RGB", (width, height), (120, 110, 100))
-    draw = ImageDraw.Draw(ground)
-    for _ in range(60):
-        x0, y0 = rng.randrange(width), rng.randrange(height)
-        x1, y1 = x0 + rng.randrange(width // 10, width // 3), y0 + rng.randrange(height // 10, height // 3)
-        draw.ellipse((x0, y0, x1, y1), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    _draw_discs(ground, random.Random(seed), count=60, spans=(10, 3))
     grain = Image.effect_noise((width, height), 40).convert("RGB")
     buffer = io.BytesIO()
     Image.blend(ground, grain, 0.15).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def _draw_discs(image, rng: random.Random, *, count: int, spans: tuple[int, int]) -> None:
+    """``count`` discs of random colours, each 1/spans[0] to 1/spans[1] of the image across."""
+    from PIL import ImageDraw
+
+    width, height = image.size
+    draw = ImageDraw.Draw(image)
+    for _ in range(count):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        x1 = x0 + rng.randrange(width // spans[0], width // spans[1])
+        y1 = y0 + rng.randrange(height // spans[0], height // spans[1])
+        draw.ellipse((x0, y0, x1, y1), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
 
 
 IMAGES = {"shapes": shapes_png, "gradient": tiny_png, "photo": photo_jpeg}
