@@ -9,7 +9,6 @@ in the worker; the PDQ hash the blocklist screening needs is taken from that dec
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import hashlib
@@ -56,16 +55,14 @@ def image_from_base64(text: object, *, field: str = "image_base64", name: str = 
     if not isinstance(text, str):
         raise InvalidInput(f"{field}: must be a base64 string.")
     payload = _DATA_URI.sub("", text.strip(), count=1)
-    if " " in payload or not payload.isprintable():
-        # Line-wrapped base64 (MIME, PEM): the regex pass only when there is whitespace to take
-        # out (every whitespace character but the space is unprintable), as it scans all the
-        # text: ~2.5 ms for a 570 KB photo.
-        payload = _WHITESPACE.sub("", payload)
     if not payload:
         raise InvalidInput(f"{field}: is empty.")
-    # Refuse before decoding: base64 carries 3 bytes in every 4 characters.
+    # Refuse before decoding: base64 carries 3 bytes in every 4 characters. Whitespace does not
+    # count, but only a text this long pays for the pass that takes it out.
     if len(payload) // 4 * 3 > settings.MAX_UPLOAD_BYTES + 3:
-        raise _too_large(field, len(payload) // 4 * 3)
+        payload = _WHITESPACE.sub("", payload)
+        if len(payload) // 4 * 3 > settings.MAX_UPLOAD_BYTES + 3:
+            raise _too_large(field, len(payload) // 4 * 3)
     data = _b64decode(payload, field=field)
     if len(data) > settings.MAX_UPLOAD_BYTES:
         raise _too_large(field, len(data))
@@ -137,14 +134,35 @@ def _validated(data: bytes, *, name: str, field: str) -> ImageInput:
 
 
 def _b64decode(payload: str, *, field: str) -> bytes:
-    alphabet = b"-_" if ("-" in payload or "_" in payload) else None
-    padded = payload + "=" * (-len(payload) % 4)
+    """Standard or URL-safe base64, padding optional; line-wrapped text (MIME, PEM) is taken too.
+
+    Decoded strictly as it came first, and only if that fails again without whitespace: most
+    clients send one unbroken line, and every pass over the text costs (for a 570 KB photo's
+    760,000 characters, ``str.isprintable`` 1.3 ms, the whitespace regex ~2.5 ms, the decode
+    itself 0.9 ms)."""
     try:
-        if alphabet:
-            return base64.b64decode(padded.encode("ascii"), altchars=alphabet, validate=True)
-        return base64.b64decode(padded.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise InvalidInput(f"{field}: is not valid base64.") from None
+        return _strict_b64decode(payload)
+    except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
+        pass
+    compact = _WHITESPACE.sub("", payload)
+    if compact != payload:
+        try:
+            return _strict_b64decode(compact)
+        except ValueError:
+            pass
+    raise InvalidInput(f"{field}: is not valid base64.")
+
+
+_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def _strict_b64decode(payload: str) -> bytes:
+    data = payload.encode("ascii")
+    if b"-" in data or b"_" in data:
+        data = data.translate(_URL_SAFE)
+    if len(data) % 4:
+        data += b"=" * (-len(data) % 4)
+    return binascii.a2b_base64(data, strict_mode=True)
 
 
 def _clean_name(name: str, image_format: str) -> str:

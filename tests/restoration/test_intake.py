@@ -129,3 +129,34 @@ def test_a_fetched_image_keeps_its_hash_and_gets_its_url(monkeypatch):
     image = intake.image_from_url("https://images.example.com/a/photo.jpg", organization=SimpleNamespace(pk=1))
     assert image.source_url == "https://images.example.com/a/photo.jpg" and image.name == "photo.jpg"
     assert image.pdq_hex == pdq_of_bytes(data).hex
+
+
+def test_whitespace_does_not_count_against_the_size_limit(settings):
+    data = png_bytes(33, 21)
+    text = base64.b64encode(data).decode()
+    wrapped = "\n".join(text[i : i + 4] for i in range(0, len(text), 4))  # a quarter more characters
+    settings.MAX_UPLOAD_BYTES = len(data)
+    assert intake.image_from_base64(wrapped).data == data
+    settings.MAX_UPLOAD_BYTES = len(data) - 10
+    with pytest.raises(ImageTooLarge):
+        intake.image_from_base64(wrapped)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda d: base64.b64encode(d).decode(), id="standard-padded"),
+        pytest.param(lambda d: base64.b64encode(d).decode().rstrip("="), id="standard-unpadded"),
+        pytest.param(lambda d: base64.urlsafe_b64encode(d).decode(), id="url-safe-padded"),
+        pytest.param(lambda d: "  " + base64.b64encode(d).decode() + "\r\n", id="surrounded-by-whitespace"),
+    ],
+)
+def test_each_base64_spelling_decodes_to_the_same_bytes(encode):
+    data = jpeg_bytes(41, 29)
+    assert intake.image_from_base64(encode(data)).data == data
+
+
+@pytest.mark.parametrize("text", ["iVBO=w0K", "iVBORw0K\n=\n=x", "====", "A"])
+def test_misplaced_padding_is_not_base64(text):
+    with pytest.raises(InvalidInput, match="not valid base64"):
+        intake.image_from_base64(text)
