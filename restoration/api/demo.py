@@ -18,7 +18,7 @@ from jobs.services import job_admission_precheck, job_submit, jobs_wait
 from jobs.types import ImageInput, JobParams
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, request_body_limit
-from restoration.api.docs import IDEMPOTENCY_KEY_HEADER, demo_errors
+from restoration.api.docs import EXAMPLE_IMAGE_BASE64, IDEMPOTENCY_KEY_HEADER, demo_errors
 from restoration.api.serializers import DemoJSONRequest, DemoMultipartRequest, DemoSuccessResponse
 from restoration.api.submission import idempotency_key_from, request_fingerprint
 from restoration.errors import DemoJobsFailed, DemoTimeout, InvalidInput
@@ -55,7 +55,11 @@ class ProcessView(KeyedAPIView):
                 "Base64",
                 request_only=True,
                 media_type="application/json",
-                value={"image_base64": "data:image/png;base64,iVBORw0KG...", "fidelity": 0.5, "return_base64": True},
+                value={
+                    "image_base64": f"data:image/png;base64,{EXAMPLE_IMAGE_BASE64}",
+                    "fidelity": 0.5,
+                    "return_base64": True,
+                },
             )
         ],
     )

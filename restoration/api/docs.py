@@ -31,6 +31,17 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# A 48x48 PNG (a drawn face, 313 bytes) that the "Try it out" examples send as they stand: an
+# example that only shows the shape (a truncated base64, a URL or webhook host that does not
+# exist) answers 400 when a customer presses Execute, which reads as a broken API.
+EXAMPLE_IMAGE_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAADAAAAAwCAIAAADYYG7QAAABAElEQVR42mN8c+8Mw2ACTAyDDIw6aNRBlAIWCvV/unUKU5BPzYxsAxnJ"
+    "zvZYnUK5s8hxEEGnUOIsJpq6hgz1TDQ1nQxdTLR2Dal6h2w5REnwkGQCE31cQ7w5QzDKqBU8RJo2XOqyuIIOCGPRhApSZakfQnD70NjE"
+    "yFLqIOomIGLMHBYNNOSUgZlK8MtS2vygRZThb5OMtqlHHTTSHERJh4Y8M4dRlO3oW0a27FAKIaI6irjKa0gweBRFERQkPlFS1LeH2IoW"
+    "O7icQuWuNFUqNWLyLBMVzaKKCUM521MSSMTrZaKRuWTrYqKp6WSoHxYjaASdNTBjjKPtoVEHDVIHAQBXqnfoiloO2wAAAABJRU5ErkJggg=="
+)
+
+
 def _with_503(codes: tuple[int, ...]) -> tuple[int, ...]:
     # Every endpoint that can fail on our side (500) reads the database, so it can also answer
     # 503 while the database is down (config.errors).

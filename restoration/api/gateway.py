@@ -24,6 +24,7 @@ from lib.netfetch import OutboundURLError, check_public_url
 from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, polling_url
 from restoration.api.docs import (
+    EXAMPLE_IMAGE_BASE64,
     IDEMPOTENCY_KEY_HEADER,
     LAST_EVENT_ID_HEADER,
     PREFER_HEADER,
@@ -72,8 +73,15 @@ class GenerateView(KeyedAPIView):
             **gateway_errors(400, 401, 402, 403, 411, 413, 415, 422, 429, 500),
         },
         examples=[
+            # Swagger UI's "Try it out" starts from the first example: one that works as it stands.
             OpenApiExample(
-                "Image URL",
+                "Inline image (works in Try it out)",
+                request_only=True,
+                media_type="application/json",
+                value={"image_base64": EXAMPLE_IMAGE_BASE64, "codeformer_fidelity": 0.5, "upscale": 1},
+            ),
+            OpenApiExample(
+                "Image URL and webhook (replace both with your own)",
                 request_only=True,
                 media_type="application/json",
                 value={
@@ -85,7 +93,7 @@ class GenerateView(KeyedAPIView):
                     "webhook": "https://your-domain.com/webhook",
                     "webhook_events_filter": ["start", "output", "logs", "completed"],
                 },
-            )
+            ),
         ],
     )
     def post(self, request: Request) -> Response:

@@ -66,3 +66,15 @@ def test_a_signed_in_owner_authorizes_try_it_out_in_one_click(member_page, custo
     sent = answer.value.request.headers["ocp-apim-subscription-key"]
     assert authenticate_key(sent).organization == customer.organization
     assert Subscription.objects.filter(organization=customer.organization, name__startswith="API docs").count() == 1
+
+    # The key stays in this browser: after a reload the page is still authorized and offers no
+    # second key set.
+    page.reload()
+    expect(page.locator("#docs-key-status")).to_contain_text("authorized with a key kept in this browser")
+    expect(page.get_by_role("button", name="create a key for this page")).to_be_hidden()
+    operation = page.locator("#operations-Gateway_API-request_list")
+    operation.get_by_role("button", name="Try it out").click()
+    with page.expect_response(lambda r: "/v2/requests" in r.url) as answer:
+        operation.get_by_role("button", name="Execute").click()
+    assert answer.value.request.headers["ocp-apim-subscription-key"] == sent
+    assert Subscription.objects.filter(organization=customer.organization, name__startswith="API docs").count() == 1

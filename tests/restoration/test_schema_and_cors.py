@@ -151,3 +151,26 @@ def test_error_answers_carry_the_cors_header_too(client, outsider):
 def test_non_api_routes_get_no_cors_header(db, anonymous):
     response = anonymous.get("/admin/login/", HTTP_ORIGIN="https://app.example.org")
     assert "Access-Control-Allow-Origin" not in response
+
+
+# --- Examples -----------------------------------------------------------------------------------
+
+
+def _first_example(schema, path: str) -> dict:
+    content = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    return next(iter(content["examples"].values()))["value"]
+
+
+def test_generate_first_example_is_accepted_as_it_stands(schema, client):
+    # Swagger UI's "Try it out" starts from the first example: Execute must not answer 400.
+    example = _first_example(schema, "/codeformer-image-restoration/v1/codeformer/generate")
+    response = client.post(GENERATE_URL, example, format="json")
+    assert response.status_code == 202, response.content
+
+
+def test_demo_first_example_is_valid_input_as_it_stands(schema, client, scaling_engine, settings):
+    settings.DEMO_SYNC_TIMEOUT_S = 0  # only the validation is looked at: no worker runs here
+    example = _first_example(schema, PROCESS_URL)
+    response = client.post(PROCESS_URL, example, format="json")
+    assert response.status_code == 504, response.content  # accepted, then not finished in 0 s
+    base64.b64decode(example["image_base64"].split(",", 1)[1], validate=True)
