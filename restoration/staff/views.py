@@ -25,6 +25,7 @@ from billing.plans import plan_change
 from billing.selectors import billing_account_for, ledger_for, payments_for
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
+from jobs.engine import missing_weights
 from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
@@ -46,6 +47,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "worker": worker_status(),
         "month_totals": report.totals,
         "failures": reports.recent_failures(),
+        # The same check the customers' banner and the playground make: on call, this is the
+        # first thing to see when restorations cannot run.
+        "missing_weights": missing_weights(),
     }
     return render(request, "staff/home.html", context)
 

@@ -213,3 +213,34 @@ def test_the_overview_shows_recent_errors_with_the_operator_detail(staff_client,
     assert "fetch_weights" not in job.error  # the customer's words
     assert "WeightsError: /srv/weights/codeformer.pth is missing" in html  # the operator's
     assert job.error in html
+
+
+def test_the_overview_warns_on_call_staff_when_enabled_models_lack_their_weights(staff_client, settings, tmp_path):
+    from jobs.engine import PIPELINE_FACTORY
+
+    settings.RESTORATION_ENGINE = PIPELINE_FACTORY
+    settings.ENABLED_MODELS = ["codeformer"]
+    settings.WEIGHTS_DIR = str(tmp_path)  # nothing installed
+
+    html = staff_client.get(reverse("staff:home")).content.decode()
+
+    assert "Restorations cannot run" in html and "codeformer" in html
+    assert reverse("staff:models") in html
+
+    settings.RESTORATION_ENGINE = "tests.jobs.engines.FakeEngine"  # brings its own model
+    assert "Restorations cannot run" not in staff_client.get(reverse("staff:home")).content.decode()
+
+
+@pytest.mark.parametrize(("payments", "flagged"), [(False, False), (True, True)])
+def test_the_models_page_asks_for_a_commercial_licence_only_where_one_is_needed(
+    staff_client, settings, payments, flagged
+):
+    settings.ENABLED_MODELS = ["codeformer"]
+    settings.COMMERCIAL_LICENCE_GRANTED = []
+    settings.STRIPE_SECRET_KEY = "sk_test_configured" if payments else ""  # what payments_configured reads
+
+    response = staff_client.get(reverse("staff:models"))
+
+    (row,) = [row for row in response.context["rows"] if row["spec"].name == "codeformer"]
+    assert row["licence"].sellable is not flagged
+    assert ("needs a commercial licence" in response.content.decode()) is flagged
