@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account import forms as allauth_forms
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.db import transaction
@@ -32,3 +33,41 @@ class SignupForm(AllauthSignupForm):
                 invitation_token=request.session.get(PENDING_INVITATION_SESSION_KEY, ""),
             )
         return user
+
+
+class SentenceCaseLabels:
+    """Relabel allauth's Title Case fields ("Remember Me", "New Password") in the dashboard's
+    sentence case; the placeholder follows the label where allauth repeats it."""
+
+    labels: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, label in self.labels.items():
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            if field.widget.attrs.get("placeholder") == field.label:
+                field.widget.attrs["placeholder"] = label
+            field.label = label
+
+
+class LoginForm(SentenceCaseLabels, allauth_forms.LoginForm):
+    labels = {"login": "Email address", "remember": "Remember me"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # People sign up with an address; the username (still accepted) is for older accounts.
+        self.fields["login"].widget.attrs["placeholder"] = "you@example.com"
+
+
+class ChangePasswordForm(SentenceCaseLabels, allauth_forms.ChangePasswordForm):
+    labels = {"oldpassword": "Current password", "password1": "New password", "password2": "New password (again)"}
+
+
+class SetPasswordForm(SentenceCaseLabels, allauth_forms.SetPasswordForm):
+    labels = {"password2": "Password (again)"}
+
+
+class ResetPasswordKeyForm(SentenceCaseLabels, allauth_forms.ResetPasswordKeyForm):
+    labels = {"password1": "New password", "password2": "New password (again)"}

@@ -111,7 +111,7 @@ def test_logout_asks_for_confirmation_and_post_logs_out(client):
     client.force_login(user)
     page = client.get(reverse("account_logout"))
     assert page.status_code == 200
-    assert "Are you sure you want to sign out?" in page.content.decode()
+    assert "Log out of CodeFormer Cloud on this browser?" in page.content.decode()
     assert client.get(reverse("dashboard:no_organization")).status_code == 200  # still signed in
     client.post(reverse("account_logout"))
     assert client.get(reverse("dashboard:no_organization")).status_code == 302

@@ -1,5 +1,6 @@
-"""At 390 px (a phone) nothing on any dashboard page is wider than the screen: tables scroll
-inside their card. Every page has a title, one main landmark, the active nav item marked with
+"""At 390 px (a phone) nothing on any dashboard page is wider than the screen: most tables scroll
+inside their card, the key and job tables stack each row as labelled fields, every nav entry is
+on screen, the header keeps to one row and no copy button covers code. Every page has a title, one main landmark, the active nav item marked with
 aria-current, and a label for every control."""
 
 from __future__ import annotations
@@ -82,3 +83,104 @@ def test_an_empty_tables_message_is_read_whole_on_a_phone(signed_in):
         page.wait_for_load_state("load")
         assert page.locator(".table-wrap td.empty").count() >= 1, url
         assert page.evaluate(EMPTY_CLIPPED_JS) == [], url
+
+
+# Each nav entry's box against the screen; the nav and header must not scroll sideways.
+NAV_JS = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const nav = document.querySelector("nav.sidebar");
+  const off = [...nav.querySelectorAll("a")].filter((a) => {
+    const r = a.getBoundingClientRect();
+    return r.width === 0 || r.left < 0 || r.right > width || getComputedStyle(a).visibility !== "visible";
+  }).map((a) => a.textContent.trim());
+  return {entries: nav.querySelectorAll("a").length, off, scrolls: nav.scrollWidth > nav.clientWidth};
+}
+"""
+
+# The header's visible items: all on one row (the same vertical band), none past the screen edge.
+HEADER_JS = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const items = [...document.querySelectorAll(".topbar > *")].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 1 && r.height > 1 && !el.classList.contains("spacer");
+  }).map((el) => el.getBoundingClientRect());
+  const top = Math.min(...items.map((r) => r.top));
+  const bottom = Math.max(...items.map((r) => r.bottom));
+  return {count: items.length, oneRow: items.every((r) => r.top < top + (bottom - top) / 2 && r.bottom > top + (bottom - top) / 2),
+          height: document.querySelector(".topbar").getBoundingClientRect().height,
+          past: items.filter((r) => r.right > width || r.left < 0).length};
+}
+"""
+
+
+def test_every_nav_entry_is_on_a_390_px_screen_without_scrolling_sideways(signed_in):
+    page = signed_in(MOBILE)
+    page.goto("/")
+    nav = page.evaluate(NAV_JS)
+    assert nav["entries"] >= 13  # Overview … Audit trail, with Wallet, API keys, Team and Settings among them
+    assert nav == {"entries": nav["entries"], "off": [], "scrolls": False}
+    for name in ("Wallet", "API keys", "Team", "Settings", "Account & security"):
+        assert page.locator("nav.sidebar").get_by_role("link", name=name, exact=True).is_visible(), name
+
+
+def test_the_header_fits_one_row_on_a_390_px_screen(signed_in):
+    page = signed_in(MOBILE)
+    page.goto("/")
+    header = page.evaluate(HEADER_JS)
+    assert header["count"] >= 3  # the logo, the organization, Log out
+    assert header["oneRow"] and header["past"] == 0, header
+    assert header["height"] < 60, header
+    assert page.get_by_role("button", name="Log out").is_visible()
+
+
+# Cells of the stacked tables that are not wholly on screen, or whose label is missing.
+STACKED_CELLS_JS = """
+() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll("table.stack td:not(.empty)")].flatMap((td) => {
+    const r = td.getBoundingClientRect();
+    const problems = [];
+    if (r.width === 0 || r.left < 0 || r.right > width + 0.5 || td.scrollWidth > td.clientWidth + 1) problems.push("clipped");
+    const label = getComputedStyle(td, "::before").content;
+    if (label !== `"${td.dataset.label}"` || !td.dataset.label) problems.push(`label ${label}`);
+    return problems.map((p) => `${td.dataset.label || td.textContent.trim().slice(0, 20)}: ${p}`);
+  });
+}
+"""
+
+
+def test_every_key_and_job_field_is_on_a_390_px_screen_with_its_label(signed_in, filled):
+    page = signed_in(MOBILE)
+    for url in ["/keys/", "/jobs/", "/"]:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        assert page.locator("table.stack td[data-label]").count() >= 6, url
+        assert page.evaluate(STACKED_CELLS_JS) == [], url
+    page.goto("/keys/")
+    for name in ("Regenerate", "Revoke"):
+        for button in page.get_by_role("button", name=name).all():
+            box = button.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= MOBILE["width"], name
+    assert page.get_by_text("never").first.is_visible()  # the Last used column
+
+
+# Visible code blocks whose copy button overlaps the code.
+COPY_OVERLAP_JS = """
+() => [...document.querySelectorAll(".snippet:not([hidden])")].filter((snippet) => {
+  const b = snippet.querySelector("button.copy").getBoundingClientRect();
+  const c = snippet.querySelector("pre").getBoundingClientRect();
+  return b.left < c.right && b.right > c.left && b.top < c.bottom && b.bottom > c.top;
+}).map((snippet) => snippet.id)
+"""
+
+
+@pytest.mark.parametrize("viewport", [MOBILE, None], ids=["390px", "1280px"])
+def test_a_copy_button_never_covers_the_code(signed_in, filled, viewport):
+    page = signed_in(viewport)
+    for url in ["/quickstart/", f"/jobs/{filled.completed.request_id}/"]:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        assert page.locator(".snippet:not([hidden]) button.copy").count() >= 1, url
+        assert page.evaluate(COPY_OVERLAP_JS) == [], url
