@@ -174,3 +174,10 @@ def test_demo_first_example_is_valid_input_as_it_stands(schema, client, scaling_
     response = client.post(PROCESS_URL, example, format="json")
     assert response.status_code == 504, response.content  # accepted, then not finished in 0 s
     base64.b64decode(example["image_base64"].split(",", 1)[1], validate=True)
+
+
+def test_the_docs_list_the_gateway_first_and_abuse_reports_last(schema):
+    tags = [tag["name"] for tag in schema["tags"]]
+    assert tags == ["Gateway API", "Demo API", "Trust and safety"]
+    used = {tag for operations in schema["paths"].values() for op in operations.values() for tag in op.get("tags", [])}
+    assert used == set(tags)  # every section has a description and an order
