@@ -182,18 +182,57 @@ class TopUpForm(forms.Form):
         return data
 
 
-class BillingDetailsForm(forms.Form):
+class WalletForm(forms.Form):
+    """A settings form of the wallet page. The page is long and these forms sit far down it, so
+    when one comes back with errors its first bad field takes the focus (the browser scrolls to
+    it); Django marks each bad field ``aria-invalid`` and points ``aria-describedby`` at its error."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["autofocus"] = True
+                break
+
+    def error_labels(self) -> list[str]:
+        """The human labels of the fields with errors, in form order."""
+        return [str(field.label) for field in self if field.errors]
+
+
+class CountryField(forms.ChoiceField):
+    """A country chosen by name, cleaned to its ISO 3166-1 alpha-2 code (``DE``). A code sent in
+    lower case is taken as the same code; anything that is not a code is an error, never cut
+    down to two letters."""
+
+    def __init__(self, **kwargs) -> None:
+        from django_countries import countries
+
+        kwargs.setdefault("choices", lambda: [("", "—")] + [(c.code, c.name) for c in countries])
+        kwargs.setdefault(
+            "error_messages",
+            {"invalid_choice": "Choose the country from the list; “%(value)s” is not a country code we know."},
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> str:
+        value = super().to_python(value).strip()
+        return value.upper() if len(value) == 2 else value
+
+
+class BillingDetailsForm(WalletForm):
     billing_name = forms.CharField(max_length=200, required=False, label="Name on receipts")
-    billing_email = forms.EmailField(required=False, label="Billing email", help_text="Also receives billing notices.")
+    billing_email = forms.EmailField(
+        max_length=254, required=False, label="Billing email", help_text="Also receives billing notices."
+    )
     address_line1 = forms.CharField(max_length=200, required=False, label="Address")
     address_line2 = forms.CharField(max_length=200, required=False, label="Address (line 2)")
     postal_code = forms.CharField(max_length=20, required=False)
     city = forms.CharField(max_length=100, required=False)
-    country = forms.CharField(max_length=2, min_length=2, required=False, help_text="Two letters, e.g. DE")
+    country = CountryField(required=False)
     tax_id = forms.CharField(max_length=50, required=False, label="Tax ID")
 
 
-class SpendControlsForm(forms.Form):
+class SpendControlsForm(WalletForm):
     """Amounts typed in dollars; cleaned to minor units (cents)."""
 
     monthly_spend_limit = MoneyField(
@@ -204,7 +243,9 @@ class SpendControlsForm(forms.Form):
         max_length=50,
         required=False,
         initial="80,100",
+        label="Alert at (% of the limit)",
         help_text="Percentages of the limit that send an alert, e.g. 80,100.",
+        error_messages={"invalid": "Enter whole percentages separated by commas, e.g. 80,100."},
     )
     low_balance_threshold = MoneyField(
         required=False,
@@ -214,7 +255,7 @@ class SpendControlsForm(forms.Form):
     # billing.* events go to the webhook endpoints subscribed to them (the Webhooks page).
 
 
-class AutoRechargeForm(forms.Form):
+class AutoRechargeForm(WalletForm):
     """Amounts typed in dollars; cleaned to minor units (cents)."""
 
     enabled = forms.BooleanField(required=False, label="Recharge automatically")
@@ -224,10 +265,17 @@ class AutoRechargeForm(forms.Form):
     amount = MoneyField(initial=2500, label="Amount ($)", help_text="charge the saved card this much")
     monthly_cap = MoneyField(initial=10000, label="Monthly cap ($)", help_text="at most this much a month.")
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Its own ids: the top-up form on the same page has an "amount" field too.
+        kwargs.setdefault("auto_id", "id_recharge_%s")
+        super().__init__(*args, **kwargs)
 
-class KeySpendLimitForm(forms.Form):
-    subscription = forms.UUIDField()
-    monthly_limit = MoneyField(required=False, help_text="In dollars; empty removes it.")
+
+class KeySpendLimitForm(WalletForm):
+    """One key set's row of the wallet page (its input is written in the template)."""
+
+    subscription = forms.UUIDField(label="Key set")
+    monthly_limit = MoneyField(required=False, label="Monthly limit ($)", help_text="In dollars; empty removes it.")
 
 
 class WebhookEndpointForm(forms.Form):

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from billing import selectors as billing_selectors
 from billing.pricing import price_lines
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
@@ -168,71 +167,7 @@ def key_revoke(request: HttpRequest, subscription_id) -> HttpResponse:
 
 
 # --- Wallet ----------------------------------------------------------------------------------
-
-
-@org_view()
-def wallet(request: HttpRequest) -> HttpResponse:
-    from billing.controls import images_this_month, next_month_start, spend_this_month
-    from billing.payments.client import is_enabled as stripe_enabled
-
-    organization = request.organization
-    context = {
-        "wallet": wallet_for(organization),
-        "entries": _page(request, billing_selectors.ledger_for(organization)),
-        "stripe_enabled": stripe_enabled(),
-        "topup_form": forms.TopUpForm(currency=wallet_for(organization).currency),
-        "billing_contact_email": settings.BILLING_CONTACT_EMAIL,
-        "plan": organization.plan,
-        "plans": billing_selectors.plans_offered(),
-        "images_this_month": images_this_month(organization),
-        "spend_this_month": spend_this_month(organization),
-        "quota_renews_at": next_month_start(),
-        **_billing_forms(organization),
-    }
-    return render(request, "dashboard/wallet.html", context)
-
-
-def _billing_forms(organization) -> dict:
-    from accounts.models import Subscription
-    from billing.account import DETAIL_FIELDS
-    from billing.models import KeySpendLimit
-
-    account = billing_selectors.billing_account_for(organization)
-    limits = dict(
-        KeySpendLimit.objects.filter(subscription__organization=organization).values_list(
-            "subscription_id", "monthly_limit"
-        )
-    )
-    key_sets = [
-        {"subscription": s, "limit": limits.get(s.id), "limit_amount": _major_units(limits.get(s.id))}
-        for s in Subscription.objects.filter(organization=organization, revoked_at__isnull=True).order_by("name")
-    ]
-    return {
-        "billing_account": account,
-        "payments": billing_selectors.payments_for(organization)[:20],
-        "details_form": forms.BillingDetailsForm(initial={f: getattr(account, f) for f in DETAIL_FIELDS}),
-        "controls_form": forms.SpendControlsForm(
-            initial={
-                "monthly_spend_limit": account.monthly_spend_limit,
-                "spend_alert_percents": account.spend_alert_percents,
-                "low_balance_threshold": account.low_balance_threshold,
-            }
-        ),
-        "recharge_form": forms.AutoRechargeForm(
-            initial={
-                "enabled": account.auto_recharge_enabled,
-                "threshold": account.auto_recharge_threshold or 1000,
-                "amount": account.auto_recharge_amount or 2500,
-                "monthly_cap": account.auto_recharge_monthly_cap or 10000,
-            }
-        ),
-        "key_sets": key_sets,
-    }
-
-
-def _major_units(minor: int | None) -> str:
-    """A form's value for an amount kept in minor units: ``"7.50"``, or empty for none."""
-    return "" if minor is None else forms.MoneyField().prepare_value(minor)
+# The wallet page and its forms are in billing_views.
 
 
 # --- Jobs ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Organization
 from accounts.services import organization_set_status
 from billing.models import Wallet
+from billing.money import format_money
 from billing.plans import plan_change
 from billing.selectors import billing_account_for, ledger_for, payments_for
 from billing.services import wallet_adjust
@@ -189,7 +190,8 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
                 form.add_error(None, exc.message)
                 status = exc.status_code
             else:
-                messages.success(request, f"Wallet adjusted by {entry.amount} minor units.")
+                adjusted = format_money(entry.amount, organization.wallet.currency)
+                messages.success(request, f"Wallet adjusted by {adjusted}.")
                 return redirect("staff:organization_detail", organization_id=organization.id)
         else:
             status = 400
