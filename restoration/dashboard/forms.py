@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from accounts.models import Membership
+from restoration.dashboard import playground
 from restoration.licensing import offered_models
 
 
@@ -75,7 +76,6 @@ class RestoreForm(forms.Form):
 
     images = MultipleImageField(
         label="Photos",
-        help_text=f"JPEG, PNG or WebP with one or more faces; up to {settings.MAX_IMAGES_PER_REQUEST} at once.",
     )
     image_url = forms.CharField(
         required=False,
@@ -117,7 +117,12 @@ class RestoreForm(forms.Form):
         self.fields["model"].choices = [(name, name) for name in offered]
         self.fields["model"].initial = offered[0] if offered else None
         self.fields["sample"].choices = [("", "—")] + [(name, name) for name in samples or []]
-        self.fields["images"].widget.attrs.update({"accept": "image/png,image/jpeg,image/webp", "multiple": True})
+        # The formats and size limit the server checks (restoration.intake), read when the form is made.
+        self.fields["images"].help_text = (
+            f"{playground.formats_text()}, up to {playground.upload_limit_text()} each, with one or more faces; "
+            f"up to {settings.MAX_IMAGES_PER_REQUEST} at once."
+        )
+        self.fields["images"].widget.attrs.update({"accept": playground.accept_attribute(), "multiple": True})
 
     def clean_images(self):
         files = self.cleaned_data.get("images") or []

@@ -11,10 +11,12 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import cache
 
 from jobs import selectors as job_selectors
 from jobs.types import ImageInput
+from ml.imageio import ALLOWED_FORMATS
 from restoration import intake
 from restoration.errors import InvalidInput
 
@@ -37,6 +39,60 @@ SAMPLES = [
     Sample("two-people.jpg", "Two people"),
     Sample("group.jpg", "A group, small faces"),
 ]
+
+
+@dataclass(frozen=True)
+class UploadFormat:
+    """A format the server accepts (``ml.imageio.ALLOWED_FORMATS``), as a browser names it.
+    ``previews``: whether browsers can draw it, so the page can check that a file decodes."""
+
+    name: str
+    mime_types: tuple[str, ...]
+    extensions: tuple[str, ...]
+    previews: bool = True
+
+
+# In the order the API's own error message names them; only those the server accepts are offered.
+_KNOWN_FORMATS = (
+    UploadFormat("PNG", ("image/png",), (".png",)),
+    UploadFormat("JPEG", ("image/jpeg", "image/pjpeg"), (".jpg", ".jpeg", ".jpe", ".jfif")),
+    UploadFormat("WEBP", ("image/webp",), (".webp",)),
+    UploadFormat("BMP", ("image/bmp", "image/x-ms-bmp"), (".bmp",)),
+    UploadFormat("TIFF", ("image/tiff",), (".tif", ".tiff"), previews=False),
+)
+
+
+def upload_formats() -> list[UploadFormat]:
+    return [fmt for fmt in _KNOWN_FORMATS if fmt.name in ALLOWED_FORMATS]
+
+
+def formats_text() -> str:
+    """``PNG, JPEG, WEBP, BMP or TIFF``: the formats the server accepts, for people."""
+    names = [fmt.name for fmt in upload_formats()]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def accept_attribute() -> str:
+    """The file input's ``accept``: every MIME type and extension of the accepted formats."""
+    return ",".join(value for fmt in upload_formats() for value in (*fmt.mime_types, *fmt.extensions))
+
+
+def upload_limit_text() -> str:
+    """``20 MB``: ``settings.MAX_UPLOAD_BYTES`` in binary megabytes, as people read it."""
+    megabytes = settings.MAX_UPLOAD_BYTES / (1024 * 1024)
+    if megabytes >= 1:
+        return f"{megabytes:.1f}".removesuffix(".0") + " MB"
+    return f"{settings.MAX_UPLOAD_BYTES // 1024} KB"
+
+
+def upload_checks() -> dict:
+    """What the page's script checks each chosen file against, before anything is uploaded."""
+    return {
+        "max_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_text": upload_limit_text(),
+        "formats_text": formats_text(),
+        "formats": [asdict(fmt) for fmt in upload_formats()],
+    }
 
 
 def sample_names() -> list[str]:

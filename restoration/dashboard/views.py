@@ -28,7 +28,7 @@ from jobs.media import media_url
 from jobs.models import Job
 from jobs.types import JobParams
 from lib.base_url import public_base_url
-from restoration.dashboard import forms, playground
+from restoration.dashboard import forms, landing, playground
 from restoration.dashboard.selectors import usage_for, with_charged
 from restoration.dashboard.snippets import quickstart_snippets, request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
@@ -76,8 +76,30 @@ def switch_organization(request: HttpRequest) -> HttpResponse:
 # --- Overview --------------------------------------------------------------------------------
 
 
-@org_view()
 def home(request: HttpRequest) -> HttpResponse:
+    """``/``: the public landing page for a visitor, the organization's overview for a member."""
+    if not request.user.is_authenticated:
+        return welcome(request)
+    return overview(request)
+
+
+def welcome(request: HttpRequest) -> HttpResponse:
+    """What the product does, how it works, what it costs (the live price tables) and its licence."""
+    gateway = request_snippets(base_url=public_base_url(request), params={})[0]
+    context = {
+        "example": next(snippet for snippet in gateway.snippets if snippet.lang == "curl"),
+        "offers": landing.plan_offers(),
+        "currency": landing.currency(),
+        "trial_credit": landing.signup_trial_credit(),
+        "licences": landing.model_licences(),
+        "formats_text": playground.formats_text(),
+        "upload_limit": playground.upload_limit_text(),
+    }
+    return render(request, "landing.html", context)
+
+
+@org_view()
+def overview(request: HttpRequest) -> HttpResponse:
     organization = request.organization
     context = {
         "wallet": wallet_for(organization),
@@ -87,6 +109,7 @@ def home(request: HttpRequest) -> HttpResponse:
         )[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
         "not_ready": missing_weights(),
+        "contact_email": settings.BILLING_CONTACT_EMAIL,
     }
     return render(request, "dashboard/home.html", context)
 
@@ -270,7 +293,7 @@ def restore(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not_ready:
         # Every job would end in ERROR (uncharged, but a wasted try): refuse before holding.
         form.is_valid()
-        form.add_error(None, "Restorations cannot run on this server yet, so nothing was submitted or charged.")
+        form.add_error(None, "Restorations are temporarily unavailable, so nothing was submitted or charged.")
         status = 503
     elif request.method == "POST":
         outcome = _restore_submit(request, form)
@@ -287,7 +310,9 @@ def restore(request: HttpRequest) -> HttpResponse:
         "kept": kept,
         "rerun_job": rerun_job if not kept else None,
         "max_images": settings.MAX_IMAGES_PER_REQUEST,
+        "upload_checks": playground.upload_checks(),
         "not_ready": not_ready,
+        "contact_email": settings.BILLING_CONTACT_EMAIL,
     }
     return render(request, "dashboard/restore.html", context, status=status)
 

@@ -55,8 +55,12 @@ def test_sign_up_sends_a_verification_mail_and_creates_the_organization(client):
     assert membership.organization.name == "Newbie Studio"
     assert Wallet.objects.filter(organization=membership.organization).exists()
     assert membership.organization.webhook_secret.startswith("whsec_")
-    # Verification is mandatory: no dashboard until the address is confirmed.
-    assert client.get(reverse("dashboard:home")).status_code == 302
+    # Verification is mandatory: no dashboard until the address is confirmed (/ is the public
+    # landing page for anyone not signed in).
+    home = client.get(reverse("dashboard:home"))
+    assert "Newbie Studio" not in home.content.decode()
+    assert "landing.html" in [t.name for t in home.templates]
+    assert client.get(reverse("dashboard:restore")).status_code == 302
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["newbie@example.com"]
     verify_from_mail(client, mail.outbox[0])
     assert EmailAddress.objects.get(user=user).verified

@@ -4,6 +4,8 @@ suite's stand-in) brings its own models and is never blocked."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from billing.models import LedgerEntry, Wallet
@@ -30,8 +32,13 @@ def test_missing_weights_names_the_enabled_models_without_checkpoints(real_pipel
 def test_the_playground_says_why_and_refuses_to_submit(real_pipeline_without_weights, owner_client, org):
     page = owner_client.get("/jobs/new/")
     body = page.content.decode()
-    assert "Restorations cannot run here yet" in body and "codeformer" in body
-    assert "fetch_weights" not in body  # an operator's command is not for customers
+    assert "Restorations are temporarily unavailable" in body
+    assert "fetch_weights" not in body and "codeformer installed" not in body  # operators' words, not customers'
+    # The reason sits right by the disabled Restore button, which points at it.
+    button = re.search(r"<button[^>]*data-submit[^>]*>", body).group(0)
+    assert "disabled" in button and 'aria-describedby="submit-reason"' in button
+    reason = re.search(r'<p[^>]*id="submit-reason"[^>]*>([^<]*)</p>', body)
+    assert "hidden" not in reason.group(0) and "temporarily unavailable" in reason.group(1)
     wallet = Wallet.objects.get(organization=org)
 
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -42,7 +49,7 @@ def test_the_playground_says_why_and_refuses_to_submit(real_pipeline_without_wei
     )
 
     assert response.status_code == 503
-    assert "nothing was submitted or charged" in response.content.decode()
+    assert "temporarily unavailable, so nothing was submitted or charged" in response.content.decode()
     assert Job.objects.count() == 0 and LedgerEntry.objects.filter(job__isnull=False).count() == 0
     after = Wallet.objects.get(organization=org)
     assert (after.balance, after.held) == (wallet.balance, wallet.held)
@@ -53,3 +60,10 @@ def test_staff_see_the_command_that_installs_the_weights(real_pipeline_without_w
     owner.save()
     client.force_login(owner)
     assert "manage.py fetch_weights" in client.get("/jobs/new/").content.decode()
+
+
+def test_with_the_weights_in_place_the_button_has_no_reason_shown(owner_client, org):
+    body = owner_client.get("/jobs/new/").content.decode()  # the suite's stand-in engine
+    button = re.search(r"<button[^>]*data-submit[^>]*>", body).group(0)
+    assert "disabled" not in button
+    assert re.search(r'<p[^>]*id="submit-reason"[^>]* hidden></p>', body)

@@ -1,5 +1,7 @@
-/* The playground: drag and drop or paste photos, a live fidelity read-out, and the price of the
-   chosen options fetched from the server's price table whenever they change. */
+/* The playground: drag and drop or paste photos, each checked at once against the server's own
+   limits (size, formats, whether it decodes) so a refused upload is never sent, a live fidelity
+   read-out, and the price of the chosen options fetched from the server's price table whenever
+   they change. */
 (function () {
   "use strict";
   var form = document.querySelector("[data-playground]");
@@ -9,6 +11,94 @@
   var list = form.querySelector("[data-file-list]");
   var urlInput = form.querySelector("input[name=image_url]");
   var maxImages = parseInt(form.getAttribute("data-max-images"), 10) || 8;
+  var submitButton = form.querySelector("[data-submit]");
+  var reasonNode = form.querySelector("[data-submit-reason]");
+  var unavailableReason = form.hasAttribute("data-unavailable") ? reasonNode.textContent : "";
+
+  // What the server checks each photo against (restoration.intake), rendered into the page.
+  var checksNode = document.getElementById("upload-checks");
+  var checks = checksNode ? JSON.parse(checksNode.textContent) : { max_bytes: 0, formats: [] };
+  var problems = [];  // one sentence per chosen file the server would refuse
+  var checking = 0;   // files still being decoded
+
+  function formatOf(file) {
+    var type = (file.type || "").toLowerCase();
+    var name = (file.name || "").toLowerCase();
+    for (var i = 0; i < checks.formats.length; i++) {
+      var fmt = checks.formats[i];
+      if (type && fmt.mime_types.indexOf(type) !== -1) return fmt;
+      if (!type && fmt.extensions.some(function (ext) { return name.slice(-ext.length) === ext; })) return fmt;
+    }
+    return null;
+  }
+
+  function sizeText(bytes) {
+    if (bytes >= 1024 * 1024) return (bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "") + " MB";
+    if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+    return bytes + (bytes === 1 ? " byte" : " bytes");
+  }
+
+  // The Restore button is on only when something can be sent: restorations are available, no
+  // chosen file would be refused, and every file has been checked. The reason sits next to it.
+  function updateSubmit() {
+    var reason = unavailableReason;
+    if (!reason && problems.length) {
+      reason = problems.length === 1 ? problems[0] : problems.length + " of the chosen photos cannot be restored (see the list).";
+      reason += " Remove " + (problems.length === 1 ? "it" : "them") + " or choose other photos.";
+    } else if (!reason && checking) {
+      reason = "Checking the chosen photos…";
+    }
+    var blocked = Boolean(reason);
+    submitButton.disabled = blocked;
+    if (blocked) submitButton.setAttribute("aria-disabled", "true"); else submitButton.removeAttribute("aria-disabled");
+    reasonNode.textContent = reason;
+    reasonNode.hidden = !blocked;
+    reasonNode.classList.toggle("bad", !unavailableReason && problems.length > 0);
+  }
+
+  function markBad(item, label, message) {
+    item.classList.add("bad");
+    label.textContent = message;
+    problems.push(message);
+  }
+
+  function checkFile(file, item, label) {
+    var fmt = formatOf(file);
+    if (checks.max_bytes && file.size > checks.max_bytes) {
+      markBad(item, label, file.name + " is " + sizeText(file.size) + ", over the limit of " + checks.max_text + " per photo.");
+      return placeholder(item, "!");
+    }
+    if (!fmt) {
+      markBad(item, label, file.name + " is not a " + checks.formats_text + " image.");
+      return placeholder(item, "!");
+    }
+    if (!file.size) {
+      markBad(item, label, file.name + " is empty.");
+      return placeholder(item, "!");
+    }
+    if (!fmt.previews) return placeholder(item, fmt.name);  // browsers cannot draw it; the server checks it
+    var img = document.createElement("img");
+    img.alt = "";
+    checking += 1;
+    var done = function () { checking -= 1; updateSubmit(); };
+    img.addEventListener("load", done);
+    img.addEventListener("error", function () {
+      img.remove();
+      placeholder(item, "!");
+      markBad(item, label, file.name + " cannot be read as an image (it may be damaged, or not really a " + fmt.name + ").");
+      done();
+    });
+    img.src = URL.createObjectURL(file);
+    item.insertBefore(img, label);
+  }
+
+  function placeholder(item, text) {
+    var box = document.createElement("span");
+    box.className = "no-preview";
+    box.setAttribute("aria-hidden", "true");
+    box.textContent = text;
+    item.insertBefore(box, item.firstChild);
+  }
 
   function photoCount() {
     var files = input.files ? input.files.length : 0;
@@ -22,17 +112,17 @@
 
   function showFiles() {
     list.innerHTML = "";
+    problems = [];
+    checking = 0;
     Array.prototype.forEach.call(input.files || [], function (file) {
       var item = document.createElement("li");
-      var img = document.createElement("img");
-      img.alt = "";
-      img.src = URL.createObjectURL(file);
-      item.appendChild(img);
       var name = document.createElement("span");
-      name.textContent = file.name + " · " + Math.round(file.size / 1024) + " KB";
+      name.textContent = file.name + " · " + sizeText(file.size);
       item.appendChild(name);
       list.appendChild(item);
+      checkFile(file, item, name);
     });
+    updateSubmit();
     if (input.files && input.files.length) {
       // A file replaces the other sources.
       urlInput.value = "";
@@ -85,15 +175,22 @@
     }
   });
 
-  function clearFiles() {
+  function forgetFiles() {
     input.value = "";
     list.innerHTML = "";
+    problems = [];
+    checking = 0;
+    updateSubmit();
+  }
+
+  function clearFiles() {
+    forgetFiles();
     form.querySelectorAll("input[name=sample]").forEach(function (r) { r.checked = false; });
     quote();
   }
-  urlInput.addEventListener("input", function () { if (urlInput.value) { input.value = ""; list.innerHTML = ""; form.querySelectorAll("input[name=sample]").forEach(function (r) { r.checked = false; }); } });
+  urlInput.addEventListener("input", function () { if (urlInput.value) { forgetFiles(); form.querySelectorAll("input[name=sample]").forEach(function (r) { r.checked = false; }); } });
   form.querySelectorAll("input[name=sample]").forEach(function (radio) {
-    radio.addEventListener("change", function () { input.value = ""; list.innerHTML = ""; urlInput.value = ""; quote(); });
+    radio.addEventListener("change", function () { forgetFiles(); urlInput.value = ""; quote(); });
   });
 
   // Fidelity read-out.
@@ -136,10 +233,10 @@
   form.addEventListener("change", function (event) {
     if (event.target.name !== "images") quote();
   });
-  form.addEventListener("submit", function () {
-    var button = form.querySelector("[data-submit]");
-    button.disabled = true;
-    button.textContent = "Uploading…";
+  form.addEventListener("submit", function (event) {
+    if (submitButton.disabled) { event.preventDefault(); return; }  // Enter in a field while blocked
+    submitButton.disabled = true;
+    submitButton.textContent = "Uploading…";
   });
   quote();
 })();
