@@ -33,6 +33,12 @@ def subscriptions_for(organization: Organization, *, include_revoked: bool = Fal
     return subscriptions.order_by("-created_at")
 
 
+def revoked_subscriptions_for(organization: Organization) -> QuerySet[Subscription]:
+    """The organization's revoked key sets, most recently revoked first: jobs and the audit
+    trail still name them, so the keys page keeps them in view."""
+    return Subscription.objects.filter(organization=organization, revoked_at__isnull=False).order_by("-revoked_at")
+
+
 def subscription_get(organization: Organization, subscription_id) -> Subscription:
     """One of the organization's subscriptions; NotFound for another tenant's or a malformed id."""
     pk = _as_uuid(subscription_id)

@@ -123,7 +123,15 @@ def keys(request: HttpRequest) -> HttpResponse:
     for subscription in account_selectors.subscriptions_for(request.organization):
         live = {key.slot: key for key in subscription.live_keys}
         rows.append({"subscription": subscription, "primary": live.get("primary"), "secondary": live.get("secondary")})
-    return render(request, "dashboard/keys.html", {"rows": rows, "form": forms.SubscriptionForm()})
+    context = {
+        "rows": rows,
+        "revoked": account_selectors.revoked_subscriptions_for(request.organization)[:REVOKED_SHOWN],
+        "form": forms.SubscriptionForm(),
+    }
+    return render(request, "dashboard/keys.html", context)
+
+
+REVOKED_SHOWN = 50  # the most recently revoked key sets listed on the keys page
 
 
 @org_view(manage=True)

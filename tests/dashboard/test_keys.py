@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.keys import authenticate_key
 from accounts.models import ApiKey, Subscription
+from accounts.services import subscription_revoke
 from config.errors import Forbidden
 from tests.accounts.factories import make_keys
 
@@ -93,3 +94,20 @@ def test_a_duplicate_key_name_is_refused_with_a_message(owner_client, org):
     response = owner_client.post(reverse("dashboard:key_create"), {"name": "production"}, follow=True)
     assert "already exists" in response.content.decode()
     assert Subscription.objects.filter(organization=org, name="production").count() == 1
+
+
+def test_revoked_key_sets_stay_listed_with_a_link_to_their_jobs(owner_client, org, other_org):
+    subscription, _ = make_keys(org, name="old pipeline")
+    make_keys(org, name="current")
+    owner_client.post(reverse("dashboard:key_revoke", args=[subscription.id]))
+
+    response = owner_client.get(reverse("dashboard:keys"))
+
+    assert [sub.name for sub in response.context["revoked"]] == ["old pipeline"]
+    body = response.content.decode()
+    assert "Revoked key sets (1)" in body
+    assert f"{reverse('dashboard:jobs')}?key={subscription.id}" in body
+    assert [row["subscription"].name for row in response.context["rows"]] == ["current"]
+    theirs, _ = make_keys(other_org, name="their old one")
+    subscription_revoke(subscription=theirs)
+    assert "their old one" not in owner_client.get(reverse("dashboard:keys")).content.decode()
