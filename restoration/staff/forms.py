@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from django import forms
 
+from restoration.dashboard.forms import MoneyField
+
 
 class WalletAdjustForm(forms.Form):
-    amount = forms.IntegerField(
-        help_text="Signed, in minor units (cents): 500 credits $5.00, -500 debits it.",
+    # Typed in dollars like every amount a person types here, cleaned to minor units.
+    amount = MoneyField(
+        min_value=None,
+        label="Amount ($)",
+        help_text="Signed, in dollars: 5.00 credits $5.00, -5.00 debits it.",
     )
     reason = forms.CharField(max_length=300, help_text="Shown in the customer's ledger; required.")
     # Minted when the form is shown, so a double submit adjusts once.
@@ -31,5 +36,7 @@ class PlanChangeForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         from billing.models import Plan
 
+        # Its own ids: the adjustment form on the same page has a "reason" too.
+        kwargs.setdefault("auto_id", "id_plan_%s")
         super().__init__(*args, **kwargs)
         self.fields["plan"].queryset = Plan.objects.order_by("position", "id")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import timedelta
 
@@ -46,7 +47,7 @@ def test_staff_actions_require_is_staff(client, customer, acme):
         client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"}),
         client.post(
             reverse("staff:organization_detail", args=[acme.id]),
-            {"amount": "100000", "reason": "free money", "token": str(uuid.uuid4())},
+            {"amount": "1000.00", "reason": "free money", "token": str(uuid.uuid4())},
         ),
     ]
     assert [answer.status_code for answer in answers] == [404, 404]
@@ -162,11 +163,11 @@ def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_r
 def test_a_wallet_adjustment_needs_a_reason_and_is_applied_once(staff_client, staff_user, acme):
     url = reverse("staff:organization_detail", args=[acme.id])
     token = str(uuid.uuid4())
-    refused = staff_client.post(url, {"amount": "700", "reason": "  ", "token": token})
+    refused = staff_client.post(url, {"amount": "7.00", "reason": "  ", "token": token})
     assert refused.status_code == 400
     assert Wallet.objects.get(organization=acme).balance == 1000
     for _ in range(2):  # a double submit of the same form
-        staff_client.post(url, {"amount": "700", "reason": "Goodwill credit", "token": token})
+        staff_client.post(url, {"amount": "7.00", "reason": "Goodwill credit", "token": token})
     entry = LedgerEntry.objects.get(organization=acme, kind=Kind.ADJUSTMENT)
     assert (entry.amount, entry.description, entry.created_by) == (700, "Goodwill credit", staff_user)
     assert Wallet.objects.get(organization=acme).balance == 1700
@@ -176,7 +177,7 @@ def test_an_adjustment_cannot_take_held_money(staff_client, acme):
     submit_job(acme)
     response = staff_client.post(
         reverse("staff:organization_detail", args=[acme.id]),
-        {"amount": "-1000", "reason": "oops", "token": str(uuid.uuid4())},
+        {"amount": "-10.00", "reason": "oops", "token": str(uuid.uuid4())},
     )
     assert response.status_code == 402
     assert not LedgerEntry.objects.filter(organization=acme, kind=Kind.ADJUSTMENT).exists()
@@ -244,3 +245,16 @@ def test_the_models_page_asks_for_a_commercial_licence_only_where_one_is_needed(
     (row,) = [row for row in response.context["rows"] if row["spec"].name == "codeformer"]
     assert row["licence"].sellable is not flagged
     assert ("needs a commercial licence" in response.content.decode()) is flagged
+
+
+def test_a_staff_adjustment_is_typed_in_dollars_and_its_labels_point_at_their_own_fields(staff_client, acme):
+    url = reverse("staff:organization_detail", args=[acme.id])
+    page = staff_client.get(url).content.decode()
+    assert "Amount ($)" in page and "minor units" not in page
+    ids = re.findall(r'\bid="(id_[a-z_]+)"', page)
+    assert len(ids) == len(set(ids))  # the plan form's reason no longer shares the adjustment's id
+    for target in re.findall(r'<label for="(id_[a-z_]+)"', page):
+        assert target in ids
+
+    staff_client.post(url, {"amount": "-2.50", "reason": "Refund of a test", "token": str(uuid.uuid4())})
+    assert LedgerEntry.objects.get(organization=acme, kind=Kind.ADJUSTMENT).amount == -250

@@ -56,7 +56,7 @@ def test_the_ledger_uses_the_wallets_currency(staff_client, acme):
 def test_a_wallet_adjustment_is_confirmed_as_money(staff_client, acme):
     response = staff_client.post(
         reverse("staff:organization_detail", args=[acme.id]),
-        {"amount": "700", "reason": "Goodwill credit", "token": str(uuid.uuid4())},
+        {"amount": "7.00", "reason": "Goodwill credit", "token": str(uuid.uuid4())},
         follow=True,
     )
 
