@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,9 @@ class Gunicorn:
 
     def start(self, *, timeout_s: float = 60.0) -> None:
         cmd = [
-            str(REPO_ROOT / ".venv" / "bin" / "gunicorn"),
+            # The gunicorn of the environment running the bench (the project's .venv, or another
+            # interpreter's environment being compared).
+            str(Path(sys.executable).parent / "gunicorn"),
             "config.wsgi",
             "--bind",
             f"127.0.0.1:{self.port}",
