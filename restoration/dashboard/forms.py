@@ -236,6 +236,17 @@ class BillingDetailsForm(WalletForm):
     country = CountryField(required=False)
     tax_id = forms.CharField(max_length=50, required=False, label="Tax ID")
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The form before this one took any two letters ("UK"). Such a code is shown as it was
+        # saved, not as "—" (which a re-save would store without a word); sent back unchanged
+        # it is refused at the field like any code that is not a country's.
+        stored = str(self.initial.get("country") or "").upper()
+        field = self.fields["country"]
+        if stored and stored not in {code for code, _ in field.choices}:
+            field.choices = [*field.choices, (stored, f"{stored} (not a country code: choose the country)")]
+            self.initial["country"] = stored
+
 
 class SpendControlsForm(WalletForm):
     """Amounts typed in dollars; cleaned to minor units (cents)."""

@@ -66,6 +66,19 @@ def test_a_country_that_is_no_iso_code_is_an_error_at_the_field_never_cut_to_two
     assert (account.country, account.billing_name) == ("", "")
 
 
+def test_a_code_saved_by_the_old_form_shows_as_saved_and_is_refused_not_cleared_on_a_resave(owner_client, org):
+    _account(org)
+    BillingAccount.objects.filter(organization=org).update(country="UK", billing_name="Acme Ltd")
+    html = owner_client.get(reverse("dashboard:wallet")).content.decode()
+
+    assert '<option value="UK" selected>UK (not a country code: choose the country)</option>' in html
+
+    response = owner_client.post(reverse("dashboard:billing_details"), {"billing_name": "Acme Ltd", "country": "UK"})
+    assert response.status_code == 400
+    assert "“UK” is not a country code we know" in response.content.decode()
+    assert _account(org).country == "UK"  # kept until someone chooses a country
+
+
 # --- Errors at their fields, typed values kept --------------------------------------------------
 
 
