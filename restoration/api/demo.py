@@ -85,7 +85,10 @@ class ProcessView(KeyedAPIView):
             source=Job.Source.DEMO,
             api_key=self.api_key,
             idempotency_key=idempotency_key,
-            fingerprint=request_fingerprint(endpoint="process", params=params, images=images),
+            # Only a retry with the same key compares it: no key, no hash of the uploads.
+            fingerprint=request_fingerprint(endpoint="process", params=params, images=images)
+            if idempotency_key
+            else "",
             base_url=self.base_url(),
         )
         finished = self._wait(jobs)

@@ -138,7 +138,8 @@ class GenerateView(KeyedAPIView):
             webhook_url=webhook_url,
             webhook_events=list(dict.fromkeys(webhook_events)) if webhook_events else None,
             idempotency_key=idempotency_key,
-            fingerprint=fingerprint(images=[image]),
+            # Only a retry with the same key compares it: no key, no hash of the upload.
+            fingerprint=fingerprint(images=[image]) if idempotency_key else "",
             base_url=self.base_url(),
         )
         if wait_s:

@@ -456,6 +456,15 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_job_and_holds_o
     assert wallet(customer.org).held == GATEWAY_PRICE
 
 
+def test_the_request_is_fingerprinted_only_when_an_idempotency_key_can_replay_it(client):
+    body = {"image_base64": data_uri(png_bytes())}
+    generate(client, body)
+    generate(client, body, HTTP_IDEMPOTENCY_KEY="order-43")
+    without, with_key = Job.objects.order_by("created_at")
+    assert without.request_fingerprint == ""  # never compared: the upload is not hashed
+    assert len(with_key.request_fingerprint) == 64
+
+
 def test_a_different_key_makes_a_new_job(client):
     generate(client, HTTP_IDEMPOTENCY_KEY="a")
     generate(client, HTTP_IDEMPOTENCY_KEY="b")
