@@ -72,6 +72,9 @@ def test_a_signed_in_owner_authorizes_try_it_out_in_one_click(member_page, custo
     page.reload()
     expect(page.locator("#docs-key-status")).to_contain_text("authorized with a key kept in this browser")
     expect(page.get_by_role("button", name="create a key for this page")).to_be_hidden()
+    # The offer goes with its button: the note still reads as one sentence.
+    note = page.locator(".docs-note").inner_text()
+    assert "a new key set of your organization" not in note and "or (" not in note
     operation = page.locator("#operations-Gateway_API-request_list")
     operation.get_by_role("button", name="Try it out").click()
     with page.expect_response(lambda r: "/v2/requests" in r.url) as answer:
