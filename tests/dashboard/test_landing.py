@@ -137,3 +137,18 @@ def test_logging_in_unverified_sends_a_new_confirmation_as_the_page_says(client)
     client.post(reverse("account_login"), {"login": "late@example.com", "password": "a-long-enough-passphrase-42"})
     assert not EmailAddress.objects.get(email="late@example.com").verified
     assert len(mail.outbox) == 1 and "confirm-email" in mail.outbox[0].body
+
+
+def test_the_column_named_the_gateways_default_is_what_a_default_gateway_request_costs(client):
+    from billing.pricing import price_for
+    from jobs.types import JobParams
+    from restoration.api.serializers import GenerateJSONRequest
+    from restoration.dashboard import landing as landing_page
+
+    fields = GenerateJSONRequest(data={"image_base64": "x"})
+    assert fields.is_valid(), fields.errors
+    params = JobParams.from_values(fields.validated_data)  # the documented defaults, as the view builds them
+    html = landing(client)
+    assert "the gateway&#x27;s default" in html or "the gateway's default" in html
+    for offer in landing_page.plan_offers():
+        assert offer.with_extras == price_for(params, plan=offer.plan, width=64, height=64)
