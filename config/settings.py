@@ -485,8 +485,14 @@ GPU_COST_PER_SECOND = float(env_str("GPU_COST_PER_SECOND", "0") or 0)
 # backend at e.g. "anymail.backends.postmark.EmailBackend" and set ANYMAIL_* variables:
 ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
 # Models whose non-commercial weights this deployment has written permission to sell (e.g.
-# "codeformer" after the S-Lab licensors granted it). Only matters when Stripe keys are set.
+# "codeformer" after the S-Lab licensors granted it). Matters on a commercial deployment.
 COMMERCIAL_LICENCE_GRANTED = env_list("COMMERCIAL_LICENCE_GRANTED")
+# Whether this deployment sells restorations. A production one does unless its operator says
+# otherwise: wallets are charged per photo whether the credit came from Stripe or from an invoice
+# that staff booked, so "no Stripe keys" does not make it non-commercial. Only the development
+# default (DJANGO_DEBUG=true, `make run` on one's own machine) assumes a try-out; a research or
+# personal deployment sets COMMERCIAL_DEPLOYMENT=false. Stripe keys make any deployment commercial.
+COMMERCIAL_DEPLOYMENT = env_bool("COMMERCIAL_DEPLOYMENT", not DEBUG)
 
 # Plain lines for a developer, JSON (one object a line, with the request ids) for production.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")

@@ -1,9 +1,10 @@
 """Whether this deployment may sell each model, from its weights' licence and the settings.
 
 CodeFormer's weights are under the S-Lab License 1.0 (non-commercial; commercial use needs the
-authors' permission). A deployment that charges (Stripe keys set) must record that permission in
-``COMMERCIAL_LICENCE_GRANTED`` before it serves such a model; one without payments (research or
-personal use) may run it.
+authors' permission). A commercial deployment (``COMMERCIAL_DEPLOYMENT``, on by default outside
+development, or any deployment with Stripe keys) must record that permission in
+``COMMERCIAL_LICENCE_GRANTED`` before it serves such a model; a deployment declared
+non-commercial (research or personal use) may run it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def payments_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
 
 
+def deployment_is_commercial() -> bool:
+    """Whether this deployment sells restorations: declared so (``COMMERCIAL_DEPLOYMENT``), or
+    taking card payments. Charging wallets is selling, whoever books the credit."""
+    return bool(settings.COMMERCIAL_DEPLOYMENT) or payments_configured()
+
+
 def licence_state(model: str) -> LicenceState:
     spec = MODELS.get(model)
     licence = spec.licence if spec else "unknown"
@@ -41,12 +48,16 @@ def licence_state(model: str) -> LicenceState:
     if model in settings.COMMERCIAL_LICENCE_GRANTED:
         reason = f"{licence} is non-commercial; COMMERCIAL_LICENCE_GRANTED records the licensor's permission."
         return LicenceState(model, licence, False, True, reason)
-    if not payments_configured():
-        reason = f"{licence} is non-commercial; allowed because this deployment takes no payments."
+    if not deployment_is_commercial():
+        reason = (
+            f"{licence} is non-commercial; allowed because this deployment does not sell restorations "
+            "(COMMERCIAL_DEPLOYMENT is off and no Stripe keys are set: research, personal use or a try-out)."
+        )
         return LicenceState(model, licence, False, True, reason)
     reason = (
-        f"{licence} is non-commercial and this deployment takes payments; add '{model}' to "
-        "COMMERCIAL_LICENCE_GRANTED once the licensor has granted commercial use."
+        f"{licence} is non-commercial and this deployment sells restorations (COMMERCIAL_DEPLOYMENT, or "
+        f"Stripe keys set); add '{model}' to COMMERCIAL_LICENCE_GRANTED once the licensor has granted "
+        "commercial use, or enable a commercially licensed model."
     )
     return LicenceState(model, licence, False, False, reason)
 

@@ -87,3 +87,12 @@ def test_the_health_probe_is_not_redirected_to_https(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/api/health").status_code != 301
     assert client.get("/api/v1/restorations").status_code == 301
+
+
+def test_a_production_deployment_is_commercial_unless_its_operator_says_otherwise():
+    # A paid service sells restorations: CodeFormer's non-commercial weights are refused there
+    # until COMMERCIAL_LICENCE_GRANTED records permission, or the operator declares otherwise.
+    assert _settings("s.COMMERCIAL_DEPLOYMENT", **PRODUCTION_ENV).stdout.strip() == "True"
+    declared = _settings("s.COMMERCIAL_DEPLOYMENT", **PRODUCTION_ENV, COMMERCIAL_DEPLOYMENT="false")
+    assert declared.stdout.strip() == "False"
+    assert _settings("s.COMMERCIAL_DEPLOYMENT", DJANGO_DEBUG="true").stdout.strip() == "False"  # make run

@@ -65,6 +65,8 @@ class HealthView(JSONErrorsAPIView):
         ready = (
             worker["alive"]
             and all(m["weights_installed"] for m in models if m["enabled"] and m["sellable"])
+            # Nothing to sell (every enabled model refused by its licence) is not a working service.
+            and any(m["enabled"] and m["sellable"] for m in models)
             and database == "up"
             and redis != "down"
         )

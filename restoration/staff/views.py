@@ -31,7 +31,7 @@ from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from moderation.access import is_staff_admin, staff_view
-from restoration.licensing import licence_state, payments_configured
+from restoration.licensing import deployment_is_commercial, licence_state, payments_configured
 from restoration.staff import finance, reports
 from restoration.staff.charts import bar_chart
 from restoration.staff.forms import PlanChangeForm, WalletAdjustForm
@@ -257,5 +257,6 @@ def models(request: HttpRequest) -> HttpResponse:
         "weights_dir": settings.WEIGHTS_DIR,
         "unknown_enabled": sorted(set(settings.ENABLED_MODELS) - set(MODELS)),
         "payments_configured": payments_configured(),
+        "commercial": deployment_is_commercial(),
     }
     return render(request, "staff/models.html", context)

@@ -47,6 +47,29 @@ def test_without_payments_it_runs(client, settings):
     assert client.post(GENERATE_URL, {"image_base64": data_uri(png_bytes())}, format="json").status_code == 202
 
 
+def test_a_deployment_that_sells_without_stripe_is_commercial_too(client, settings, nothing_created):
+    # Wallets are charged whoever books the credit (invoices, staff adjustments): no Stripe keys
+    # does not make selling restorations non-commercial.
+    settings.STRIPE_SECRET_KEY = ""
+    settings.COMMERCIAL_DEPLOYMENT = True
+    settings.COMMERCIAL_LICENCE_GRANTED = []
+    guard = nothing_created()
+    response = client.post(GENERATE_URL, {"image_base64": data_uri(png_bytes())}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == "Model licence restricted"
+    guard.assert_unchanged()
+    assert "COMMERCIAL_DEPLOYMENT" in licence_state("codeformer").reason
+    settings.COMMERCIAL_LICENCE_GRANTED = ["codeformer"]
+    assert licence_state("codeformer").sellable
+
+
+def test_health_is_degraded_when_no_enabled_model_may_be_sold(db, anonymous, payments_on):
+    payments_on.ENABLED_MODELS = ["codeformer"]
+    body = anonymous.get(HEALTH_URL).json()
+    assert body["status"] == "degraded"
+    assert [m["sellable"] for m in body["models"] if m["name"] == "codeformer"] == [False]
+
+
 def test_a_commercial_model_is_sold_with_payments_on(client, payments_on):
     payments_on.ENABLED_MODELS = ["codeformer", "gfpgan"]
     body = {"image_base64": data_uri(png_bytes()), "model": "gfpgan"}
@@ -68,7 +91,7 @@ def test_health_shows_each_models_licence_state_and_why(db, anonymous, payments_
     payments_on.STRIPE_SECRET_KEY = ""
     models = {m["name"]: m for m in anonymous.get(HEALTH_URL).json()["models"]}
     assert models["codeformer"]["sellable"] is True
-    assert "takes no payments" in models["codeformer"]["licence_reason"]
+    assert "does not sell restorations" in models["codeformer"]["licence_reason"]
 
 
 def test_the_staff_models_page_shows_it(db, client, payments_on, django_user_model):
