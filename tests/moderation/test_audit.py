@@ -65,7 +65,7 @@ def test_every_moderation_action_is_in_the_trail_with_actor_and_request_id(admin
 def test_a_wallet_adjustment_and_an_organization_suspension_from_the_console(admin_client, admin_user, acme):
     admin_client.post(
         reverse("staff:organization_detail", args=[acme.org.id]),
-        {"amount": "250", "reason": "Goodwill", "token": str(uuid.uuid4())},
+        {"amount": "2.50", "reason": "Goodwill", "token": str(uuid.uuid4())},
     )
     adjustment = LedgerEntry.objects.get(organization=acme.org, kind=LedgerEntry.Kind.ADJUSTMENT)
     entry = entries_for(LedgerEntry, object_pk=str(adjustment.pk)).get()
