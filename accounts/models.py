@@ -54,7 +54,11 @@ class Membership(models.Model):
         constraints = [models.UniqueConstraint(fields=["user", "organization"], name="unique_membership")]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.organization} ({self.role})"
+        # How the audit trail names the row: the person as the product shows them (name or
+        # e-mail), never the username allauth derived for them.
+        from accounts.display import user_display
+
+        return f"{user_display(self.user)} in {self.organization} ({self.role})"
 
     @property
     def can_manage(self) -> bool:

@@ -206,7 +206,10 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": audit.audit_rows(page),
         "organizations": Organization.objects.order_by("name").only("id", "name"),
-        "actors": get_user_model().objects.filter(is_staff=True).order_by("username").only("id", "username"),
+        "actors": get_user_model()
+        .objects.filter(is_staff=True)
+        .order_by("username")
+        .only("id", "username", "first_name", "last_name", "email"),
         "types": [*audit.AUDIT_TYPES, "sign_in"],
         "organization_id": organization_id,
         "actor_id": actor_id,

@@ -1,6 +1,7 @@
 """At 390 px (a phone) nothing on any dashboard page is wider than the screen: most tables scroll
-inside their card, the key and job tables stack each row as labelled fields, every nav entry is
-on screen, the header keeps to one row and no copy button covers code. Every page has a title, one main landmark, the active nav item marked with
+inside their card; the key, job, wallet plan and ledger tables and the landing page's prices stack
+each row as labelled fields; every nav entry is on screen, the header keeps to one row and no copy
+button covers code. Every page has a title, one main landmark, the active nav item marked with
 aria-current, and a label for every control."""
 
 from __future__ import annotations
@@ -164,6 +165,30 @@ def test_every_key_and_job_field_is_on_a_390_px_screen_with_its_label(signed_in,
             box = button.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= MOBILE["width"], name
     assert page.get_by_text("never").first.is_visible()  # the Last used column
+
+
+def test_every_wallet_plan_and_ledger_field_is_on_a_390_px_screen_with_its_label(signed_in, filled):
+    page = signed_in(MOBILE)
+    page.goto("/wallet/")
+    page.wait_for_load_state("load")
+    for table in ("table.plans-table", "table.ledger-table"):
+        assert page.locator(f"{table}.stack td[data-label]").count() >= 4, table
+    assert page.evaluate(STACKED_CELLS_JS) == []
+    for name in ("Switch", "Ask us by email"):
+        for control in page.get_by_text(name, exact=True).all():
+            box = control.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= MOBILE["width"], name
+    assert page.locator("table.ledger-table td[data-label=Amount]").first.is_visible()
+
+
+def test_every_landing_price_is_on_a_390_px_screen_with_its_label(new_context):
+    page = new_context(MOBILE).new_page()
+    page.goto("/")
+    page.wait_for_load_state("load")
+    cells = page.locator("table.prices.stack td[data-label]")
+    assert cells.count() >= 5
+    assert page.evaluate(STACKED_CELLS_JS) == []
+    assert page.locator("table.prices td[data-label='Monthly fee']").first.is_visible()
 
 
 # Visible code blocks whose copy button overlaps the code.
