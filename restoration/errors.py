@@ -57,7 +57,7 @@ class ModelLicenceRestricted(BadRequest):
     def __init__(self, *, model: str, licence: str):
         super().__init__(
             f"Model '{model}' is under the {licence}, which does not allow commercial use; this deployment "
-            "takes payments and has not recorded a commercial licence for it."
+            "sells restorations and has not recorded a commercial licence for it."
         )
 
 

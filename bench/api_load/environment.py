@@ -52,6 +52,9 @@ class BenchEnv:
             "SECURE_SSL_REDIRECT": "false",  # the load generator talks plain http to 127.0.0.1
             "LOG_LEVEL": "WARNING",
             "EMBEDDED_WORKER": "false",
+            # Production settings, but a benchmark sells nothing: CodeFormer (non-commercial
+            # weights) is served as on a research deployment.
+            "COMMERCIAL_DEPLOYMENT": "false",
         }
 
 

@@ -9,7 +9,7 @@ from restoration.api.serializers import DemoErrorResponse, ErrorResponse
 
 ERROR_DESCRIPTIONS = {
     400: 'Bad Request: invalid field, unknown field, bad image, unsafe or dead URL, model not found, or ("Model '
-    'licence restricted") a model whose licence forbids selling it on a deployment that takes payments.',
+    'licence restricted") a model whose licence forbids selling it on a deployment that sells restorations.',
     401: "Unauthorized: missing, malformed or unknown subscription key.",
     402: "Insufficient Balance: the wallet cannot cover the price of the request, or its balance is negative after "
     "a refund or dispute; or (\"Spend Limit Reached\") the request would pass the organization's or the key's "

@@ -75,6 +75,7 @@ def gunicorn(django_db_setup, django_db_blocker, tmp_path_factory):
         "MEDIA_ROOT": str(tmp_path_factory.mktemp("gunicorn-media")),
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "RESTORATION_ENGINE": "tests.jobs.engines.FakeEngine",
+        "COMMERCIAL_DEPLOYMENT": "false",  # production settings, but nothing here is sold
     }
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
