@@ -164,14 +164,58 @@ def _as_money(value):
         return value
 
 
+# Bookkeeping an owner learns nothing from: the entry has its own time, these keys are ours, and
+# the whole of their trail is about their organization.
+_BOOKKEEPING = {"created_at", "updated_at", "idempotency_key", "organization", "organization_id"}
+
+
+def _in_owners_words(entry, changes: dict, names: dict) -> dict:
+    """An owner's view of one entry's changes: labels instead of column names ("held change"),
+    related rows by what they are ("Standard", "ada@example.com") instead of their ids, and no
+    bookkeeping columns. ``names`` caches related rows across the page's entries."""
+    from accounts.display import user_display
+
+    model = entry.content_type.model_class()
+    if model is None:
+        return changes
+    fields = {f.name: f for f in model._meta.concrete_fields} | {f.attname: f for f in model._meta.concrete_fields}
+    shown = {}
+    for name, change in changes.items():
+        field = fields.get(name)
+        if field is None or name in _BOOKKEEPING or name in _HIDDEN_FROM_OWNERS:
+            continue
+        if field.is_relation:
+            related = field.related_model
+            change = [_related_name(related, value, names, user_display) for value in change[:2]]
+        # "None" is auditlog's text for no value (every field of a created row starts there).
+        shown[str(field.verbose_name)] = ["" if value == "None" else value for value in change[:2]]
+    return shown
+
+
+def _related_name(model, pk, names: dict, user_display) -> str:
+    if pk in (None, "None", ""):
+        return "None"
+    key = (model, pk)
+    if key not in names:
+        row = model._default_manager.filter(pk=pk).first()
+        if row is None:
+            names[key] = "(deleted)"
+        elif model is get_user_model():
+            names[key] = user_display(row)
+        else:
+            names[key] = str(row)
+    return names[key]
+
+
 def audit_rows(entries, *, for_owner: bool = False) -> list:
     """Entries ready to show: ``visible_changes`` is the before/after to display."""
     rows = list(entries)
+    names: dict = {}
     for entry in rows:
         changes = _own_fields_only(entry, entry.changes_dict or {})
         entry.display_repr = entry.object_repr
         if for_owner:
-            changes = {field: change for field, change in changes.items() if field not in _HIDDEN_FROM_OWNERS}
+            changes = _in_owners_words(entry, changes, names)
             if entry.content_type.model == "moderationaction":
                 # Its text names the staff member ("Hidden by ..."); customers read what was done.
                 entry.display_repr = "Trust and safety action"

@@ -252,3 +252,19 @@ def test_a_blocked_hash_is_in_the_trail_with_its_digits_and_not_the_bits_the_dat
     entry = entries_for(BlockedHash, object_pk=str(blocked.pk), action=LogEntry.Action.CREATE).get()
     assert entry.changes_dict["pdq_hash"][1] == "ab" * 32
     assert "pdq_bits" not in entry.changes_dict
+
+
+def test_an_owner_reads_the_trail_in_words_not_ids_and_keys(acme, admin_client):
+    admin_client.post(
+        reverse("staff:organization_detail", args=[acme.org.id]),
+        {"amount": "5.00", "reason": "Goodwill", "token": str(uuid.uuid4())},
+    )
+    rows = owner_client(acme).get(reverse("trust:organization_audit")).context["rows"]
+    adjustment = next(r for r in rows if r.content_type.model == "ledgerentry" and r.action == 0)
+    shown = adjustment.visible_changes
+    assert shown["amount"][1] == "$5.00"
+    assert shown["wallet"][1] == str(acme.org.wallet)  # the row, not its id
+    assert "held change" in shown and "held_change" not in shown  # labels, not column names
+    assert not {"idempotency_key", "idempotency key", "created_at", "created at", "organization"} & set(shown)
+    assert shown["amount"][0] == ""  # a created row's fields had no value before, not "None"
+    assert "staff-adjust:" not in str(shown)
