@@ -493,6 +493,8 @@ COMMERCIAL_LICENCE_GRANTED = env_list("COMMERCIAL_LICENCE_GRANTED")
 # default (DJANGO_DEBUG=true, `make run` on one's own machine) assumes a try-out; a research or
 # personal deployment sets COMMERCIAL_DEPLOYMENT=false. Stripe keys make any deployment commercial.
 COMMERCIAL_DEPLOYMENT = env_bool("COMMERCIAL_DEPLOYMENT", not DEBUG)
+# The billing details' country list (django-countries) under the names people look for.
+COUNTRIES_OVERRIDE = {"BS": "Bahamas", "NR": "Nauru"}
 
 # Plain lines for a developer, JSON (one object a line, with the request ids) for production.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")

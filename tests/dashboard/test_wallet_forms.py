@@ -44,6 +44,7 @@ def test_the_country_is_picked_by_name_from_a_list_of_iso_codes(owner_client, or
 
     assert _tag(html, "select", "country")
     assert '<option value="DE">Germany</option>' in html
+    assert '<option value="NR">Nauru</option>' in html and '<option value="BS">Bahamas</option>' in html
     assert '<option value="GE" selected>Georgia</option>' in html
     assert "Two letters" not in html
 
