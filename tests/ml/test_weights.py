@@ -67,8 +67,10 @@ class RangeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.server.cut_after is not None:
             payload = payload[: self.server.cut_after]
-        self.wfile.write(payload)
+        # Counted before the write: the client can finish reading (and the test look at the
+        # count) before this thread gets to run again after it.
         self.server.bytes_sent += len(payload)
+        self.wfile.write(payload)
 
     def _range_start(self) -> int:
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
