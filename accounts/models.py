@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from accounts.display import user_display
+
 
 class Organization(models.Model):
     """The tenant: owns keys, the wallet, jobs, webhook deliveries and files."""
@@ -56,8 +58,6 @@ class Membership(models.Model):
     def __str__(self) -> str:
         # How the audit trail names the row: the person as the product shows them (name or
         # e-mail), never the username allauth derived for them.
-        from accounts.display import user_display
-
         return f"{user_display(self.user)} in {self.organization} ({self.role})"
 
     @property

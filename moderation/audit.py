@@ -169,55 +169,68 @@ def _as_money(value):
 _BOOKKEEPING = {"created_at", "updated_at", "idempotency_key", "organization", "organization_id"}
 
 
-def _in_owners_words(entry, changes: dict, names: dict) -> dict:
-    """An owner's view of one entry's changes: labels instead of column names ("held change"),
-    related rows by what they are ("Standard", "ada@example.com") instead of their ids, and no
-    bookkeeping columns. ``names`` caches related rows across the page's entries."""
-    from accounts.display import user_display
-
+def _owner_changes(entry, changes: dict) -> list[tuple[str, type | None, list]]:
+    """An owner's view of one entry's changes, as ``(label, related model or None, [before,
+    after])``: labels instead of column names ("held change"), no bookkeeping columns. A related
+    row's values are still its ids here; ``audit_rows`` names them, one query per model a page."""
     model = entry.content_type.model_class()
     if model is None:
-        return changes
+        return [(name, None, list(change[:2])) for name, change in changes.items()]
     fields = {f.name: f for f in model._meta.concrete_fields} | {f.attname: f for f in model._meta.concrete_fields}
-    shown = {}
+    shown = []
     for name, change in changes.items():
         field = fields.get(name)
         if field is None or name in _BOOKKEEPING or name in _HIDDEN_FROM_OWNERS:
             continue
-        if field.is_relation:
-            related = field.related_model
-            change = [_related_name(related, value, names, user_display) for value in change[:2]]
-        # "None" is auditlog's text for no value (every field of a created row starts there).
-        shown[str(field.verbose_name)] = ["" if value == "None" else value for value in change[:2]]
+        shown.append((str(field.verbose_name), field.related_model if field.is_relation else None, list(change[:2])))
     return shown
 
 
-def _related_name(model, pk, names: dict, user_display) -> str:
-    if pk in (None, "None", ""):
-        return "None"
-    key = (model, pk)
-    if key not in names:
-        row = model._default_manager.filter(pk=pk).first()
-        if row is None:
-            names[key] = "(deleted)"
-        elif model is get_user_model():
-            names[key] = user_display(row)
-        else:
-            names[key] = str(row)
-    return names[key]
+def _no_value(value) -> bool:
+    # "None" is auditlog's text for no value (every field of a created row starts there).
+    return value in (None, "None", "")
+
+
+def _names_of(wanted: dict[type, set[str]]) -> dict[tuple[type, str], str]:
+    """What each wanted related row is called ("Acme Photos wallet", a person by name or
+    e-mail), keyed by (model, id as text): one query per model."""
+    from accounts.display import user_display
+
+    user_model = get_user_model()
+    names = {}
+    for model, pks in wanted.items():
+        for pk, row in model._default_manager.in_bulk(list(pks)).items():
+            names[(model, str(pk))] = user_display(row) if model is user_model else str(row)
+    return names
 
 
 def audit_rows(entries, *, for_owner: bool = False) -> list:
     """Entries ready to show: ``visible_changes`` is the before/after to display."""
     rows = list(entries)
-    names: dict = {}
+    owner_views = {}
+    wanted: dict[type, set[str]] = {}
     for entry in rows:
         changes = _own_fields_only(entry, entry.changes_dict or {})
         entry.display_repr = entry.object_repr
+        entry.visible_changes = changes
         if for_owner:
-            changes = _in_owners_words(entry, changes, names)
+            owner_views[entry.pk] = _owner_changes(entry, changes)
+            for _label, related, values in owner_views[entry.pk]:
+                if related is not None:
+                    wanted.setdefault(related, set()).update(str(v) for v in values if not _no_value(v))
             if entry.content_type.model == "moderationaction":
                 # Its text names the staff member ("Hidden by ..."); customers read what was done.
                 entry.display_repr = "Trust and safety action"
-        entry.visible_changes = changes
+    if for_owner:
+        names = _names_of(wanted)
+
+        def shown(related, value):
+            if _no_value(value):
+                return ""
+            return names.get((related, str(value)), "(deleted)") if related is not None else value
+
+        for entry in rows:
+            entry.visible_changes = {
+                label: [shown(related, value) for value in values] for label, related, values in owner_views[entry.pk]
+            }
     return rows

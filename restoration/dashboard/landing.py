@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from accounts.services import default_plan
 from billing.errors import PriceTableIncomplete
 from billing.models import Plan, Wallet
-from billing.pricing import price_lines
+from billing.pricing import price_for, price_lines
 from billing.selectors import plans_offered
 from jobs.types import JobParams
 from ml.weights import MANIFEST, MODELS
@@ -48,7 +48,7 @@ def currency() -> str:
 
 def _price(params: JobParams, plan: Plan) -> int | None:
     try:
-        return sum(line.amount for line in price_lines(params, plan=plan))
+        return price_for(params, plan=plan)
     except PriceTableIncomplete:
         return None
 

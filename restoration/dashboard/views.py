@@ -117,6 +117,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- API keys --------------------------------------------------------------------------------
 
 
+REVOKED_SHOWN = 50  # the most recently revoked key sets listed on the keys page
+
+
 @org_view()
 def keys(request: HttpRequest) -> HttpResponse:
     rows = []
@@ -129,9 +132,6 @@ def keys(request: HttpRequest) -> HttpResponse:
         "form": forms.SubscriptionForm(),
     }
     return render(request, "dashboard/keys.html", context)
-
-
-REVOKED_SHOWN = 50  # the most recently revoked key sets listed on the keys page
 
 
 @org_view(manage=True)
