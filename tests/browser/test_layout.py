@@ -167,6 +167,15 @@ def test_every_key_and_job_field_is_on_a_390_px_screen_with_its_label(signed_in,
     assert page.get_by_text("never").first.is_visible()  # the Last used column
 
 
+def test_every_audit_trail_field_is_on_a_390_px_screen_with_its_label(signed_in, filled):
+    page = signed_in(MOBILE)
+    page.goto("/audit/")
+    page.wait_for_load_state("load")
+    assert page.locator("table.stack td[data-label]").count() >= 5
+    assert page.evaluate(STACKED_CELLS_JS) == []
+    assert page.locator("td[data-label='Before → after']").first.is_visible()
+
+
 def test_every_wallet_plan_and_ledger_field_is_on_a_390_px_screen_with_its_label(signed_in, filled):
     page = signed_in(MOBILE)
     page.goto("/wallet/")
