@@ -96,6 +96,28 @@ def chunk_variants(hex_hash: str, *, radius: int) -> list[list[str]]:
     return variants
 
 
+def chunk_variant_arrays(hex_hash: str, *, radius: int) -> list[str]:
+    """``chunk_variants`` as PostgreSQL array literals, one per chunk (``{abcd,abcc,...}``, the
+    same strings in the same order): what the blocklist statement takes. Built with one table
+    look-up over all chunks at once, ~10x cheaper than formatting 272 strings one by one, which
+    was 3% of a submission's CPU."""
+    values = np.frombuffer(bytes.fromhex(hex_hash), dtype=">u2").astype(np.int64)
+    masks = np.asarray(_flips(radius), dtype=np.int64)
+    digits = _hex_digit_table()[values[:, None] ^ masks[None, :]]  # (chunks, variants, CHUNK_HEX) bytes
+    cells = np.empty((CHUNKS, len(masks), CHUNK_HEX + 1), dtype=np.uint8)
+    cells[:, :, :CHUNK_HEX] = digits
+    cells[:, :, CHUNK_HEX] = ord(",")
+    return ["{" + row.tobytes()[:-1].decode("ascii") + "}" for row in cells]
+
+
+@cache
+def _hex_digit_table() -> np.ndarray:
+    """The CHUNK_HEX lower-case hex digits of every chunk value, as bytes: 65,536 x 4 (256 KB)."""
+    return np.frombuffer(
+        "".join(f"{value:0{CHUNK_HEX}x}" for value in range(1 << CHUNK_BITS)).encode("ascii"), dtype=np.uint8
+    ).reshape(-1, CHUNK_HEX)
+
+
 @cache
 def _flips(radius: int) -> tuple[int, ...]:
     """The masks of every way to flip at most ``radius`` of a chunk's bits, no flip first."""

@@ -18,7 +18,7 @@ from PIL import UnidentifiedImageError
 
 from lib.db import prepared_cursor
 from lib.inserts import Veto, inserts_new
-from lib.pdq import CHUNK_HEX, CHUNKS, PdqHash, chunk_radius, chunk_variants, hamming_distance, pdq_of_bytes
+from lib.pdq import CHUNK_HEX, CHUNKS, PdqHash, chunk_radius, chunk_variant_arrays, hamming_distance, pdq_of_bytes
 from moderation.errors import ImageRefused
 from moderation.fields import bits_of_hex
 from moderation.models import BlockedHash, ImageHash, ModerationItem
@@ -96,8 +96,8 @@ def _nearest_params(pdq: PdqHash, indexed: bool) -> list:
     """The parameters of ``_nearest_sql`` for ``pdq``. Each chunk's variants go as the text of an
     array (hex digits need no quoting): psycopg adapts a Python list in Python, element by
     element, which for 16 lists of 17 cost more CPU than the statement's round trip."""
-    variants = chunk_variants(pdq.hex, radius=chunk_radius(settings.PDQ_MATCH_DISTANCE)) if indexed else []
-    return [pdq.hex, *("{" + ",".join(chunk) + "}" for chunk in variants), settings.PDQ_MATCH_DISTANCE]
+    arrays = chunk_variant_arrays(pdq.hex, radius=chunk_radius(settings.PDQ_MATCH_DISTANCE)) if indexed else []
+    return [pdq.hex, *arrays, settings.PDQ_MATCH_DISTANCE]
 
 
 def _nearest_in_database(pdq: PdqHash, using: str) -> BlocklistMatch | None:
