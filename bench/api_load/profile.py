@@ -57,9 +57,11 @@ def profile_submissions(*, count: int, path: str, body: bytes, headers: dict[str
     stats = pstats.Stats(profiler, stream=sys.stdout)
     by_group: dict[str, float] = defaultdict(float)
     project: list[tuple[float, float, str]] = []
+    everything: list[tuple[float, str]] = []
     for (filename, line, name), (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():
         group = _group(filename)
         by_group[group] += tottime
+        everything.append((tottime, f"{group}: {Path(filename).name}:{line} {name}"))
         if group.startswith("project:"):
             where = Path(filename).resolve().relative_to(REPO_ROOT)
             project.append((cumtime, tottime, f"{where}:{line} {name}"))
@@ -75,4 +77,7 @@ def profile_submissions(*, count: int, path: str, body: bytes, headers: dict[str
     lines.append("  project functions by cumulative CPU per submission:")
     for cumtime, tottime, where in sorted(project, reverse=True)[:18]:
         lines.append(f"    {cumtime / count * 1000:7.3f} ms cum  {tottime / count * 1000:6.3f} ms own  {where}")
+    lines.append("  functions by own CPU per submission (any package):")
+    for tottime, where in sorted(everything, reverse=True)[:24]:
+        lines.append(f"    {tottime / count * 1000:6.3f} ms own  {where}")
     return "\n".join(lines)
