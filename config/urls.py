@@ -27,3 +27,6 @@ urlpatterns = [
     path("", include("moderation.urls")),
     path("", include(("restoration.dashboard.urls", "dashboard"))),
 ]
+
+# A database outage is a 503 page with Retry-After, like the APIs' 503; anything else the 500 page.
+handler500 = "config.error_views.server_error"

@@ -151,3 +151,65 @@ def anonymous_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# --- The HTML pages: a 503 page with Retry-After, not the 500 page -------------------------------
+
+
+@pytest.fixture
+def browser_client():
+    from django.test import Client
+
+    # As a browser meets it: the handler's page, not the exception re-raised into the test.
+    return Client(raise_request_exception=False)
+
+
+def _assert_unavailable_page(response):
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    page = response.content.decode()
+    assert "We can't reach our database right now" in page
+    assert "Something went wrong" not in page
+
+
+def test_a_signed_in_dashboard_page_answers_the_503_page_and_recovers(browser_client, outage):
+    from tests.accounts.factories import OrganizationFactory, UserFactory
+
+    owner = UserFactory(username="dora", email="dora@acme.test")
+    OrganizationFactory(name="Acme Photos", owner=owner, initial_credit=1000)
+    browser_client.force_login(owner)
+    assert browser_client.get("/keys/").status_code == 200
+
+    outage.point_at(free_port())
+    _assert_unavailable_page(browser_client.get("/keys/"))
+
+    outage.end()
+    assert browser_client.get("/keys/").status_code == 200
+
+
+def test_signing_up_while_the_database_is_down_answers_the_503_page_and_creates_nobody(browser_client, outage):
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.count()
+    outage.point_at(free_port())
+    response = browser_client.post(
+        "/accounts/signup/",
+        {"email": "new@customer.test", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+    )
+    _assert_unavailable_page(response)
+    outage.end()
+    assert get_user_model().objects.count() == users
+
+
+def test_any_other_failure_is_still_the_500_page():
+    from django.test import RequestFactory
+
+    from config.error_views import server_error
+
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError:
+        response = server_error(RequestFactory().get("/keys/"))
+    assert response.status_code == 500
+    assert "Retry-After" not in response
+    assert "Something went wrong" in response.content.decode()
