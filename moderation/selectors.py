@@ -19,7 +19,7 @@ def queue(*, status: str = ModerationItem.Status.OPEN, origin: str = "") -> Quer
 
 def item_get(item_id) -> ModerationItem:
     return ModerationItem.objects.select_related(
-        "job", "organization", "api_key__subscription", "user", "matched_hash", "resolved_by"
+        "job__organization__wallet", "organization", "api_key__subscription", "user", "matched_hash", "resolved_by"
     ).get(pk=item_id)
 
 

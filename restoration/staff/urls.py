@@ -14,4 +14,6 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/plan/", views.organization_plan, name="organization_plan"),
     path("organizations/<uuid:organization_id>/status/", views.organization_status, name="organization_status"),
     path("models/", views.models, name="models"),
+    path("requests/", views.request_lookup, name="request_lookup"),
+    path("requests/<uuid:job_id>/", views.request_detail, name="request_detail"),
 ]

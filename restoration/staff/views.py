@@ -32,7 +32,7 @@ from jobs.selectors import queue_depth, worker_status
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from moderation.access import is_staff_admin, staff_view
 from restoration.licensing import deployment_is_commercial, licence_state, payments_configured
-from restoration.staff import finance, reports
+from restoration.staff import finance, lookup, reports
 from restoration.staff.charts import bar_chart
 from restoration.staff.forms import PlanChangeForm, WalletAdjustForm
 
@@ -202,6 +202,7 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "members": organization.memberships.select_related("user").order_by("created_at"),
         "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
         "payments": payments_for(organization)[:20],
+        "jobs": organization.jobs.select_related("api_key")[:25],
         "billing_account": billing_account_for(organization),
     }
     return render(request, "staff/organization_detail.html", context, status=status)
@@ -260,3 +261,26 @@ def models(request: HttpRequest) -> HttpResponse:
         "commercial": deployment_is_commercial(),
     }
     return render(request, "staff/models.html", context)
+
+
+@staff_view
+def request_lookup(request: HttpRequest) -> HttpResponse:
+    """Find a request by the id a customer quotes: the job's page, or for an upload refused at
+    intake the moderation item that recorded it."""
+    query = request.GET.get("q", "").strip()
+    if not query:
+        return render(request, "staff/request_lookup.html", {"query": ""})
+    found = lookup.request_find(query)
+    if found is not None and found.job_id:
+        return redirect("staff:request_detail", job_id=found.job_id)
+    if found is not None and found.item_id:
+        return redirect("moderation:item", item_id=found.item_id)
+    return render(request, "staff/request_lookup.html", {"query": query, "not_found": True}, status=404)
+
+
+@staff_view
+def request_detail(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    record = lookup.request_record(job_id)
+    if record is None:
+        raise Http404("No such request.")
+    return render(request, "staff/request_detail.html", {"record": record, "job": record.job})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.browser.conftest import DESKTOP, MOBILE
+from tests.browser.conftest import DESKTOP, MOBILE, sign_in
 from tests.browser.pages import dashboard_with_data, page_urls
 
 SIGNED_OUT = {
@@ -24,9 +24,31 @@ def _target() -> Path:
     return target
 
 
-def test_screenshots_of_every_page(signed_in, new_context, customer, settings):
+def _staff_urls(filled, organization) -> dict[str, str]:
+    from django.urls import reverse
+
+    return {
+        "staff-home": reverse("staff:home"),
+        "staff-request-lookup": reverse("staff:request_lookup") + "?q=codeformer-image-restoration_unknown",
+        "staff-request-completed": reverse("staff:request_detail", args=[filled.completed.id]),
+        "staff-request-failed": reverse("staff:request_detail", args=[filled.failed.id]),
+        "staff-organization": reverse("staff:organization_detail", args=[organization.id]),
+        "staff-moderation": reverse("moderation:queue"),
+        "staff-billing": reverse("staff:billing"),
+    }
+
+
+def test_screenshots_of_every_page(signed_in, new_context, customer, settings, live_server):
+    from moderation.models import StaffMember
+    from tests.accounts.factories import UserFactory
+
     target = _target()
-    urls = page_urls(dashboard_with_data(customer.organization, settings))
+    filled = dashboard_with_data(customer.organization, settings)
+    urls = page_urls(filled)
+    settings.STAFF_REQUIRE_2FA = False
+    staff = UserFactory(username="stella", email="stella@codeformer.test", is_staff=True)
+    StaffMember.objects.create(user=staff, role=StaffMember.Role.ADMIN)
+    staff_urls = _staff_urls(filled, customer.organization)
     written = []
     for label, viewport in (("desktop", DESKTOP), ("mobile", MOBILE)):
         page = signed_in(viewport)
@@ -35,6 +57,15 @@ def test_screenshots_of_every_page(signed_in, new_context, customer, settings):
             page.wait_for_load_state("networkidle")
             path = target / f"{name}-{label}.png"
             page.screenshot(path=str(path), full_page=True)
+            written.append(path)
+        staff_context = new_context(viewport)
+        sign_in(staff_context, staff, live_server)
+        staff_page = staff_context.new_page()
+        for name, url in staff_urls.items():
+            staff_page.goto(url)
+            staff_page.wait_for_load_state("networkidle")
+            path = target / f"{name}-{label}.png"
+            staff_page.screenshot(path=str(path), full_page=True)
             written.append(path)
         anonymous = new_context(viewport).new_page()
         for name, url in SIGNED_OUT.items():

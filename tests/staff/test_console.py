@@ -23,7 +23,7 @@ from tests.dashboard.conftest import submit_job
 pytestmark = pytest.mark.django_db
 
 Kind = LedgerEntry.Kind
-STAFF_PAGES = ["home", "billing", "billing_csv", "organizations", "models"]
+STAFF_PAGES = ["home", "billing", "billing_csv", "organizations", "models", "request_lookup"]
 
 
 @pytest.mark.parametrize("name", STAFF_PAGES)
