@@ -126,3 +126,58 @@ def test_the_password_reset_mail_does_not_reveal_a_username(client, alice):
     assert message.subject == "[CodeFormer Cloud] Reset your password"
     assert DERIVED not in message.body and "username" not in message.body
     assert "/accounts/password/reset/key/" in message.body
+
+
+# --- The two-factor pages: allauth's title case, read through locale/en ---------------------------
+
+LOCALE = __import__("pathlib").Path(__file__).resolve().parents[2] / "locale" / "en" / "LC_MESSAGES"
+
+
+def _catalog_of_po(path) -> dict[str, str]:
+    """The msgid -> msgstr pairs of a catalog of one-line entries, as locale/en's are."""
+    pairs, msgid = {}, None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("msgid "):
+            msgid = line[len("msgid ") :].strip().strip('"')
+        elif line.startswith("msgstr ") and msgid:
+            pairs[msgid] = line[len("msgstr ") :].strip().strip('"').replace("\\'", "'")
+    return pairs
+
+
+def test_the_compiled_catalog_says_what_its_source_says():
+    import gettext
+
+    with (LOCALE / "django.mo").open("rb") as compiled:
+        translations = gettext.GNUTranslations(compiled)
+    source = _catalog_of_po(LOCALE / "django.po")
+    assert len(source) > 20
+    assert {msgid: translations.gettext(msgid) for msgid in source} == source
+
+
+def test_every_translated_text_is_in_sentence_case():
+    for msgid, msgstr in _catalog_of_po(LOCALE / "django.po").items():
+        assert msgstr.lower() == msgid.lower() or msgstr[0].isupper(), msgid
+        words = msgstr.split()
+        assert all(word == word.lower() for word in words[1:]), msgstr
+
+
+def test_the_two_factor_pages_read_in_sentence_case(client, alice):
+    client.force_login(alice)
+    index = text_of(client.get(reverse("mfa_index")))
+    assert "Two-factor authentication" in index and "Authenticator app" in index and "Recovery codes" in index
+    # Setting up an authenticator asks for the password again first.
+    confirm = client.get(reverse("mfa_activate_totp"))["Location"]
+    assert client.post(confirm, {"password": DEFAULT_PASSWORD}).status_code == 302
+    activate = text_of(client.get(reverse("mfa_activate_totp")))
+    assert "Activate an authenticator app" in activate
+    for page in (index, activate):
+        assert "Two-Factor Authentication" not in page
+        assert "Authenticator App" not in page
+        assert "Recovery Codes" not in page
+
+
+def test_confirming_access_reads_in_sentence_case(client, alice):
+    client.force_login(alice)  # no recent password: setting up an authenticator asks again
+    page = text_of(client.get(reverse("mfa_activate_totp"), follow=True))
+    assert "Confirm it's you" in page or "Confirm it&#x27;s you" in page
+    assert "Confirm Access" not in page
