@@ -107,6 +107,8 @@ def page_urls(filled: Filled) -> dict[str, str]:
         "settings": "/settings/",
         "team": "/team/",
         "account": "/accounts/password/change/",
+        "two-factor": "/accounts/2fa/",
+        "email-addresses": "/accounts/email/",
         "not-found": "/no/such/page/",
     }
 
