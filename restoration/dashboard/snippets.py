@@ -40,6 +40,10 @@ class SnippetGroup:
         return self.api
 
 
+# How often the examples poll: polls share the organization's rate limit with submissions.
+POLL_INTERVAL_S = 5
+
+
 def request_snippets(
     *,
     base_url: str,
@@ -242,25 +246,44 @@ def _gateway(base: str, options: dict, *, image_url: str, file_name: str, key: s
         js_body = '  headers: { "Ocp-Apim-Subscription-Key": KEY },\n  body: form,\n'
     python = (
         "import os\nimport time\n\nimport requests\n\n"
-        f"KEY = {py_key}\n"
-        f"job = {py_call}.json()\n"
+        f"KEY = {py_key}\n\n\n"
+        "def answer_of(response):\n"
+        '    """The JSON answer; an error\'s message says what to fix (every error has one)."""\n'
+        "    if response.status_code >= 400:\n"
+        '        raise SystemExit(f"{response.status_code}: {response.text}")\n'
+        "    return response.json()\n\n\n"
+        f"job = answer_of({py_call})\n"
         '# Wait for the result (or pass a webhook, or follow the live stream at polling_url + "/stream").\n'
+        "# Polls count against the organization's rate limit, as submissions do: every 5 s is plenty.\n"
         "while True:\n"
-        '    status = requests.get(job["polling_url"], headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=30).json()\n'
+        f"    time.sleep({POLL_INTERVAL_S})\n"
+        '    response = requests.get(job["polling_url"], headers={"Ocp-Apim-Subscription-Key": KEY}, timeout=30)\n'
+        "    if response.status_code == 429:  # over the rate limit: wait as long as it says\n"
+        '        time.sleep(min(int(response.headers.get("Retry-After", "5")), 60))\n'
+        "        continue\n"
+        "    status = answer_of(response)\n"
         '    if status["status"] not in ("QUEUED", "PROCESSING"):\n'
         "        break\n"
-        "    time.sleep(1)\n"
         'print(status["status"], status["output"] and status["output"]["media_url"][0])'
     )
     javascript = (
-        f"const KEY = {js_key};\n"
-        + js_setup
-        + f'const job = await (await fetch({json.dumps(generate)}, {{\n  method: "POST",\n{js_body}}})).json();\n'
+        f"const KEY = {js_key};\n" + js_setup + "// An error's message says what to fix (every error has one).\n"
+        "const answerOf = async (response) => {\n"
+        "  if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);\n"
+        "  return response.json();\n"
+        "};\n"
+        + f'const job = await answerOf(await fetch({json.dumps(generate)}, {{\n  method: "POST",\n{js_body}}}));\n'
+        "// Polls count against the organization's rate limit, as submissions do: every 5 s is plenty.\n"
         "let status;\n"
         "do {\n"
-        "  await new Promise((r) => setTimeout(r, 1000));\n"
-        '  status = await (await fetch(job.polling_url, { headers: { "Ocp-Apim-Subscription-Key": KEY } })).json();\n'
-        '} while (["QUEUED", "PROCESSING"].includes(status.status));\n'
+        f"  await new Promise((r) => setTimeout(r, {POLL_INTERVAL_S * 1000}));\n"
+        '  const response = await fetch(job.polling_url, { headers: { "Ocp-Apim-Subscription-Key": KEY } });\n'
+        "  if (response.status === 429) {  // over the rate limit: wait as long as it says\n"
+        '    await new Promise((r) => setTimeout(r, Math.min(Number(response.headers.get("Retry-After") ?? 5), 60) * 1000));\n'
+        "    continue;\n"
+        "  }\n"
+        "  status = await answerOf(response);\n"
+        '} while (!status || ["QUEUED", "PROCESSING"].includes(status.status));\n'
         "console.log(status.status, status.output?.media_url[0]);"
     )
     curl += (
