@@ -120,6 +120,18 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
+def _accepted_media_types(view: Any) -> str:
+    """' Send the body as a, b or c.' for a 415: what this endpoint's parsers read."""
+    try:
+        types = list(dict.fromkeys(parser.media_type for parser in view.get_parsers()))
+    except AttributeError:
+        return ""
+    if not types:
+        return ""
+    listed = types[0] if len(types) == 1 else f"{', '.join(types[:-1])} or {types[-1]}"
+    return f" Send the body as {listed}, with that Content-Type."
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     view = context.get("view")
     if isinstance(exc, (OperationalError, InterfaceError)):
@@ -149,5 +161,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             429: "Too Many Requests",
         }
         code = exc.status_code
-        return _render(view, code, titles.get(code, "Error"), _flatten(exc.detail), headers)
+        message = _flatten(exc.detail)
+        if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+            message += _accepted_media_types(view)
+        return _render(view, code, titles.get(code, "Error"), message, headers)
     return None

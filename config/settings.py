@@ -437,11 +437,23 @@ CORS_ALLOW_HEADERS = [
     "cache-control",
     "content-type",
     "idempotency-key",
+    "last-event-id",
     "ocp-apim-subscription-key",
+    "prefer",
     "x-webhook-url",
     "x-requested-with",
 ]
-CORS_EXPOSE_HEADERS = ["retry-after", "x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
+# Every header the API documents in an answer, so a browser app can read them too.
+CORS_EXPOSE_HEADERS = [
+    "retry-after",
+    "x-request-id",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+    "idempotent-replayed",
+    "preference-applied",
+]
 
 # --- Trust and safety.
 # Staff pages need a second factor (allauth.mfa) outside development.

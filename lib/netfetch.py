@@ -292,10 +292,15 @@ def _ascii_host(host: str) -> str:
 
 
 def _safe(url: str) -> str:
-    """The URL as it may appear in an error message: no query string (it may hold a token)."""
+    """The URL as it may appear in an error message: no user info or query string (either may
+    hold a secret), the port kept (it is often what was wrong)."""
     try:
         parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"[:200]
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"[:200]
     except ValueError:
         return "the URL"
 
@@ -338,7 +343,12 @@ class _Exchange:
                 sock = ssl.create_default_context().wrap_socket(self.raw, server_hostname=target.host)
             self.connection = http.client.HTTPConnection(target.ip, target.port, timeout=remaining)
             self.connection.sock = sock
-            all_headers = {"Host": target.host_header, "User-Agent": USER_AGENT, **headers}
+            # Header names are case-insensitive: a caller's own User-Agent (any spelling) replaces
+            # the fetcher's instead of going out as a second one.
+            defaults = {"Host": target.host_header, "User-Agent": USER_AGENT}
+            given = {name.lower() for name in headers}
+            all_headers = {name: value for name, value in defaults.items() if name.lower() not in given}
+            all_headers.update(headers)
             self.connection.request(method, target.path, body=body, headers=all_headers)
             self.response = self.connection.getresponse()
         except BaseException as exc:

@@ -8,7 +8,7 @@ cross-site request to ride on.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +35,11 @@ class ChallengeResponse(serializers.Serializer):
     question = serializers.CharField()
 
 
+@extend_schema_serializer(component_name="Report")  # documented as ReportRequest, not ReportRequestRequest
 class ReportRequest(serializers.Serializer):
+    """An abuse report about a restoration: what it is, why it should not exist, and the answer to
+    the challenge that keeps automated reports out."""
+
     target = serializers.CharField(max_length=2000, help_text="The result URL or the request id.")
     category = serializers.ChoiceField(choices=AbuseReport.Category.choices)
     details = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")

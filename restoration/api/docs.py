@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from jobs.idempotency import KEY_SEPARATOR, MAX_IDEMPOTENCY_KEY_LENGTH
 from restoration.api.serializers import DemoErrorResponse, ErrorResponse
 
 ERROR_DESCRIPTIONS = {
@@ -60,8 +61,11 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Any unique string (max 200 characters). A retry with the same key returns the first "
-    "request's job(s) instead of creating and charging new ones.",
+    description=f"A unique string of yours, up to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters "
+    f"(no `{KEY_SEPARATOR}`), such as a UUID. A retry with the same key returns the first request's job(s), "
+    "with the header `Idempotent-Replayed: true`, instead of creating and charging new ones; the same key "
+    "with a different request is a 422. Keys are kept with the organization's requests, so reusing one "
+    "later replays the old request.",
 )
 WEBHOOK_URL_HEADER = OpenApiParameter(
     "X-Webhook-URL",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from jobs.models import WebhookDelivery
@@ -16,17 +17,18 @@ WEBHOOK_EVENTS = tuple(WebhookDelivery.Event.values)
 DEMO_UPSCALES = (1, 2, 4)
 
 
+# drf-spectacular documents a serializer by the first docstring it finds on the class or the
+# project's classes it inherits from, so the public API reference reads these docstrings: every
+# request serializer has its own, written for the API's users, and the notes below are comments.
+#
+# StrictSerializer refuses fields it does not declare, naming them, instead of ignoring a typo.
+# Each instance gets a shallow copy of the declared fields where DRF deep-copies them (every field
+# re-built from deep copies of its arguments, ~5% of an accepted submission's CPU). DRF copies so
+# that an instance may modify its own fields; these request serializers never do. Each instance
+# still has its own field objects, which ``bind()`` names and attaches to it; what the copies
+# share (arguments, validators, a ListField's child) is only read. A nested serializer, which
+# caches its own bound fields, is deep-copied as before.
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare, naming them, instead of ignoring a typo.
-
-    Each instance gets a shallow copy of the declared fields where DRF deep-copies them (every
-    field re-built from deep copies of its arguments, ~5% of an accepted submission's CPU). DRF
-    copies so that an instance may modify its own fields; these request serializers never do.
-    Each instance still has its own field objects, which ``bind()`` names and attaches to it; what
-    the copies share (arguments, validators, a ListField's child) is only read. A nested
-    serializer, which caches its own bound fields, is deep-copied as before.
-    """
-
     def get_fields(self):
         return {
             name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
@@ -80,7 +82,13 @@ class GenerateParams(StrictSerializer):
     model = model_field()
 
 
+# The reference names request bodies <name>Request (COMPONENT_SPLIT_REQUEST), not <name>RequestRequest.
+@extend_schema_serializer(component_name="GenerateJSON")
 class GenerateJSONRequest(GenerateParams):
+    """A restoration to queue, as JSON or form-encoded fields: the image as a public URL (`image`)
+    or as base64 (`image_base64`), with its options. A field the API does not know is a 400 that
+    names it."""
+
     image = serializers.CharField(
         required=False,
         max_length=2000,
@@ -91,7 +99,11 @@ class GenerateJSONRequest(GenerateParams):
     )
 
 
+@extend_schema_serializer(component_name="GenerateMultipart")
 class GenerateMultipartRequest(GenerateParams):
+    """A restoration to queue, as multipart/form-data: the image as a file part (`image`), with
+    its options as form fields."""
+
     image = serializers.FileField(help_text="The image file (PNG, JPEG, WEBP, BMP or TIFF).")
 
 
@@ -174,14 +186,22 @@ class DemoParams(StrictSerializer):
     model = model_field()
 
 
+@extend_schema_serializer(component_name="DemoJSON")
 class DemoJSONRequest(DemoParams):
+    """A restoration done in this call, as JSON: one image (`image_base64`) or several
+    (`images_base64`), with its options."""
+
     image_base64 = Base64TextField(required=False, help_text="One image as base64 (data URI prefix optional).")
     images_base64 = serializers.ListField(
         child=Base64TextField(), required=False, allow_empty=False, help_text="Several images as base64."
     )
 
 
+@extend_schema_serializer(component_name="DemoMultipart")
 class DemoMultipartRequest(DemoParams):
+    """A restoration done in this call, as multipart/form-data: one or more image file parts
+    (`image`), or one image as base64 in a form field, with its options."""
+
     image = serializers.ListField(child=serializers.FileField(), required=False, help_text="One or more image files.")
     image_base64 = Base64TextField(required=False, help_text="One image as base64, as a form field.")
 

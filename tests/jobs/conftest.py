@@ -109,7 +109,13 @@ class Receiver:
                 with receiver.lock:
                     status = receiver.statuses[min(len(receiver.requests), len(receiver.statuses) - 1)]
                     receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers.items()), "body": body, "status": status}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers.items()),
+                            "header_lines": list(self.headers.items()),  # repeats included
+                            "body": body,
+                            "status": status,
+                        }
                     )
                     receiver.arrived.notify_all()
                 self.send_response(status)

@@ -58,6 +58,9 @@ def test_every_event_is_delivered_signed_with_the_status_object_as_body(worker, 
         delivery = WebhookDelivery.objects.get(id=_delivery_id(request))
         bodies.setdefault(delivery.event, []).append(payload)
         assert payload["request_id"] == job.request_id
+        # One User-Agent, the webhooks' own (the fetcher's default once went out beside it).
+        agents = [value for name, value in request["header_lines"] if name.lower() == "user-agent"]
+        assert agents == ["codeformer-webhooks/1.0"]
     assert sorted((event, len(items)) for event, items in bodies.items()) == [
         ("completed", 1),
         ("logs", 3),

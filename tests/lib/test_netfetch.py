@@ -342,3 +342,20 @@ class _serving:
 def test_a_mapped_metadata_address_is_blocked_and_a_public_one_allowed():
     assert not netfetch._is_allowed(ipaddress.ip_address("::ffff:169.254.169.254"))
     assert netfetch._is_allowed(ipaddress.ip_address("8.8.8.8"))
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:8199/hook", "http://127.0.0.1:8199/hook"),
+        ("http://[::1]:8080/a", "http://[::1]:8080/a"),
+        ("https://user:secret@10.0.0.1/x?token=abc", "https://10.0.0.1/x"),
+    ],
+)
+def test_a_refusal_names_the_url_with_its_port_but_without_secrets(url, shown):
+    with pytest.raises(UnsafeURL) as refused:
+        netfetch.check_public_url(url)
+    # Credentials are refused on their own grounds; the message never repeats them.
+    assert "secret" not in str(refused.value) and "token" not in str(refused.value)
+    if "@" not in url:
+        assert f"{shown} points to an address the server may not reach." == str(refused.value)

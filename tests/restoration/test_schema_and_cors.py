@@ -112,26 +112,50 @@ def test_a_preflight_allows_any_origin_and_the_key_headers(anonymous, path):
         path,
         HTTP_ORIGIN="https://app.example.org",
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="ocp-apim-subscription-key, content-type, idempotency-key, x-webhook-url",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=(
+            "ocp-apim-subscription-key, content-type, idempotency-key, x-webhook-url, prefer, last-event-id"
+        ),
     )
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "*"
     allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
-    assert {"ocp-apim-subscription-key", "content-type", "idempotency-key", "x-webhook-url"} <= allowed
+    # Every request header the API documents (Prefer: wait=N, an EventSource's Last-Event-ID).
+    assert {
+        "ocp-apim-subscription-key",
+        "content-type",
+        "idempotency-key",
+        "x-webhook-url",
+        "prefer",
+        "last-event-id",
+    } <= allowed
     assert "POST" in response["Access-Control-Allow-Methods"]
 
 
-def test_answers_carry_the_cors_header_and_expose_the_rate_limit_headers(client, customer):
-    response = client.post(
-        GENERATE_URL,
-        {"image_base64": base64.b64encode(png_bytes()).decode()},
-        format="json",
-        HTTP_ORIGIN="https://app.example.org",
+def test_answers_carry_the_cors_header_and_expose_every_header_the_api_sets(client, customer):
+    body = {"image_base64": base64.b64encode(png_bytes()).decode()}
+    first = client.post(GENERATE_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="cors-1")
+    replay = client.post(
+        GENERATE_URL, body, format="json", HTTP_ORIGIN="https://app.example.org", HTTP_IDEMPOTENCY_KEY="cors-1"
     )
-    assert response.status_code == 202
-    assert response["Access-Control-Allow-Origin"] == "*"
-    exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert {"ratelimit-limit", "ratelimit-remaining", "retry-after"} <= exposed
+    assert (first.status_code, replay.status_code) == (202, 202)
+    assert replay["Access-Control-Allow-Origin"] == "*"
+    exposed = {h.strip().lower() for h in replay["Access-Control-Expose-Headers"].split(",")}
+    # What a browser app may read: every non-standard header this answer carries, and the rest
+    # the API documents (Retry-After on 429/503, Preference-Applied on a Prefer: wait answer).
+    set_here = {name.lower() for name in replay.headers} - {
+        "content-type",
+        "content-length",
+        "vary",
+        "allow",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+        "access-control-allow-origin",
+        "access-control-expose-headers",
+    }
+    assert "idempotent-replayed" in set_here and "ratelimit-policy" in set_here
+    assert set_here | {"retry-after", "preference-applied"} <= exposed
 
 
 def test_health_answers_cross_origin(db, anonymous):
@@ -181,3 +205,40 @@ def test_the_docs_list_the_gateway_first_and_abuse_reports_last(schema):
     assert tags == ["Gateway API", "Demo API", "Trust and safety"]
     used = {tag for operations in schema["paths"].values() for op in operations.values() for tag in op.get("tags", [])}
     assert used == set(tags)  # every section has a description and an order
+
+
+def test_the_reference_describes_the_request_bodies_for_their_users_not_our_internals(schema):
+    components = schema["components"]["schemas"]
+    assert not [name for name in components if name.endswith("RequestRequest")]
+    for name in (
+        "GenerateJSONRequest",
+        "GenerateMultipartRequest",
+        "DemoJSONRequest",
+        "DemoMultipartRequest",
+        "ReportRequest",
+    ):
+        description = components[name].get("description", "")
+        assert description, name
+        for internal in ("CPU", "DRF", "deep-cop", "bind()", "serializer"):
+            assert internal not in description, (name, internal)
+
+
+def test_the_idempotency_key_is_documented_with_the_limits_it_is_checked_against(schema):
+    from jobs.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH
+
+    operation = schema["paths"]["/codeformer-image-restoration/v1/codeformer/generate"]["post"]
+    [header] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    assert f"up to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters" in header["description"]
+    assert "200" not in header["description"]
+
+
+def test_an_unsupported_content_type_is_a_415_saying_what_to_send_and_charges_nothing(client, nothing_created):
+    guard = nothing_created()
+    response = client.generic("POST", GENERATE_URL, b"image=https://example.com/a.png", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json() == {
+        "error": "Unsupported Media Type",
+        "message": 'Unsupported media type "text/plain" in request. Send the body as application/json, '
+        "multipart/form-data or application/x-www-form-urlencoded, with that Content-Type.",
+    }
+    guard.assert_unchanged()
