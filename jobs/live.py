@@ -11,6 +11,9 @@ Events:
               charged (minor units; 0 when not charged); sent first and whenever it changes.
   ``log``     one log line ``{"at", "message"}``; its SSE id is the line's id.
   ``done``    the request reached a final status; the server closes the stream.
+
+A reconnect (``Last-Event-ID`` sent) to a request that is final, with no line after that id,
+answers 204 No Content: EventSource stops reconnecting on a 204.
 """
 
 from __future__ import annotations
@@ -102,6 +105,14 @@ def amount_charged(job: Job) -> int:
     """Minor units actually taken for the job: its captures (0 for canceled, failed, errored)."""
     total = LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.CAPTURE).aggregate(total=Sum("amount"))["total"]
     return -(total or 0)
+
+
+def finished_before(job: Job, last_event_id: int) -> bool:
+    """Whether a client reconnecting with ``last_event_id`` has already seen the whole of a
+    final request: nothing is left to stream. EventSource reconnects on its own after ``done``
+    (the server closing is to it a dropped connection); answering 204 stops it, as the SSE
+    specification says, instead of replaying ``status`` and ``done`` every half second."""
+    return job.is_terminal and not JobLog.objects.filter(job=job, id__gt=last_event_id).exists()
 
 
 def _event(name: str, data, event_id: int | None = None) -> str:

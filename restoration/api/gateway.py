@@ -15,7 +15,7 @@ from rest_framework.utils.urls import remove_query_param
 
 from accounts.authentication import QUERY_PARAM as KEY_QUERY_PARAM
 from jobs.idempotency import job_replay
-from jobs.live import event_stream_response, job_event_stream, parse_last_event_id
+from jobs.live import event_stream_response, finished_before, job_event_stream, parse_last_event_id
 from jobs.models import Job
 from jobs.selectors import job_get, job_status_payload, jobs_for
 from jobs.services import job_admission_precheck, job_cancel, job_submit, jobs_await
@@ -226,7 +226,9 @@ class RequestStreamView(KeyedAPIView):
         "line as it is written (its SSE `id` is the line's id); and `done` once the request is final, "
         "after which the server closes the stream. A connection lasts at most about a minute; "
         "reconnect with `Last-Event-ID` (EventSource does this by itself) to continue without "
-        "repeats. Authenticate with the `Ocp-Apim-Subscription-Key` header, a bearer token, or the "
+        "repeats. A reconnect to a request that is already final, with nothing after `Last-Event-ID`, "
+        "answers 204 No Content, which stops an EventSource from reconnecting; call `close()` on `done` "
+        "all the same (every reconnect counts against the rate limit). Authenticate with the `Ocp-Apim-Subscription-Key` header, a bearer token, or the "
         "`subscription-key` query parameter (browsers' EventSource cannot send headers).\n\n"
         '```\nevent: status\ndata: {"request_id":"codeformer-image-restoration_…","status":'
         '"PROCESSING",…,"live":{"stage":"Restoring faces.","faces_detected":null,'
@@ -238,12 +240,18 @@ class RequestStreamView(KeyedAPIView):
             (200, "text/event-stream"): OpenApiResponse(
                 OpenApiTypes.STR, description="The event stream (status, log and done events)."
             ),
+            204: OpenApiResponse(
+                description="A reconnect (`Last-Event-ID` sent) to a request that is final, with nothing "
+                "new since: there is nothing left to stream."
+            ),
             **gateway_errors(401, 403, 404, 429, 500),
         },
     )
     def get(self, request: Request, request_id: str):
         job = job_get(organization=self.organization, request_id=request_id)
         last = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
+        if last is not None and finished_before(job, parse_last_event_id(last)):
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return event_stream_response(
             job_event_stream(
                 organization=self.organization,

@@ -159,8 +159,9 @@ def status_snippets(*, base_url: str, key: str | None = None) -> SnippetGroup:
         'const headers = { "Ocp-Apim-Subscription-Key": KEY };\n\n'
         f"const status = await (await fetch(`{status.replace(placeholder, '${REQUEST_ID}')}`, {{ headers }})).json();\n"
         "console.log(status.status);\n\n"
-        "// Live: server-sent events until the request is final (in a browser, EventSource with\n"
-        "// ?subscription-key=... works too, and reconnects by itself).\n"
+        "// Live: server-sent events until the request is final. In a browser, EventSource with\n"
+        "// ?subscription-key=... works too (on a page only your own people use: the key spends your\n"
+        "// wallet); it reconnects by itself, so call source.close() on the done event.\n"
         f"const answer = await fetch(`{stream.replace(placeholder, '${REQUEST_ID}')}`, {{ headers }});\n"
         "const decoder = new TextDecoder();\n"
         'let buffer = "";\n'

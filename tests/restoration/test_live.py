@@ -91,6 +91,23 @@ def test_reconnecting_with_last_event_id_sends_only_new_lines_and_ends_with_done
     assert final["live"]["faces_detected"] == 1
 
 
+def test_reconnecting_after_done_answers_204_so_event_source_stops(client, quick_stream, scaling_engine):
+    request_id = generate(client).json()["request_id"]
+    job_run(job_id=Job.objects.get().id)
+    events = read_stream(client.get(stream_url(request_id)))
+    assert events[-1]["event"] == "done"
+    last_id = events[-1]["id"]  # what an EventSource sends back as Last-Event-ID
+
+    again = client.get(stream_url(request_id), HTTP_LAST_EVENT_ID=last_id)
+    assert again.status_code == 204
+    assert again.content == b""
+    # A client that missed lines (an earlier id) still gets them, then status and done.
+    earlier = read_stream(client.get(stream_url(request_id), HTTP_LAST_EVENT_ID=str(int(last_id) - 1)))
+    assert [event["event"] for event in earlier] == ["log", "status", "done"]
+    # A first connection (no Last-Event-ID) to a finished request streams it whole, as before.
+    assert read_stream(client.get(stream_url(request_id)))[-1]["event"] == "done"
+
+
 def test_the_stream_accepts_the_key_as_a_query_parameter_for_event_source(customer, anonymous, quick_stream):
     request_id = generate(customer.client()).json()["request_id"]
     response = anonymous.get(stream_url(request_id), {"subscription-key": customer.key})
