@@ -44,11 +44,9 @@ class TooManyJobsInFlight(ApplicationError):
     retry_after_s = 10
 
     def __init__(self, message: str | None = None, *, limit: int | None = None, in_flight: int | None = None, **kwargs):
+        # The RateLimit-* headers stay those of the request rate (the view adds them): this cap is
+        # another limit, told by the message and Retry-After.
         headers = {"Retry-After": str(self.retry_after_s), **(kwargs.pop("headers", None) or {})}
-        if limit is not None:
-            headers.setdefault("RateLimit-Limit", str(limit))
-            headers.setdefault("RateLimit-Remaining", "0")
-            headers.setdefault("RateLimit-Reset", str(self.retry_after_s))
         super().__init__(message, headers=headers, **kwargs)
         self.limit = limit
         self.in_flight = in_flight

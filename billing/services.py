@@ -421,7 +421,9 @@ def _refusal(organization_id, *, adding: int, max_in_flight: int | None) -> Exce
         return in_debt_error(balance)
     if max_in_flight is not None and in_flight + adding > max_in_flight:
         return TooManyJobsInFlight(
-            f"This organization may have at most {max_in_flight} requests queued or processing; {in_flight} are.",
+            f"This organization may have at most {max_in_flight} request{'' if max_in_flight == 1 else 's'} "
+            f"queued or processing at once; {in_flight} {'is' if in_flight == 1 else 'are'}. "
+            "Send it again when one has finished.",
             limit=max_in_flight,
             in_flight=in_flight,
         )

@@ -83,7 +83,7 @@ class KeyedAPIView(JSONErrorsAPIView):
         state = getattr(self, "rate_state", None)
         if state is not None:
             for name, value in ratelimit_headers(state).items():
-                if name not in response:  # a 429 for jobs in flight brings its own
+                if name not in response:  # a 429 for the request rate brings its own (the same)
                     response[name] = value
         return super().finalize_response(request, response, *args, **kwargs)
 

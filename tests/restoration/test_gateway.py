@@ -436,8 +436,10 @@ def test_past_the_jobs_in_flight_cap_it_answers_429_and_holds_nothing(client, cu
     assert generate(client).status_code == 202
     guard = nothing_created()
     response = generate(client)
-    _assert_error(response, 429, "at most 1 requests queued or processing")
+    _assert_error(response, 429, "at most 1 request queued or processing at once; 1 is.")
     assert "Retry-After" in response
+    # The RateLimit-* headers still tell the request rate, which has room left: 2 of 100 used.
+    assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == ("100", "98")
     guard.assert_unchanged()
 
 
