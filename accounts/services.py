@@ -173,14 +173,16 @@ def organization_create_owned(*, user, name: str) -> Organization:
 
 
 @transaction.atomic
-def organization_set_status(*, organization: Organization, status: str) -> Organization:
-    """Suspend or reactivate. A suspended organization's keys answer 403."""
+def organization_set_status(*, organization: Organization, status: str, actor=None, reason: str = "") -> Organization:
+    """Suspend or reactivate. A suspended organization's keys answer 403. ``actor`` and
+    ``reason`` go into the audit entry (the staff console requires a reason)."""
     if status not in Organization.Status.values:
         raise BadRequest(f"Unknown status {status!r}; expected one of {', '.join(Organization.Status.values)}.")
     before = Organization.objects.filter(pk=organization.pk).values_list("status", flat=True).first()
     Organization.objects.filter(pk=organization.pk).update(status=status)
     organization.status = status
-    audit_update(organization, {"status": (before, status)})
+    extra = {"reason": reason.strip()} if reason.strip() else {}
+    audit_update(organization, {"status": (before, status)}, actor=actor, **extra)
     return organization
 
 

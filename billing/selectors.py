@@ -72,3 +72,20 @@ def payment_get(*, organization, payment_id) -> Payment:
     if payment is None:
         raise NotFound("No such payment.")
     return payment
+
+
+def job_refund_state(organization, job) -> tuple[int, LedgerEntry | None]:
+    """What refunding ``job`` would give back (its capture; 0 when nothing was charged) and the
+    refund already booked for it, if any."""
+    from billing.services import refund_key
+
+    kinds = LedgerEntry.Kind
+    capture, refund = None, None
+    for entry in LedgerEntry.objects.filter(
+        organization=organization, job_id=job.id, kind__in=[kinds.CAPTURE, kinds.ADJUSTMENT]
+    ):
+        if entry.kind == kinds.CAPTURE:
+            capture = entry
+        elif entry.idempotency_key == refund_key(job):
+            refund = entry
+    return (-capture.amount if capture else 0), refund

@@ -458,6 +458,9 @@ CORS_EXPOSE_HEADERS = [
 # --- Trust and safety.
 # Staff pages need a second factor (allauth.mfa) outside development.
 STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", not DEBUG)
+# The largest wallet adjustment a staff member may type, either way (minor units; default
+# $1,000.00): a slip of the keyboard must not mint a fortune. Larger credits come as payments.
+STAFF_ADJUSTMENT_MAX = env_int("STAFF_ADJUSTMENT_MAX", 100_000, minimum=1)
 # PDQ: inputs within this many bits (of 256) of a blocked hash are refused; ThreatExchange uses 31.
 PDQ_MATCH_DISTANCE = env_int("PDQ_MATCH_DISTANCE", 31, minimum=0)
 # Hashes of flat, featureless images (quality below this) collide too easily to refuse anyone on.

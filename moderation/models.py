@@ -144,7 +144,7 @@ class ModerationAction(models.Model):
         RESTORE = "restore", "Restored"
         DELETE = "delete", "Files deleted"
         REFUND = "refund", "Refunded"
-        SUSPEND_KEY = "suspend_key", "Key suspended"
+        SUSPEND_KEY = "suspend_key", "Key revoked"
         SUSPEND_ORGANIZATION = "suspend_organization", "Organization suspended"
         BLOCK_HASH = "block_hash", "Hash blocklisted"
         PRESERVE = "preserve", "Evidence preserved"

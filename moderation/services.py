@@ -245,7 +245,9 @@ def item_suspend_organization(*, item: ModerationItem, actor, reason: str) -> Mo
     item = _locked(item)
     if item.organization is None:
         raise Conflict("This item belongs to no organization.")
-    organization_set_status(organization=item.organization, status=Organization.Status.SUSPENDED)
+    organization_set_status(
+        organization=item.organization, status=Organization.Status.SUSPENDED, actor=actor, reason=reason
+    )
     _close(item, actor=actor)
     return _record(item=item, kind=Kind.SUSPEND_ORGANIZATION, actor=actor, reason=reason)
 

@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
+from billing.money import format_money
+from billing.selectors import job_refund_state
 from config.errors import ApplicationError
 from jobs.models import Job
 from moderation import audit, selectors, services
@@ -67,9 +69,12 @@ def _item_or_404(item_id: uuid.UUID) -> ModerationItem:
 @staff_view
 def item_detail(request: HttpRequest, item_id: uuid.UUID) -> HttpResponse:
     item = _item_or_404(item_id)
+    refundable, refunded = job_refund_state(item.job.organization, item.job) if item.job else (0, None)
     context = {
         "item": item,
         "job": item.job,
+        "refundable": refundable,
+        "refunded": refunded,
         "actions": selectors.item_actions(item),
         "reports": item.reports.order_by("created_at"),
         "form": ActionForm(),
@@ -120,7 +125,11 @@ def item_action(request: HttpRequest, item_id: uuid.UUID, action: str) -> HttpRe
         return render(
             request, "moderation/action_refused.html", {"item": item, "message": exc.message}, status=exc.status_code
         )
-    messages.success(request, f"{done.get_kind_display()}.")
+    if done.ledger_entry is not None:
+        currency = item.job.organization.wallet.currency if item.job else "USD"
+        messages.success(request, f"{done.get_kind_display()}: {format_money(done.ledger_entry.amount, currency)}.")
+    else:
+        messages.success(request, f"{done.get_kind_display()}.")
     return redirect("moderation:item", item_id=item.id)
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
+from billing.money import format_money
 from restoration.dashboard.forms import MoneyField
 
 
@@ -20,6 +22,12 @@ class WalletAdjustForm(forms.Form):
         amount = self.cleaned_data["amount"]
         if amount == 0:
             raise forms.ValidationError("An adjustment cannot be zero.")
+        if abs(amount) > settings.STAFF_ADJUSTMENT_MAX:
+            limit = format_money(settings.STAFF_ADJUSTMENT_MAX)
+            raise forms.ValidationError(
+                f"An adjustment is at most {limit} either way (STAFF_ADJUSTMENT_MAX). A larger credit "
+                "comes as a payment; an operator can raise the limit."
+            )
         return amount
 
     def clean_reason(self) -> str:

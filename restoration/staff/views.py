@@ -166,7 +166,8 @@ def reconciliation(request: HttpRequest) -> HttpResponse:
 
 @staff_view
 def organizations(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/organizations.html", {"organizations": reports.organizations_overview()})
+    context = {"organizations": reports.organizations_overview(), "is_admin": is_staff_admin(request.user)}
+    return render(request, "staff/organizations.html", context)
 
 
 @staff_view
@@ -203,6 +204,7 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
         "payments": payments_for(organization)[:20],
         "jobs": organization.jobs.select_related("api_key")[:25],
+        "is_admin": is_staff_admin(request.user),
         "billing_account": billing_account_for(organization),
     }
     return render(request, "staff/organization_detail.html", context, status=status)
@@ -226,8 +228,13 @@ def organization_plan(request: HttpRequest, organization_id: uuid.UUID) -> HttpR
 @require_POST
 def organization_status(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
     organization = get_object_or_404(Organization, id=organization_id)
+    reason = request.POST.get("reason", "").strip()[:300]
     try:
-        organization_set_status(organization=organization, status=request.POST.get("status", ""))
+        if not reason:
+            raise ApplicationError("Say why: suspending or reactivating an organization records a reason.")
+        organization_set_status(
+            organization=organization, status=request.POST.get("status", ""), actor=request.user, reason=reason
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

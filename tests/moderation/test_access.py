@@ -70,7 +70,7 @@ def test_support_may_read_everything_but_not_adjust_wallets_or_suspend(support_c
     assert refused.status_code == 403
     assert (
         support_client.post(
-            reverse("staff:organization_status", args=[acme.org.id]), {"status": "suspended"}
+            reverse("staff:organization_status", args=[acme.org.id]), {"status": "suspended", "reason": "r"}
         ).status_code
         == 403
     )

@@ -178,6 +178,36 @@ def test_refund_is_one_ledger_adjustment_tied_to_the_job_and_happens_once(admin_
     assert ledger_check(organization=acme.org) == []
 
 
+def test_the_item_page_offers_the_refund_with_its_amount_once_and_then_says_it_was_done(admin_client, flagged, acme):
+    from restoration.templatetags.dashboard_tags import money
+
+    price = money(PLAIN_PRICE)
+    page = admin_client.get(reverse("moderation:item", args=[flagged.id])).content.decode()
+    assert f"Refund {price}</button>" in page
+    assert "back to the wallet of Acme" in page  # the confirmation names what and whose
+    assert "Revoke the key" in page and "to stop the organization, suspend it" in page
+
+    done = admin_client.post(
+        reverse("moderation:item_action", args=[flagged.id, "refund"]),
+        {"reason": "Charged for a removed result."},
+        follow=True,
+    )
+    page = done.content.decode()
+    assert f"Refunded: {price}." in page  # the message names the amount
+    assert f"Refund {price}</button>" not in page
+    assert f"Refunded {price} on" in page
+    assert f"({price})" in page  # and the history shows money, not minor units
+
+
+def test_support_staff_read_what_they_may_do_and_are_not_offered_the_rest(support_client, flagged):
+    page = support_client.get(reverse("moderation:item", args=[flagged.id])).content.decode()
+    assert "ask an admin to act on this item" in page
+    assert "Preserve evidence" in page
+    assert 'name="customer_message"' not in page
+    for admin_only in ("Refund ", "Revoke the key", "Suspend organization", ">Hide<", "Add to blocklist"):
+        assert admin_only not in page, admin_only
+
+
 def test_a_job_that_was_never_charged_cannot_be_refunded(admin_user, acme, photo):
     job = queued_job(acme.org, photo)
     item = services.job_flag(job=job, actor=admin_user, reason="x")

@@ -72,9 +72,12 @@ def test_a_wallet_adjustment_and_an_organization_suspension_from_the_console(adm
     assert entry.actor == admin_user and entry.changes_dict["amount"] == ["None", "250"]
     assert entry.remote_addr == "127.0.0.1" and entry.cid
 
-    admin_client.post(reverse("staff:organization_status", args=[acme.org.id]), {"status": "suspended"})
+    admin_client.post(
+        reverse("staff:organization_status", args=[acme.org.id]), {"status": "suspended", "reason": "abuse"}
+    )
     suspended = entries_for(Organization, object_pk=str(acme.org.id), action=LogEntry.Action.UPDATE).get()
     assert suspended.changes_dict["status"] == ["active", "suspended"] and suspended.actor == admin_user
+    assert suspended.additional_data["reason"] == "abuse"
 
 
 def test_a_plan_change_is_recorded_with_before_and_after(admin_client, admin_user, acme):

@@ -44,7 +44,7 @@ def test_staff_actions_require_is_staff(client, customer, acme):
     client.force_login(customer)
     job = submit_job(acme)
     answers = [
-        client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"}),
+        client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended", "reason": "r"}),
         client.post(
             reverse("staff:organization_detail", args=[acme.id]),
             {"amount": "1000.00", "reason": "free money", "token": str(uuid.uuid4())},
@@ -152,12 +152,19 @@ def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, g
 
 def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_restores_them(staff_client, acme):
     _, key = make_key(acme)
-    staff_client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "suspended"})
+    url = reverse("staff:organization_status", args=[acme.id])
+    # Without a reason nothing changes: the console asks for one and the audit trail keeps it.
+    refused = staff_client.post(url, {"status": "suspended"}, follow=True)
+    assert "Say why: suspending or reactivating an organization records a reason." in refused.content.decode()
+    assert Organization.objects.get(pk=acme.pk).status == Organization.Status.ACTIVE
+    staff_client.post(url, {"status": "suspended", "reason": "Chargeback fraud"})
     assert Organization.objects.get(pk=acme.pk).status == Organization.Status.SUSPENDED
     with pytest.raises(Forbidden):
         authenticate_key(key)
-    staff_client.post(reverse("staff:organization_status", args=[acme.id]), {"status": "active"})
+    staff_client.post(url, {"status": "active", "reason": "Cleared by the bank"})
     assert authenticate_key(key).organization_id == acme.id
+    trail = staff_client.get(reverse("moderation:audit")).content.decode()
+    assert "why: Chargeback fraud" in trail and "why: Cleared by the bank" in trail
 
 
 def test_a_wallet_adjustment_needs_a_reason_and_is_applied_once(staff_client, staff_user, acme):

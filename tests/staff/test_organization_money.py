@@ -61,3 +61,37 @@ def test_a_wallet_adjustment_is_confirmed_as_money(staff_client, acme):
     )
 
     assert "Wallet adjusted by $7.00." in response.content.decode()
+
+
+@pytest.mark.parametrize("amount", ["1000000", "-1000.01"])
+def test_an_adjustment_past_the_limit_is_refused_and_books_nothing(staff_client, acme, amount):
+    from billing.models import LedgerEntry, Wallet
+
+    entries = LedgerEntry.objects.count()
+    response = staff_client.post(
+        reverse("staff:organization_detail", args=[acme.id]),
+        {"amount": amount, "reason": "huge credit", "token": str(uuid.uuid4())},
+    )
+    assert response.status_code == 400
+    assert "An adjustment is at most $1,000.00 either way" in response.content.decode()
+    assert LedgerEntry.objects.count() == entries
+    assert Wallet.objects.get(organization=acme).balance == 1000
+
+
+def test_the_limit_is_the_operators_to_set(staff_client, acme, settings):
+    settings.STAFF_ADJUSTMENT_MAX = 200_000_00
+    response = staff_client.post(
+        reverse("staff:organization_detail", args=[acme.id]),
+        {"amount": "1500.00", "reason": "contract credit", "token": str(uuid.uuid4())},
+        follow=True,
+    )
+    assert "Wallet adjusted by $1,500.00." in response.content.decode()
+
+
+def test_support_staff_are_not_offered_the_admins_forms(support_client, acme):
+    page = support_client.get(reverse("staff:organization_detail", args=[acme.id])).content.decode()
+    assert "are for trust and safety admins" in page
+    for admin_only in ("Adjust the wallet", "Change plan", ">Suspend</button>"):
+        assert admin_only not in page, admin_only
+    listing = support_client.get(reverse("staff:organizations")).content.decode()
+    assert ">Suspend</button>" not in listing and "admins only" in listing

@@ -51,10 +51,10 @@ def test_members_and_the_ledger_name_people_not_usernames(staff_client, named_st
 def test_the_wallet_adjustment_asks_for_confirmation(staff_client, acme):
     html = html_of(staff_client, reverse("staff:organization_detail", args=[acme.id]))
 
-    assert (
-        "onsubmit=\"return confirm('Apply this adjustment to the wallet of Acme Photos now? "
-        "The balance changes at once and the entry stays in the ledger.')\"" in html
-    )
+    # The question names the amount and the new balance (tests/browser/test_staff_console.py
+    # reads the dialog itself); the page gives it the organization, balance and currency.
+    assert 'onsubmit="return confirm(adjustQuestion(this))"' in html
+    assert 'data-organization="Acme Photos" data-balance="1000" data-currency="USD"' in html
 
 
 def test_the_audit_trails_actor_filter_and_who_column_name_staff(staff_client, named_staff):
