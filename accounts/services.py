@@ -27,6 +27,7 @@ from accounts.errors import (
     InvitationNotSent,
     LastOwner,
     NotATeamManager,
+    OrganizationSuspended,
     OwnerRoleReserved,
     SubscriptionNameTaken,
     SubscriptionRevoked,
@@ -399,6 +400,12 @@ def subscription_create(*, organization: Organization, name: str) -> tuple[Subsc
     name = (name or "").strip()
     if not name:
         raise BadRequest("A subscription needs a name.")
+    if not organization.is_active:
+        # Its keys answer 403 while it is suspended: a new one would only look like a way round.
+        raise OrganizationSuspended(
+            "This organization is suspended: its API keys answer 403 and no new key can be made until staff "
+            "reactivate it."
+        )
     if Subscription.objects.filter(organization=organization, name=name, revoked_at__isnull=True).exists():
         raise SubscriptionNameTaken(f"A subscription named {name!r} already exists.")
     subscription = Subscription(organization=organization, name=name)

@@ -207,3 +207,16 @@ def test_suspension_is_read_on_every_request_not_remembered_from_an_earlier_one(
     Organization.objects.filter(pk=org.pk).update(status=Organization.Status.SUSPENDED)
     with pytest.raises(Forbidden):
         authenticate_key(key)
+
+
+def test_a_suspended_organization_cannot_make_a_new_key(org):
+    from accounts.errors import OrganizationSuspended
+    from accounts.models import Subscription
+
+    organization_set_status(organization=org, status=Organization.Status.SUSPENDED)
+    before = Subscription.objects.filter(organization=org).count()
+    with pytest.raises(OrganizationSuspended) as refused:
+        subscription_create(organization=org, name="a way round")
+    assert refused.value.status_code == 403
+    assert "no new key can be made until staff reactivate it" in refused.value.message
+    assert Subscription.objects.filter(organization=org).count() == before

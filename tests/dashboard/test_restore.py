@@ -247,3 +247,18 @@ def test_a_bad_price_query_is_a_400_with_a_message(owner_client, org, query, fra
 def test_the_price_quote_needs_a_signed_in_member(client, org):
     response = client.get(reverse("dashboard:price_quote"))
     assert response.status_code == 401
+
+
+def test_a_suspended_organizations_overview_says_whom_to_write_to_and_keys_cannot_be_made(owner_client, org, settings):
+    from accounts.models import Subscription
+    from accounts.services import organization_set_status
+
+    settings.BILLING_CONTACT_EMAIL = "trust@codeformer.example"
+    organization_set_status(organization=org, status="suspended")
+    overview = owner_client.get(reverse("dashboard:home")).content.decode()
+    assert "This organization is suspended" in overview
+    assert 'href="mailto:trust@codeformer.example"' in overview
+
+    response = owner_client.post(reverse("dashboard:key_create"), {"name": "a way round"}, follow=True)
+    assert "no new key can be made until staff reactivate it" in response.content.decode()
+    assert not Subscription.objects.filter(organization=org, name="a way round").exists()
