@@ -413,6 +413,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "CodeFormer face restoration API",
     "DESCRIPTION": "Asynchronous gateway API and synchronous demo API for CodeFormer face restoration.",
+    # The description is replaced by restoration.api.schema.api_guide (authentication, money,
+    # limits and headers, results, webhooks), written from this deployment's settings.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "restoration.api.schema.add_guide"],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -242,3 +242,24 @@ def test_an_unsupported_content_type_is_a_415_saying_what_to_send_and_charges_no
         "multipart/form-data or application/x-www-form-urlencoded, with that Content-Type.",
     }
     guard.assert_unchanged()
+
+
+def test_the_reference_opens_with_a_guide_to_money_limits_results_and_webhooks(schema):
+    guide = schema["info"]["description"]
+    for heading in ("## Authentication", "## Money", "## Limits and response headers", "## Results", "## Webhooks"):
+        assert heading in guide
+    for fact in ("webhook-signature", "standardwebhooks", "RateLimit-Remaining", "Idempotent-Replayed", "402"):
+        assert fact in guide
+
+
+def test_the_guide_states_this_deployments_figures(settings):
+    from restoration.api.schema import api_guide
+
+    settings.MEDIA_URL_TTL_S = 900
+    settings.WEBHOOK_RETRY_DELAYS_S = [30, 120, 3600]
+    settings.WEBHOOK_TIMEOUT_S = 7
+    guide = api_guide()
+    assert "work for 15 minutes" in guide
+    assert "tried again after 30 s, 2 min, 1 hour, then given up" in guide
+    assert "within 7 s is a success" in guide
+    assert "`billing.balance_low`" in guide
