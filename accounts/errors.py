@@ -13,11 +13,22 @@ INVALID_KEY_MESSAGE = (
 )
 
 
-class MissingSubscriptionKey(Unauthorized):
+# A 401 names the scheme that would have worked (RFC 9110 asks every 401 for one), as Azure API
+# Management does: the key in the Ocp-Apim-Subscription-Key header.
+CHALLENGE = 'AzureApiManagementKey realm="CodeFormer API",name="Ocp-Apim-Subscription-Key",type="header"'
+
+
+class _KeyChallenge(Unauthorized):
+    def __init__(self, message: str | None = None, **kwargs):
+        headers = {"WWW-Authenticate": CHALLENGE, **(kwargs.pop("headers", None) or {})}
+        super().__init__(message, headers=headers, **kwargs)
+
+
+class MissingSubscriptionKey(_KeyChallenge):
     default_message = MISSING_KEY_MESSAGE
 
 
-class InvalidSubscriptionKey(Unauthorized):
+class InvalidSubscriptionKey(_KeyChallenge):
     default_message = INVALID_KEY_MESSAGE
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import sys
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.template import loader
+from django.urls import Resolver404, resolve
+from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
 from config.errors import DatabaseUnavailable
@@ -29,3 +31,32 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(DatabaseUnavailable.retry_after_s)
         return response
     return HttpResponseServerError(loader.get_template("500.html").render())
+
+
+# The API's own prefixes (the CORS rule's): a miss there is answered in the API's JSON shape.
+_API_PREFIXES = ("/api/", "/v2/", "/codeformer-image-restoration/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 as the caller reads it: JSON in the API's error shape under the API's prefixes (with a
+    hint when the path only has a trailing slash too many), the 404 page elsewhere."""
+    path = request.path
+    if not path.startswith(_API_PREFIXES):
+        return defaults.page_not_found(request, exception)
+    message = f"No such endpoint: {request.method} {path}."
+    if path.endswith("/") and _resolves(path.rstrip("/")):
+        message += f" Did you mean {path.rstrip('/')} (no trailing slash)?"
+    message += " The endpoints are listed at /api/docs/."
+    if path.startswith("/api/process"):
+        body = {"status": "error", "message": message}
+    else:
+        body = {"error": "Not Found", "message": message}
+    return JsonResponse(body, status=404)
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True

@@ -30,3 +30,5 @@ urlpatterns = [
 
 # A database outage is a 503 page with Retry-After, like the APIs' 503; anything else the 500 page.
 handler500 = "config.error_views.server_error"
+# An unknown path under the API's prefixes answers JSON in the API's shape; elsewhere the 404 page.
+handler404 = "config.error_views.page_not_found"

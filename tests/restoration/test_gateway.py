@@ -712,3 +712,36 @@ def test_a_retry_succeeds_even_when_the_image_url_no_longer_answers(client, loca
     assert Job.objects.count() == 1 and wallet(customer.org).held == GATEWAY_PRICE
     changed = generate(client, {"image": url, "upscale": 3}, HTTP_IDEMPOTENCY_KEY="upload-7")
     assert changed.status_code == 422
+
+
+# --- Unknown paths and missing keys, as an API client reads them -----------------------------------
+
+
+def test_an_unknown_api_path_answers_json_with_a_hint_for_a_trailing_slash(client):
+    response = client.post(GENERATE_URL + "/", {}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "Not Found",
+        "message": f"No such endpoint: POST {GENERATE_URL}/. Did you mean {GENERATE_URL} (no trailing slash)? "
+        "The endpoints are listed at /api/docs/.",
+    }
+    other = client.get("/v2/requests/nothing/here")
+    assert other.status_code == 404 and other.json()["error"] == "Not Found"
+    assert "Did you mean" not in other.json()["message"]
+    demo = client.post("/api/process/extra", {}, format="json")
+    assert demo.status_code == 404 and demo.json()["status"] == "error"
+
+
+def test_a_page_outside_the_api_still_gets_the_404_page(client):
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_401_names_the_scheme_that_works(db, anonymous):
+    response = anonymous.post(GENERATE_URL, {}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("AzureApiManagementKey ")
+    assert 'name="Ocp-Apim-Subscription-Key"' in response["WWW-Authenticate"]
+    bad = anonymous.post(GENERATE_URL, {}, format="json", HTTP_OCP_APIM_SUBSCRIPTION_KEY="cf_nope_nope")
+    assert bad.status_code == 401 and "WWW-Authenticate" in bad
