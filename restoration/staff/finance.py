@@ -20,16 +20,19 @@ from billing.models import LedgerEntry, Payment
 from jobs.models import Job
 
 Kind = LedgerEntry.Kind
-# Column -> ledger kind; captures and releases are stored negative and shown as positive flows.
+# Column -> the ledger rows it sums; captures, card refunds and disputes are stored negative and
+# shown as positive flows. A staff adjustment tied to a request is that request's refund (usage
+# refunded); one tied to none is an adjustment.
 LEDGER_COLUMNS = {
-    "topups": Kind.TOPUP,
-    "plan_credit": Kind.PLAN_CREDIT,
-    "trial_credit": Kind.TRIAL,
-    "usage_revenue": Kind.CAPTURE,
-    "refunds": Kind.REFUND,
-    "disputes": Kind.DISPUTE,
-    "disputes_won": Kind.DISPUTE_WON,
-    "adjustments": Kind.ADJUSTMENT,
+    "topups": Q(kind=Kind.TOPUP),
+    "plan_credit": Q(kind=Kind.PLAN_CREDIT),
+    "trial_credit": Q(kind=Kind.TRIAL),
+    "usage_revenue": Q(kind=Kind.CAPTURE),
+    "usage_refunds": Q(kind=Kind.ADJUSTMENT, job__isnull=False),
+    "refunds": Q(kind=Kind.REFUND),
+    "disputes": Q(kind=Kind.DISPUTE),
+    "disputes_won": Q(kind=Kind.DISPUTE_WON),
+    "adjustments": Q(kind=Kind.ADJUSTMENT, job__isnull=True),
 }
 NEGATED = {"usage_revenue", "refunds", "disputes"}
 USAGE_COLUMNS = ("images", "megapixels", "gpu_seconds")
@@ -66,7 +69,12 @@ class FinanceReport:
         if not self.gpu_cost_per_second or not images:
             return None
         cost = self.totals["gpu_seconds"] * self.gpu_cost_per_second
-        return (self.totals["usage_revenue"] - cost) / images
+        return (self.net_usage_revenue - cost) / images
+
+    @property
+    def net_usage_revenue(self) -> int:
+        """What usage earned: captured holds less what staff refunded for requests."""
+        return self.totals["usage_revenue"] - self.totals["usage_refunds"]
 
     @property
     def net_ledger(self) -> int:
@@ -82,8 +90,8 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 def _ledger_sums(entries, group: str) -> dict[str, dict[str, int]]:
     sums = {
-        column: Coalesce(Sum(-F("amount") if column in NEGATED else F("amount"), filter=Q(kind=kind)), 0)
-        for column, kind in LEDGER_COLUMNS.items()
+        column: Coalesce(Sum(-F("amount") if column in NEGATED else F("amount"), filter=rows), 0)
+        for column, rows in LEDGER_COLUMNS.items()
     }
     sums["ledger_amount"] = Coalesce(Sum("amount"), 0)
     return {str(row[group]): row for row in entries.values(group).annotate(**sums).order_by(group)}
@@ -208,8 +216,8 @@ def finance_csv_rows(report: FinanceReport) -> list[list]:
     money = {}
     for row in entries.values("day", "organization_id").annotate(
         **{
-            c: Coalesce(Sum(-F("amount") if c in NEGATED else F("amount"), filter=Q(kind=k)), 0)
-            for c, k in LEDGER_COLUMNS.items()
+            c: Coalesce(Sum(-F("amount") if c in NEGATED else F("amount"), filter=rows), 0)
+            for c, rows in LEDGER_COLUMNS.items()
         },
         ledger_amount=Coalesce(Sum("amount"), 0),
     ):

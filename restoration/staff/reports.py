@@ -13,7 +13,9 @@ from billing.models import LedgerEntry, Wallet
 from jobs.models import Job
 
 Kind = LedgerEntry.Kind
-MONEY_COLUMNS = ("topups", "revenue", "released", "adjustments")
+# Every kind of ledger row has its column, so a row adds up to what it moved: top-ups + credits -
+# revenue + refunded usage + adjustments - card refunds and disputes = the change in balance.
+MONEY_COLUMNS = ("topups", "credits", "revenue", "usage_refunds", "released", "adjustments", "card_refunds")
 
 
 @dataclass
@@ -23,9 +25,12 @@ class BillingRow:
     organization_name: str
     organization_slug: str
     topups: int
+    credits: int  # trial and plan credit
     revenue: int
+    usage_refunds: int  # what staff gave back for a request (an adjustment tied to its job)
     released: int
-    adjustments: int
+    adjustments: int  # staff adjustments not tied to a request
+    card_refunds: int  # refunds and disputes of card payments, less disputes won
     balance: int
     held: int
 
@@ -37,13 +42,15 @@ class BillingReport:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-def _sum(expression, kind: str):
-    return Coalesce(Sum(expression, filter=Q(kind=kind)), 0)
+def _sum(expression, kind: str | list[str], **conditions):
+    kinds = [kind] if isinstance(kind, str) else kind
+    return Coalesce(Sum(expression, filter=Q(kind__in=kinds, **conditions)), 0)
 
 
 def billing_report(*, month: date | None = None) -> BillingReport:
-    """Per organization and calendar month (UTC): top-ups, revenue (captured holds), released
-    holds and manual adjustments, with each organization's current balance and held amount.
+    """Per organization and calendar month (UTC): top-ups, trial and plan credit, revenue
+    (captured holds), usage refunded by staff, released holds, other staff adjustments and card
+    refunds and disputes, with each organization's current balance and held amount.
 
     Every figure is a sum over ledger rows, so it reconciles with the ledger by construction.
     """
@@ -55,10 +62,13 @@ def billing_report(*, month: date | None = None) -> BillingReport:
         entries.values("month", "organization_id")
         .annotate(
             topups=_sum("amount", Kind.TOPUP),
+            credits=_sum("amount", [Kind.TRIAL, Kind.PLAN_CREDIT]),
             # Captures and releases are stored as negative amounts / held changes.
             revenue=_sum(-F("amount"), Kind.CAPTURE),
+            usage_refunds=_sum("amount", Kind.ADJUSTMENT, job__isnull=False),
             released=_sum(-F("held_change"), Kind.RELEASE),
-            adjustments=_sum("amount", Kind.ADJUSTMENT),
+            adjustments=_sum("amount", Kind.ADJUSTMENT, job__isnull=True),
+            card_refunds=_sum(-F("amount"), [Kind.REFUND, Kind.DISPUTE, Kind.DISPUTE_WON]),
         )
         .order_by("-month", "organization_id")
     )
@@ -75,10 +85,7 @@ def billing_report(*, month: date | None = None) -> BillingReport:
                 organization_id=str(organization.id),
                 organization_name=organization.name,
                 organization_slug=organization.slug,
-                topups=row["topups"],
-                revenue=row["revenue"],
-                released=row["released"],
-                adjustments=row["adjustments"],
+                **{column: row[column] for column in MONEY_COLUMNS},
                 balance=wallet.balance if wallet else 0,
                 held=wallet.held if wallet else 0,
             )

@@ -122,3 +122,12 @@ def pretty_json(text: str) -> str:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except (TypeError, ValueError):
         return text
+
+
+@register.filter
+def entry_kind(entry) -> str:
+    """A ledger entry's kind as people read it: staff money given back for one request (an
+    adjustment tied to its job) is that request's refund, not a bare adjustment."""
+    if entry.kind == "adjustment" and entry.job_id:
+        return "Request refund"
+    return entry.get_kind_display()

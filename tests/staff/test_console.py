@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.keys import authenticate_key
 from accounts.models import Organization
 from billing.models import LedgerEntry, Wallet
-from billing.services import hold_capture, hold_release, wallet_adjust, wallet_topup
+from billing.services import hold_capture, hold_release, job_refund, wallet_adjust, wallet_topup
 from config.errors import Forbidden
 from jobs.models import Job
 from tests.accounts.factories import make_key
@@ -76,6 +76,7 @@ def _ledger_activity(acme, globex, staff_user):
     captured, released, open_hold = submit_job(acme), submit_job(acme), submit_job(acme)
     _finish(captured, Job.Status.COMPLETED)
     _finish(released, Job.Status.FAILED)
+    job_refund(job=captured, description="Refund for a removed result", created_by=staff_user)
     wallet_topup(organization=acme, amount=2500, idempotency_key="test:acme:topup")
     wallet_adjust(
         organization=globex, amount=-120, idempotency_key="test:globex:adj", description="refund", created_by=staff_user
@@ -107,7 +108,7 @@ def test_billing_report_figures_equal_the_ledger_sums(staff_client, staff_user, 
         assert sum(r.topups for r in mine) == _ledger_sum(organization, Kind.TOPUP)
         assert sum(r.revenue for r in mine) == -_ledger_sum(organization, Kind.CAPTURE)
         assert sum(r.released for r in mine) == -_ledger_sum(organization, Kind.RELEASE, "held_change")
-        assert sum(r.adjustments for r in mine) == _ledger_sum(organization, Kind.ADJUSTMENT)
+        assert sum(r.adjustments + r.usage_refunds for r in mine) == _ledger_sum(organization, Kind.ADJUSTMENT)
         assert all((r.balance, r.held) == (wallet.balance, wallet.held) for r in mine)
     this_month = rows[("Acme Photos", now.month)]
     assert this_month.topups == 1000 + 2500
@@ -115,9 +116,28 @@ def test_billing_report_figures_equal_the_ledger_sums(staff_client, staff_user, 
     assert this_month.released > 0
     assert rows[("Globex", now.month)].topups == 0
     assert rows[("Globex", now.month)].adjustments == -120
+    # A request's refund is usage refunded, not an adjustment: revenue net of it is what was earned.
+    assert this_month.usage_refunds == -_ledger_sum(acme, Kind.CAPTURE) > 0
+    assert this_month.adjustments == 0
+    # Each row adds up to what it moved in the balance.
+    for row in report.rows:
+        moved = LedgerEntry.objects.filter(
+            organization_id=row.organization_id, created_at__year=row.month.year, created_at__month=row.month.month
+        ).aggregate(s=Sum("amount"))["s"]
+        assert (
+            row.topups + row.credits - row.revenue + row.usage_refunds + row.adjustments - row.card_refunds == moved
+        ), row
     total = LedgerEntry.objects.aggregate(s=Sum("amount"))["s"]
     totals = report.totals
-    assert totals["topups"] - totals["revenue"] + totals["adjustments"] == total
+    assert (
+        totals["topups"]
+        + totals["credits"]
+        - totals["revenue"]
+        + totals["usage_refunds"]
+        + totals["adjustments"]
+        - totals["card_refunds"]
+        == total
+    )
     assert totals["balance"] == Wallet.objects.aggregate(s=Sum("balance"))["s"]
     assert totals["held"] == Wallet.objects.aggregate(s=Sum("held"))["s"] > 0
 

@@ -135,3 +135,40 @@ def test_a_bad_period_is_a_404(staff_client, query):
 def test_non_staff_cannot_see_it(client, customer):
     client.force_login(customer)
     assert client.get(reverse("staff:finance")).status_code in (302, 403, 404)
+
+
+def test_a_refund_for_a_request_is_usage_refunded_not_an_adjustment(staff_client, acme, staff_user):
+    from billing.services import job_refund, wallet_adjust
+
+    job = submit_job(acme)
+    _complete(job)
+    job_refund(job=job, description="Refund for a removed result", created_by=staff_user)
+    wallet_adjust(
+        organization=acme, amount=50, idempotency_key="goodwill", description="Goodwill", created_by=staff_user
+    )
+
+    response = staff_client.get(reverse("staff:finance"))
+    report = response.context["report"]
+    assert report.totals["usage_revenue"] == job.price
+    assert report.totals["usage_refunds"] == job.price
+    assert report.net_usage_revenue == 0
+    assert report.totals["adjustments"] == 50
+    page = response.content.decode()
+    assert "refunded for requests" in page
+
+
+def test_the_customer_and_staff_read_a_request_refund_as_such(staff_client, customer, acme, staff_user):
+    from django.test import Client
+
+    from billing.services import job_refund
+
+    job = submit_job(acme)
+    _complete(job)
+    job_refund(job=job, description="Refund for a removed result", created_by=staff_user)
+    owner = Client()
+    owner.force_login(customer)
+    wallet = owner.get(reverse("dashboard:wallet"))
+    assert wallet.status_code == 200
+    assert '<span class="badge">Request refund</span>' in wallet.content.decode()
+    staff_page = staff_client.get(reverse("staff:organization_detail", args=[acme.id])).content.decode()
+    assert '<span class="badge">Request refund</span>' in staff_page
