@@ -100,6 +100,11 @@ class GenerateView(KeyedAPIView):
         wait_s = prefer_wait_seconds(request.headers.get("Prefer"))
         data = self.read_body(request)
         multipart = is_multipart(request)
+        if multipart and isinstance(data.get("image"), str):
+            raise InvalidInput(
+                "image: in a multipart/form-data body, image is a file part. To send a URL instead, post "
+                'JSON ({"image": "https://..."}) or a form-encoded body.'
+            )
         serializer = (GenerateMultipartRequest if multipart else GenerateJSONRequest)(data=data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -189,6 +194,9 @@ def _plain_url(fields: dict) -> str | None:
     return None
 
 
+MAX_IMAGE_URL_LENGTH = 2000  # Job.input_url's column
+
+
 def _json_image(fields: dict, organization):
     url, encoded = fields.get("image"), fields.get("image_base64")
     if url and encoded:
@@ -199,6 +207,11 @@ def _json_image(fields: dict, organization):
         raise InvalidInput("image: this field is required (a public image URL, or use image_base64).")
     if url.strip().lower().startswith("data:"):
         return intake.image_from_base64(url, field="image")
+    if len(url) > MAX_IMAGE_URL_LENGTH:
+        raise InvalidInput(
+            f"image: a URL is at most {MAX_IMAGE_URL_LENGTH} characters. To send the picture itself, "
+            "put its base64 in image_base64."
+        )
     return intake.image_from_url(url, organization=organization, field="image")
 
 

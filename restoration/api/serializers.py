@@ -89,10 +89,12 @@ class GenerateJSONRequest(GenerateParams):
     or as base64 (`image_base64`), with its options. A field the API does not know is a 400 that
     names it."""
 
+    # No max_length here: a data: URI in `image` is the picture itself (decoded as image_base64
+    # is); a URL's 2000-character limit is checked where the two are told apart (gateway).
     image = serializers.CharField(
         required=False,
-        max_length=2000,
-        help_text="Publicly fetchable http(s) URL of the image (required unless image_base64 is given).",
+        help_text="Publicly fetchable http(s) URL of the image, at most 2000 characters (required unless "
+        "image_base64 is given). A data: URI is accepted too, and read as image_base64.",
     )
     image_base64 = Base64TextField(
         required=False, help_text="The image as base64, with or without a data:image/...;base64, prefix."

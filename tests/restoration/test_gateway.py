@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -745,3 +746,29 @@ def test_a_401_names_the_scheme_that_works(db, anonymous):
     assert 'name="Ocp-Apim-Subscription-Key"' in response["WWW-Authenticate"]
     bad = anonymous.post(GENERATE_URL, {}, format="json", HTTP_OCP_APIM_SUBSCRIPTION_KEY="cf_nope_nope")
     assert bad.status_code == 401 and "WWW-Authenticate" in bad
+
+
+def test_a_photo_sized_data_uri_in_image_is_read_as_the_picture(client):
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.effect_noise((160, 160), 64).convert("RGB").save(buffer, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert len(uri) > 2000
+    response = generate(client, {"image": uri})
+    assert response.status_code == 202, response.content
+
+
+def test_an_overlong_url_says_to_send_the_picture_as_base64(client, nothing_created):
+    guard = nothing_created()
+    response = generate(client, {"image": "https://example.com/" + "a" * 2000})
+    body = _assert_error(response, 400, "image: a URL is at most 2000 characters", "image_base64")
+    assert body["error"] == "Bad Request"
+    guard.assert_unchanged()
+
+
+def test_a_url_in_a_multipart_image_field_says_how_to_send_a_url(client, nothing_created):
+    guard = nothing_created()
+    response = client.post(GENERATE_URL, {"image": "https://example.com/a.png"}, format="multipart")
+    _assert_error(response, 400, "in a multipart/form-data body, image is a file part", "post JSON")
+    guard.assert_unchanged()
