@@ -147,6 +147,7 @@ class ModerationAction(models.Model):
         SUSPEND_KEY = "suspend_key", "Key revoked"
         SUSPEND_ORGANIZATION = "suspend_organization", "Organization suspended"
         BLOCK_HASH = "block_hash", "Hash blocklisted"
+        UNBLOCK_HASH = "unblock_hash", "Hash removed from the blocklist"
         PRESERVE = "preserve", "Evidence preserved"
         UNPRESERVE = "unpreserve", "Evidence released"
         DISMISS = "dismiss", "Dismissed"

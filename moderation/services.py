@@ -23,6 +23,7 @@ from config.errors import BadRequest, Conflict
 from jobs.models import Job, JobLog
 from jobs.retention import job_files_delete
 from jobs.services import job_cancel
+from lib.audit import audit_event
 from lib.pdq import normalize_hex
 from moderation.access import require_staff_admin
 from moderation.errors import InvalidHash
@@ -332,8 +333,16 @@ def blocklist_import(*, text: str, reason: str, actor) -> dict[str, int]:
 
 
 @transaction.atomic
-def blocklist_remove(*, blocked: BlockedHash, actor) -> None:
+@transaction.atomic
+def blocklist_remove(*, blocked: BlockedHash, actor, reason: str) -> None:
+    """Take a hash off the blocklist, saying why: the audit trail keeps the reason, and the item
+    the hash was blocked from records it in its history (which otherwise still ends 'Hash
+    blocklisted')."""
     require_staff_admin(actor)
+    reason = _reason(reason)
+    audit_event(blocked, "blocklist_remove", actor=actor, reason=reason, pdq_hash=blocked.pdq_hash)
+    if blocked.source_item_id:
+        _record(item=blocked.source_item, kind=Kind.UNBLOCK_HASH, actor=actor, reason=reason)
     blocked.delete()
 
 

@@ -21,6 +21,7 @@ from config.errors import ApplicationError
 from jobs.models import Job
 from moderation import audit, selectors, services
 from moderation.access import is_staff_admin, staff_view
+from moderation.errors import StaffRoleRequired
 from moderation.forms import ActionForm, BlocklistAddForm, BlocklistImportForm, FlagForm
 from moderation.models import BlockedHash, ModerationItem
 
@@ -189,12 +190,15 @@ def blocklist(request: HttpRequest) -> HttpResponse:
 @staff_view
 @require_POST
 def blocklist_remove(request: HttpRequest, blocked_id: int) -> HttpResponse:
-    blocked = get_object_or_404(BlockedHash, pk=blocked_id)
+    blocked = get_object_or_404(BlockedHash.objects.select_related("source_item"), pk=blocked_id)
     try:
-        services.blocklist_remove(blocked=blocked, actor=request.user)
-    except ApplicationError as exc:
+        services.blocklist_remove(blocked=blocked, actor=request.user, reason=request.POST.get("reason", ""))
+    except StaffRoleRequired as exc:
         messages.error(request, exc.message)
         return render(request, "moderation/staff_forbidden.html", status=exc.status_code)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("moderation:blocklist")
     messages.success(request, "Hash removed from the blocklist.")
     return redirect("moderation:blocklist")
 

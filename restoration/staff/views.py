@@ -31,6 +31,7 @@ from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from moderation.access import is_staff_admin, staff_view
+from moderation.models import ModerationItem
 from restoration.licensing import deployment_is_commercial, licence_state, payments_configured
 from restoration.staff import finance, lookup, reports
 from restoration.staff.charts import bar_chart
@@ -44,6 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "organizations": Organization.objects.count(),
         "suspended": Organization.objects.filter(status=Organization.Status.SUSPENDED).count(),
         "queue_depth": queue_depth(),
+        "open_items": ModerationItem.objects.filter(status=ModerationItem.Status.OPEN).count(),
         "processing": Job.objects.filter(status=Job.Status.PROCESSING).count(),
         "worker": worker_status(),
         "month_totals": report.totals,

@@ -35,6 +35,8 @@ def _staff_urls(filled, organization) -> dict[str, str]:
         "staff-organization": reverse("staff:organization_detail", args=[organization.id]),
         "staff-moderation": reverse("moderation:queue"),
         "staff-billing": reverse("staff:billing"),
+        "staff-finance": reverse("staff:finance"),
+        "staff-audit": reverse("moderation:audit"),
     }
 
 

@@ -75,3 +75,79 @@ def test_suspending_asks_why_and_a_dismissed_question_changes_nothing(staff_page
     assert Organization.objects.get(pk=customer.organization.pk).status == Organization.Status.SUSPENDED
     page.goto("/staff/audit/")
     expect(page.locator("table")).to_contain_text("why: Chargeback fraud")
+
+
+# Tables a reader must see whole at 1280 px: no column pushed behind a sideways scroll.
+TABLES_FIT_JS = """
+() => [...document.querySelectorAll("main .table-wrap")]
+  .filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1)
+  .map((wrap) => `${wrap.closest(".card")?.querySelector("h2")?.textContent || "table"}: ${wrap.scrollWidth} > ${wrap.clientWidth}`)
+"""
+
+
+@pytest.fixture
+def staff_data(customer, settings):
+    """The dashboard's jobs, a moderation item on the failed one (a PDQ hash, a reason), a staff
+    adjustment and a suspension with its reason: audit entries with long values."""
+    from accounts.services import organization_set_status
+    from billing.services import wallet_adjust
+    from moderation import services as moderation
+    from tests.browser.pages import dashboard_with_data
+
+    filled = dashboard_with_data(customer.organization, settings)
+    admin = UserFactory(username="alex", email="alex.administrator.of.trust.and.safety@codeformer.test", is_staff=True)
+    StaffMember.objects.create(user=admin, role=StaffMember.Role.ADMIN)
+    item = moderation.job_flag(job=filled.completed, actor=admin, reason="Reported by a customer: " + "x" * 200)
+    item.pdq_hash = "f" * 64
+    item.save(update_fields=["pdq_hash"])
+    wallet_adjust(
+        organization=customer.organization,
+        amount=250,
+        idempotency_key="layout:adjust",
+        description="Goodwill credit after the outage of the east-coast cluster on the first of the month",
+        created_by=admin,
+    )
+    organization_set_status(
+        organization=customer.organization, status="suspended", actor=admin, reason="Chargeback fraud " * 8
+    )
+    organization_set_status(organization=customer.organization, status="active", actor=admin, reason="Cleared")
+    return filled, item
+
+
+def test_staff_pages_fit_a_desktop_and_a_phone(new_context, live_server, staff_data, customer, settings):
+    from django.urls import reverse
+
+    from tests.browser.conftest import DESKTOP, MOBILE
+    from tests.browser.pages import OVERFLOW_JS
+
+    filled, item = staff_data
+    settings.STAFF_REQUIRE_2FA = False
+    staff = UserFactory(username="stella", email="stella@codeformer.test", is_staff=True)
+    StaffMember.objects.create(user=staff, role=StaffMember.Role.ADMIN)
+    urls = {
+        "home": reverse("staff:home"),
+        "request": reverse("staff:request_detail", args=[filled.failed.id]),
+        "organization": reverse("staff:organization_detail", args=[customer.organization.id]),
+        "organizations": reverse("staff:organizations"),
+        "queue": reverse("moderation:queue"),
+        "item": reverse("moderation:item", args=[item.id]),
+        "blocklist": reverse("moderation:blocklist"),
+        "audit": reverse("moderation:audit"),
+        "billing": reverse("staff:billing"),
+        "finance": reverse("staff:finance"),
+    }
+    problems = {}
+    for label, viewport in (("desktop", DESKTOP), ("phone", MOBILE)):
+        context = new_context(viewport)
+        sign_in(context, staff, live_server)
+        page = context.new_page()
+        for name, url in urls.items():
+            assert page.goto(url).status == 200, url
+            result = page.evaluate(OVERFLOW_JS)
+            if result["scrollWidth"] > result["width"] or result["out"]:
+                problems[f"{name} ({label})"] = result
+            if label == "desktop" and name in ("audit", "request", "item"):
+                wide = page.evaluate(TABLES_FIT_JS)
+                if wide:
+                    problems[f"{name} tables ({label})"] = wide
+    assert problems == {}

@@ -239,6 +239,29 @@ def test_blocklisting_from_the_queue_is_one_click(admin_client, flagged):
     assert blocked.pdq_hash == input_hash and blocked.source_item_id == flagged.id
 
 
+def test_removing_a_hash_needs_a_reason_and_the_item_it_came_from_records_it(admin_client, flagged):
+    from auditlog.models import LogEntry
+
+    act(admin_client, flagged, "block_hash", reason="Known abusive image.")
+    blocked = BlockedHash.objects.get()
+    url = reverse("moderation:blocklist_remove", args=[blocked.id])
+    listing = admin_client.get(reverse("moderation:blocklist")).content.decode()
+    assert reverse("moderation:item", args=[flagged.id]) in listing  # the row links to its item
+
+    refused = admin_client.post(url, {}, follow=True)
+    assert "Say why: every moderation action records a reason." in refused.content.decode()
+    assert BlockedHash.objects.filter(pk=blocked.pk).exists()
+
+    assert admin_client.post(url, {"reason": "Blocked by mistake: a stock photo"}).status_code == 302
+    assert not BlockedHash.objects.exists()
+    undone = ModerationAction.objects.get(item=flagged, kind=ModerationAction.Kind.UNBLOCK_HASH)
+    assert undone.reason == "Blocked by mistake: a stock photo"
+    event = LogEntry.objects.filter(additional_data__event="blocklist_remove").get()
+    assert event.additional_data["reason"] == "Blocked by mistake: a stock photo"
+    history = admin_client.get(reverse("moderation:item", args=[flagged.id])).content.decode()
+    assert "Hash removed from the blocklist" in history
+
+
 def test_dismiss_closes_the_item_without_touching_the_job(admin_client, client, flagged):
     url = path_of(media_url(flagged.job, "output", base_url=BASE))
     act(admin_client, flagged, "dismiss", reason="Not abusive.")
