@@ -119,12 +119,21 @@ def audit_entries(*, organization_id: str | None = None, actor_id: int | None = 
     return entries
 
 
+# Trust and safety's own bookkeeping, which changes nothing the customer has: flagging, evidence
+# kept or released, dismissing, the blocklist. An owner's trail shows the actions that did.
+_INTERNAL_ACTIONS = ("flag", "preserve", "unpreserve", "dismiss", "block_hash", "unblock_hash")
+
+
 def audit_entries_for_organization(organization) -> QuerySet:
     """The part of the trail about one organization, for its owners."""
+    internal = Q(content_type__app_label="moderation", content_type__model="moderationaction") & Q(
+        changes__kind__1__in=_INTERNAL_ACTIONS
+    )
     return (
         LogEntry.objects.select_related("actor", "content_type")
         .filter(additional_data__organization_id=str(organization.id))
         .filter(~Q(content_type__app_label="moderation", content_type__model="moderationitem"))
+        .exclude(internal)
         .order_by("-timestamp", "-id")
     )
 
@@ -219,8 +228,14 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
                 if related is not None:
                     wanted.setdefault(related, set()).update(str(v) for v in values if not _no_value(v))
             if entry.content_type.model == "moderationaction":
-                # Its text names the staff member ("Hidden by ..."); customers read what was done.
+                # Its text names the staff member ("Hidden by ..."); customers read what was done,
+                # in words ("Key revoked", not suspend_key).
                 entry.display_repr = "Trust and safety action"
+                owner_views[entry.pk] = [
+                    (label, related, [_action_label(value) for value in values]) if label == "kind" else row
+                    for row in owner_views[entry.pk]
+                    for label, related, values in [row]
+                ]
     if for_owner:
         names = _names_of(wanted)
 
@@ -234,3 +249,11 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
                 label: [shown(related, value) for value in values] for label, related, values in owner_views[entry.pk]
             }
     return rows
+
+
+def _action_label(value) -> str:
+    from moderation.models import ModerationAction
+
+    if _no_value(value):
+        return value
+    return dict(ModerationAction.Kind.choices).get(str(value), str(value))

@@ -33,7 +33,9 @@ Kind = ModerationAction.Kind
 QUARANTINE_PREFIX = "quarantine/"
 
 CUSTOMER_MESSAGES = {
-    Kind.HIDE: "This result has been hidden by our trust and safety team while it is reviewed.",
+    # Hiding is a decision (it closes the item), not a pause: the wording must not promise a review.
+    Kind.HIDE: "This result has been hidden by our trust and safety team: it may break our acceptable use "
+    "policy. If you think this is a mistake, contact support and quote this request's id.",
     Kind.DELETE: "This result was removed by our trust and safety team because it breaks our acceptable use policy.",
     Kind.RESTORE: "",
     Kind.REFUND: "The charge for this request was refunded to your wallet.",

@@ -310,3 +310,11 @@ def test_support_can_flag_and_preserve(support_client, support_user, acme, photo
     assert item.preserve_evidence
     with pytest.raises(StaffRoleRequired):
         services.item_hide(item=item, actor=support_user, reason="no")
+
+
+def test_the_default_hide_wording_does_not_promise_a_review_that_is_over(admin_client, flagged):
+    act(admin_client, flagged, "hide", reason="Policy 4.2")
+    job = Job.objects.get(pk=flagged.job_id)
+    assert ModerationItem.objects.get(pk=flagged.pk).status == ModerationItem.Status.ACTIONED
+    assert "while it is reviewed" not in job.moderation_note
+    assert "If you think this is a mistake, contact support and quote this request's id." in job.moderation_note

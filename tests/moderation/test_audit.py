@@ -202,6 +202,22 @@ def test_owners_read_their_part_and_none_of_another_organization(admin_user, acm
     )
 
 
+def test_an_owner_reads_the_actions_that_touched_them_in_words_and_not_staff_bookkeeping(admin_user, acme, photo):
+    kept = completed_job(acme.org, photo)
+    dismissed = services.job_flag(job=kept, actor=admin_user, reason="looked fine")
+    services.item_preserve(item=dismissed, actor=admin_user, reason="keep it", preserve=True)
+    services.item_dismiss(item=dismissed, actor=admin_user, reason="nothing wrong")
+    hidden = services.job_flag(job=completed_job(acme.org, photo), actor=admin_user, reason="bad")
+    services.item_hide(item=hidden, actor=admin_user, reason="policy", customer_message="Hidden: policy 4.2.")
+
+    page = owner_client(acme).get(reverse("trust:organization_audit"))
+    actions = [r for r in page.context["rows"] if r.content_type.model == "moderationaction"]
+    kinds = [r.visible_changes.get("kind", ["", ""])[1] for r in actions]
+    assert kinds == ["Hidden"]  # flag, preserve and dismiss are staff bookkeeping
+    html = page.content.decode()
+    assert "dismiss" not in html and "preserve" not in html
+
+
 def test_a_teammate_who_is_not_an_owner_cannot_read_the_trail(acme):
     browser = Client()
     browser.force_login(acme.teammate)
