@@ -78,7 +78,7 @@ class ProcessView(KeyedAPIView):
             organization=self.organization, params=params, api_key=self.api_key, image_count=len(sources)
         )
         images = [decode() for decode in sources]
-        jobs, _created = job_submit(
+        jobs, created = job_submit(
             organization=self.organization,
             params=params,
             images=images,
@@ -92,7 +92,9 @@ class ProcessView(KeyedAPIView):
             base_url=self.base_url(),
         )
         finished = self._wait(jobs)
-        return Response(self._answer(finished, return_base64=fields["return_base64"]))
+        # As the gateway does: a retry with the same Idempotency-Key says it was answered again.
+        headers = {} if created else {"Idempotent-Replayed": "true"}
+        return Response(self._answer(finished, return_base64=fields["return_base64"]), headers=headers)
 
     def _wait(self, jobs: list[Job]) -> list[Job]:
         timeout_s = settings.DEMO_SYNC_TIMEOUT_S

@@ -280,7 +280,8 @@ class RequestCancelView(KeyedAPIView):
         operation_id="request_cancel",
         summary="Cancel a queued or processing request",
         description="The hold on the wallet is released; a result that arrives later is discarded. "
-        "A request that already finished answers 409.",
+        "A request that already finished answers 409; one already canceled answers 200 with its status "
+        "again (cancelling twice is harmless).",
         tags=[TAG],
         parameters=[REQUEST_ID_PATH],
         request=None,

@@ -115,6 +115,17 @@ def test_json_images_base64_with_return_base64_answers_each_image_inline(worker,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_retry_with_the_same_idempotency_key_is_answered_again_and_says_so(worker, client):
+    body = {"image_base64": b64(png_bytes(10, 8))}
+    first = client.post(PROCESS_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="demo-1")
+    again = client.post(PROCESS_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="demo-1")
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert "Idempotent-Replayed" not in first
+    assert again["Idempotent-Replayed"] == "true"
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_body_of_several_images_over_generates_limit_is_restored(worker, client, settings):
     """The demo's body limit is MAX_IMAGES_PER_REQUEST images' worth, not the gateway's one."""
     from restoration.api.base import request_body_limit
