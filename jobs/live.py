@@ -138,16 +138,18 @@ def job_event_stream(
     cursor = last_event_id
     first = True
     while True:
+        # The lines first, then the job: the status sent is never older than the lines sent with
+        # it (read the other way round, "Processing started" could arrive beside QUEUED).
+        lines = list(
+            JobLog.objects.filter(job_id=job_id, job__organization=organization, id__gt=cursor).order_by("id")
+        )
         job = Job.objects.filter(organization=organization, id=job_id).first()
         if job is None:  # deleted meanwhile (organization closed)
             yield _event("done", {"status": None})
             return
-        lines = list(JobLog.objects.filter(job=job, id__gt=cursor).order_by("id"))
         for line in lines:
-            cursor = line.id
             if line.message in STAGE_MESSAGES:
                 stage = line.message
-            yield _event("log", {"at": iso_ms(line.created_at), "message": line.message}, event_id=line.id)
         if first and stage is None and job.status == Job.Status.PROCESSING:
             stage = latest_stage(job)
         first = False
@@ -155,9 +157,13 @@ def job_event_stream(
         # elapsed_s changes every poll; it alone is not a change worth an event.
         fingerprint = {**status, "live": {**status["live"], "elapsed_s": None}}
         if fingerprint != sent_status:
+            # First, as documented, and whenever it changes; its id is the last line sent before.
             sent_status = fingerprint
             last_beat = time.monotonic()
             yield _event("status", status, event_id=cursor or None)
+        for line in lines:
+            cursor = line.id
+            yield _event("log", {"at": iso_ms(line.created_at), "message": line.message}, event_id=line.id)
         if job.is_terminal:
             yield _event("done", {"status": job.status}, event_id=cursor or None)
             return

@@ -57,9 +57,9 @@ def test_a_queued_request_streams_its_status_and_logs_then_closes_at_the_bound(c
     request_id = generate(client).json()["request_id"]
     events = read_stream(client.get(stream_url(request_id)))
     names = [event["event"] for event in events]
-    assert names[0] == "log"  # "Request queued."
-    assert events[0]["data"]["message"] == "Request queued."
-    status = next(event for event in events if event["event"] == "status")["data"]
+    assert names[:2] == ["status", "log"]  # the status first, as documented, then "Request queued."
+    assert events[1]["data"]["message"] == "Request queued."
+    status = events[0]["data"]
     assert status["request_id"] == request_id
     assert status["status"] == "QUEUED"
     assert "logs" not in status
@@ -81,8 +81,8 @@ def test_reconnecting_with_last_event_id_sends_only_new_lines_and_ends_with_done
     assert messages[0].startswith("Processing started")
     assert "Restoring faces." in messages
     assert messages[-1].startswith("Completed:")
-    assert [event["event"] for event in events][-2:] == ["status", "done"]
-    final = events[-2]["data"]
+    assert events[-1]["event"] == "done"
+    final = [event for event in events if event["event"] == "status"][-1]["data"]
     assert final["status"] == "COMPLETED"
     assert final["output"]["media_url"]
     size = final["live"]["output_size"]
@@ -103,7 +103,7 @@ def test_reconnecting_after_done_answers_204_so_event_source_stops(client, quick
     assert again.content == b""
     # A client that missed lines (an earlier id) still gets them, then status and done.
     earlier = read_stream(client.get(stream_url(request_id), HTTP_LAST_EVENT_ID=str(int(last_id) - 1)))
-    assert [event["event"] for event in earlier] == ["log", "status", "done"]
+    assert [event["event"] for event in earlier] == ["status", "log", "done"]
     # A first connection (no Last-Event-ID) to a finished request streams it whole, as before.
     assert read_stream(client.get(stream_url(request_id)))[-1]["event"] == "done"
 
@@ -111,7 +111,7 @@ def test_reconnecting_after_done_answers_204_so_event_source_stops(client, quick
 def test_the_stream_accepts_the_key_as_a_query_parameter_for_event_source(customer, anonymous, quick_stream):
     request_id = generate(customer.client()).json()["request_id"]
     response = anonymous.get(stream_url(request_id), {"subscription-key": customer.key})
-    assert read_stream(response)[0]["event"] == "log"
+    assert [event["event"] for event in read_stream(response)][:2] == ["status", "log"]
 
 
 def test_the_stream_of_another_organizations_request_is_a_404(client, outsider):
