@@ -140,9 +140,7 @@ def job_event_stream(
     while True:
         # The lines first, then the job: the status sent is never older than the lines sent with
         # it (read the other way round, "Processing started" could arrive beside QUEUED).
-        lines = list(
-            JobLog.objects.filter(job_id=job_id, job__organization=organization, id__gt=cursor).order_by("id")
-        )
+        lines = list(JobLog.objects.filter(job_id=job_id, job__organization=organization, id__gt=cursor).order_by("id"))
         job = Job.objects.filter(organization=organization, id=job_id).first()
         if job is None:  # deleted meanwhile (organization closed)
             yield _event("done", {"status": None})
