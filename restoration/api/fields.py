@@ -133,3 +133,20 @@ class Base64TextField(serializers.CharField):
             for validator in self.validators
             if not isinstance(validator, ProhibitSurrogateCharactersValidator)
         ]
+
+
+MODEL_ID_SUFFIX = "-image-restoration"
+
+
+class ModelNameField(serializers.CharField):
+    """A model's name ("codeformer"); its status objects' ``model_id`` spelling
+    ("codeformer-image-restoration") is read as the same name, so a client may send back what it
+    was given."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return (
+            value.removesuffix(MODEL_ID_SUFFIX)
+            if value.endswith(MODEL_ID_SUFFIX) and value != MODEL_ID_SUFFIX
+            else value
+        )

@@ -10,7 +10,13 @@ from rest_framework import serializers
 
 from jobs.models import WebhookDelivery
 from ml.options import MAX_UPSCALE, MIN_UPSCALE
-from restoration.api.fields import Base64TextField, StrictBooleanField, StrictFloatField, StrictIntegerField
+from restoration.api.fields import (
+    Base64TextField,
+    ModelNameField,
+    StrictBooleanField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 from restoration.errors import UnknownFields
 
 WEBHOOK_EVENTS = tuple(WebhookDelivery.Event.values)
@@ -45,11 +51,12 @@ class StrictSerializer(serializers.Serializer):
 
 
 def model_field() -> serializers.CharField:
-    return serializers.CharField(
+    return ModelNameField(
         default="codeformer",
-        max_length=40,
-        help_text="Restoration model: codeformer (default), gfpgan or restoreformer; only the models "
-        "this deployment enables (ENABLED_MODELS) are served.",
+        max_length=60,
+        help_text="Restoration model: codeformer (default), gfpgan or restoreformer (the status object's "
+        "model_id spelling, codeformer-image-restoration, is read as codeformer); only the models this "
+        "deployment enables (ENABLED_MODELS) are served.",
     )
 
 

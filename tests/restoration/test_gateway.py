@@ -266,6 +266,14 @@ def test_a_disabled_model_answers_the_documented_model_not_found(client, nothing
     guard.assert_unchanged()
 
 
+def test_the_status_objects_model_id_spelling_names_the_same_model(client):
+    response = generate(client, {"image_base64": data_uri(png_bytes()), "model": "codeformer-image-restoration"})
+    assert response.status_code == 202, response.content
+    assert Job.objects.get().model == "codeformer"
+    disabled = generate(client, {"image_base64": data_uri(png_bytes()), "model": "gfpgan-image-restoration"})
+    assert disabled.json() == {"error": "Model not found", "message": "Model 'gfpgan' not found or is disabled"}
+
+
 def test_an_enabled_second_model_is_accepted(client, settings):
     settings.ENABLED_MODELS = ["codeformer", "gfpgan"]
     assert generate(client, {"image_base64": data_uri(png_bytes()), "model": "gfpgan"}).status_code == 202
