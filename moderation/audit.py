@@ -248,7 +248,46 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
             entry.visible_changes = {
                 label: [shown(related, value) for value in values] for label, related, values in owner_views[entry.pk]
             }
+    else:
+        _name_related_rows_for_staff(rows)
     return rows
+
+
+def _related_fields(entry) -> dict[str, type]:
+    model = entry.content_type.model_class()
+    if model is None:
+        return {}
+    related = {}
+    for field in model._meta.concrete_fields:
+        if field.is_relation and field.related_model is not None:
+            related[field.name] = related[field.attname] = field.related_model
+    return related
+
+
+def _name_related_rows_for_staff(rows) -> None:
+    """Staff keep every column, but a related row reads as its name with its id ("stella (#2)",
+    not "2"): one query per model a page."""
+    relations = {entry.pk: _related_fields(entry) for entry in rows}
+    wanted: dict[type, set[str]] = {}
+    for entry in rows:
+        for name, values in entry.visible_changes.items():
+            related = relations[entry.pk].get(name)
+            if related is not None:
+                wanted.setdefault(related, set()).update(str(v) for v in values[:2] if not _no_value(v))
+    if not wanted:
+        return
+    names = _names_of(wanted)
+
+    def shown(related, value):
+        if _no_value(value):
+            return value
+        return f"{names.get((related, str(value)), 'deleted')} (#{value})"
+
+    for entry in rows:
+        for name, values in list(entry.visible_changes.items()):
+            related = relations[entry.pk].get(name)
+            if related is not None:
+                entry.visible_changes[name] = [shown(related, value) for value in values[:2]]
 
 
 def _action_label(value) -> str:

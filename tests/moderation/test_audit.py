@@ -287,3 +287,17 @@ def test_an_owner_reads_the_trail_in_words_not_ids_and_keys(acme, admin_client):
     assert not {"idempotency_key", "idempotency key", "created_at", "created at", "organization"} & set(shown)
     assert shown["amount"][0] == ""  # a created row's fields had no value before, not "None"
     assert "staff-adjust:" not in str(shown)
+
+
+def test_staff_read_related_rows_by_name_with_their_id(admin_client, admin_user, acme):
+    from billing.services import wallet_adjust
+
+    wallet_adjust(
+        organization=acme.org, amount=250, idempotency_key="named", description="Goodwill", created_by=admin_user
+    )
+    page = admin_client.get(reverse("moderation:audit"))
+    rows = page.context["rows"]
+    adjustment = next(r for r in rows if r.content_type.model == "ledgerentry" and "Goodwill" in str(r.visible_changes))
+    organization = adjustment.visible_changes["organization"][1]
+    assert organization == f"{acme.org.name} (#{acme.org.id})"
+    assert adjustment.visible_changes["created_by"][1].endswith(f"(#{admin_user.pk})")
