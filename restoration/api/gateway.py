@@ -147,6 +147,7 @@ class GenerateView(KeyedAPIView):
             fingerprint=fingerprint(images=[image]) if idempotency_key else "",
             base_url=self.base_url(),
         )
+        job = jobs[0]
         if wait_s:
             job = jobs_await(organization=self.organization, jobs=jobs, timeout_s=wait_s)[0]
             if job.is_terminal:
@@ -154,7 +155,8 @@ class GenerateView(KeyedAPIView):
                 if not created:
                     headers["Idempotent-Replayed"] = "true"
                 return Response(job_status_payload(job, base_url=self.base_url()), headers=headers)
-        return self._accepted(jobs[0], created=created)
+        # After a wait, the status as last read (PROCESSING, say), not as it was when accepted.
+        return self._accepted(job, created=created)
 
     def _accepted(self, job: Job, *, created: bool) -> Response:
         body = {

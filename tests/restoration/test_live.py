@@ -188,9 +188,13 @@ def test_prefer_wait_answers_the_202_and_leaves_the_job_running_when_it_is_slow(
     gate = threading.Event()
     FakeEngine.gate = gate
     try:
-        response = generate(client, HTTP_PREFER="wait=1")
+        # Long enough for the worker to claim the job (then the gate holds it PROCESSING).
+        response = generate(client, HTTP_PREFER="wait=3")
         assert response.status_code == 202
         job = Job.objects.get()
         assert job.status in Job.IN_FLIGHT  # not canceled: the client polls or streams it
+        # The 202 tells the status as the wait last read it (the worker holds it PROCESSING at
+        # the gate), not QUEUED as it was when accepted.
+        assert response.json()["status"] == job.status == Job.Status.PROCESSING
     finally:
         gate.set()
