@@ -1,4 +1,5 @@
-"""The HTML pages' last resort: Django's ``handler500``, telling a database outage from a bug.
+"""Django's error handlers: ``handler500`` tells a database outage from a bug, ``handler404``
+answers API paths in the API's JSON shape.
 
 Django calls ``handler500`` while the uncaught exception is being handled, so ``sys.exc_info()``
 names it. A database that cannot be reached (refused, hung past the connect timeout, connection
