@@ -119,3 +119,15 @@ def _reconcile_after_each_test(request):
     differences = reconcile()
     if differences:
         pytest.fail("the test left the money unreconciled:\n" + "\n".join(str(d) for d in differences[:20]))
+
+
+@pytest.fixture
+def steady_minute():
+    """The request budget is per clock minute (accounts.ratelimit's fixed window): a test that
+    spends it and expects the next request refused starts at least 10 s before the minute turns,
+    or waits for the next minute, so the window cannot reset between its requests."""
+    import time
+
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.05)

@@ -20,7 +20,7 @@ from tests.jobs.conftest import wait_until
 
 
 @pytest.fixture
-def tiny_plan(db):
+def tiny_plan(db, steady_minute):  # budgets spent within one clock minute
     return Plan.objects.create(code="tiny", name="Tiny", requests_per_minute=3, max_jobs_in_flight=1)
 
 

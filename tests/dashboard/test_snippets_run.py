@@ -77,7 +77,7 @@ def test_the_python_example_submits_polls_and_prints_the_result(live_server, cus
 
 
 def test_the_python_example_waits_out_a_rate_limited_poll(
-    live_server, organization, customer_key, photo_dir, quick_sleep
+    live_server, organization, customer_key, photo_dir, quick_sleep, steady_minute
 ):
     Plan.objects.filter(pk=organization.plan_id).update(requests_per_minute=1)  # the submission, then 429s
     recorded = time.sleep

@@ -317,7 +317,7 @@ def test_an_empty_wallet_is_a_402_in_the_demo_shape(seeded, nothing_created):
     guard.assert_unchanged()
 
 
-def test_past_the_request_rate_it_is_a_429_in_the_demo_shape(client, customer, nothing_created):
+def test_past_the_request_rate_it_is_a_429_in_the_demo_shape(client, customer, nothing_created, steady_minute):
     plan = Plan.objects.create(code="demo-tight", name="Tight", requests_per_minute=1, max_jobs_in_flight=5)
     Organization.objects.filter(pk=customer.org.pk).update(plan=plan)
     _assert_demo_error(client.post(PROCESS_URL, {}, format="json"), 400)  # spends the one request

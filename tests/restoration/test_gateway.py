@@ -409,7 +409,7 @@ def _tight_plan(org, **limits) -> None:
     Organization.objects.filter(pk=org.pk).update(plan=plan)
 
 
-def test_past_the_request_rate_it_answers_429_with_retry_after(client, customer, nothing_created):
+def test_past_the_request_rate_it_answers_429_with_retry_after(client, customer, nothing_created, steady_minute):
     _tight_plan(customer.org, requests_per_minute=2, max_jobs_in_flight=50)
     assert generate(client).status_code == 202
     assert generate(client).status_code == 202
@@ -422,7 +422,7 @@ def test_past_the_request_rate_it_answers_429_with_retry_after(client, customer,
     guard.assert_unchanged()
 
 
-def test_a_new_key_set_does_not_buy_more_requests(client, customer, nothing_created):
+def test_a_new_key_set_does_not_buy_more_requests(client, customer, nothing_created, steady_minute):
     """The request rate is the organization's: all its key sets share the plan's budget."""
     _tight_plan(customer.org, requests_per_minute=2, max_jobs_in_flight=50)
     assert generate(client).status_code == 202
@@ -652,7 +652,7 @@ def test_the_key_is_checked_before_the_body(anonymous, customer):
     assert response.status_code == 401
 
 
-def test_the_rate_is_checked_before_the_body_and_even_bad_requests_count(client, customer):
+def test_the_rate_is_checked_before_the_body_and_even_bad_requests_count(client, customer, steady_minute):
     _tight_plan(customer.org, requests_per_minute=1, max_jobs_in_flight=50)
     assert generate(client, {"bogus": 1}).status_code == 400
     assert generate(client, {"bogus": 1}).status_code == 429
