@@ -325,7 +325,10 @@ def blocklist_import(*, text: str, reason: str, actor) -> dict[str, int]:
         try:
             hashes.append(normalize_hex(first))
         except ValueError as exc:
-            raise InvalidHash(f"Line {number}: {first[:80]!r} is not a PDQ hash (64 hexadecimal digits).") from exc
+            raise InvalidHash(
+                f"Line {number}: {first[:80]!r} is not a PDQ hash (64 hexadecimal digits). Nothing was imported: "
+                "fix or remove that line and import the file again."
+            ) from exc
     if not hashes:
         raise InvalidHash("The file holds no hashes.")
     existing = set(BlockedHash.objects.filter(pdq_hash__in=hashes).values_list("pdq_hash", flat=True))

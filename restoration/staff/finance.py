@@ -60,6 +60,15 @@ class FinanceReport:
     gpu_cost_per_second: float
 
     @property
+    def active_days(self) -> list[Row]:
+        """The days with any money, payment or usage (the per-day table; the charts keep them all)."""
+        return [
+            day
+            for day in self.days
+            if any(day.money.values()) or day.cash_in or day.failed_payments or day.usage.get("images")
+        ]
+
+    @property
     def top_organizations(self) -> list[Row]:
         return sorted(self.organizations, key=lambda r: -r.money["usage_revenue"])[:10]
 

@@ -220,6 +220,7 @@ def test_a_file_with_a_malformed_line_imports_nothing(admin_client, photo):
     )
     assert response.status_code == 400
     assert "Line 2" in response.content.decode()
+    assert "Nothing was imported: fix or remove that line and import the file again." in response.content.decode()
     assert not BlockedHash.objects.exists()
 
 

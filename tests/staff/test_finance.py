@@ -172,3 +172,14 @@ def test_the_customer_and_staff_read_a_request_refund_as_such(staff_client, cust
     assert '<span class="badge">Request refund</span>' in wallet.content.decode()
     staff_page = staff_client.get(reverse("staff:organization_detail", args=[acme.id])).content.decode()
     assert '<span class="badge">Request refund</span>' in staff_page
+
+
+def test_the_per_day_table_lists_only_days_with_activity(staff_client, activity):
+    response = staff_client.get(reverse("staff:finance"))
+    report = response.context["report"]
+    active = {day.key for day in report.active_days}
+    assert active == {timezone.now().date().isoformat()}  # the fixture's activity is all today
+    idle = [day for day in report.days if day.key not in active]
+    assert idle and all(not any(day.money.values()) and not day.usage["images"] for day in idle)
+    table = response.content.decode().split("<h2>Per day</h2>", 1)[1]
+    assert table.count('<tr><td class="nowrap">') == 1
