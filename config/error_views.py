@@ -11,8 +11,10 @@ without a request context (no user, no organization), as Django's own ``server_e
 
 from __future__ import annotations
 
+import re
 import sys
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.template import loader
@@ -34,15 +36,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return HttpResponseServerError(loader.get_template("500.html").render())
 
 
-# The API's own prefixes (the CORS rule's): a miss there is answered in the API's JSON shape.
-_API_PREFIXES = ("/api/", "/v2/", "/codeformer-image-restoration/")
-
-
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404 as the caller reads it: JSON in the API's error shape under the API's prefixes (with a
     hint when the path only has a trailing slash too many), the 404 page elsewhere."""
     path = request.path
-    if not path.startswith(_API_PREFIXES):
+    if not re.match(settings.CORS_URLS_REGEX, path):  # the API's own paths, as CORS knows them
         return defaults.page_not_found(request, exception)
     message = f"No such endpoint: {request.method} {path}."
     if path.endswith("/") and _resolves(path.rstrip("/")):

@@ -232,9 +232,8 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
                 # in words ("Key revoked", not suspend_key).
                 entry.display_repr = "Trust and safety action"
                 owner_views[entry.pk] = [
-                    (label, related, [_action_label(value) for value in values]) if label == "kind" else row
-                    for row in owner_views[entry.pk]
-                    for label, related, values in [row]
+                    (label, related, [_action_label(v) for v in values] if label == "kind" else values)
+                    for label, related, values in owner_views[entry.pk]
                 ]
     if for_owner:
         names = _names_of(wanted)

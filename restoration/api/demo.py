@@ -20,7 +20,7 @@ from restoration import intake
 from restoration.api.base import KeyedAPIView, check_model_enabled, is_multipart, request_body_limit
 from restoration.api.docs import EXAMPLE_IMAGE_BASE64, IDEMPOTENCY_KEY_HEADER, demo_errors
 from restoration.api.serializers import DemoJSONRequest, DemoMultipartRequest, DemoSuccessResponse
-from restoration.api.submission import idempotency_key_from, request_fingerprint
+from restoration.api.submission import idempotency_key_from, replay_headers, request_fingerprint
 from restoration.errors import DemoJobsFailed, DemoTimeout, InvalidInput
 
 TAG = "Demo API"
@@ -92,9 +92,8 @@ class ProcessView(KeyedAPIView):
             base_url=self.base_url(),
         )
         finished = self._wait(jobs)
-        # As the gateway does: a retry with the same Idempotency-Key says it was answered again.
-        headers = {} if created else {"Idempotent-Replayed": "true"}
-        return Response(self._answer(finished, return_base64=fields["return_base64"]), headers=headers)
+        answer = self._answer(finished, return_base64=fields["return_base64"])
+        return Response(answer, headers=replay_headers(created=created))
 
     def _wait(self, jobs: list[Job]) -> list[Job]:
         timeout_s = settings.DEMO_SYNC_TIMEOUT_S

@@ -145,8 +145,4 @@ class ModelNameField(serializers.CharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        return (
-            value.removesuffix(MODEL_ID_SUFFIX)
-            if value.endswith(MODEL_ID_SUFFIX) and value != MODEL_ID_SUFFIX
-            else value
-        )
+        return value.removesuffix(MODEL_ID_SUFFIX) or value

@@ -39,7 +39,7 @@ from restoration.api.serializers import (
     RequestListItem,
     StatusResponse,
 )
-from restoration.api.submission import idempotency_key_from, request_fingerprint
+from restoration.api.submission import idempotency_key_from, replay_headers, request_fingerprint
 from restoration.errors import InvalidInput
 
 TAG = "Gateway API"
@@ -151,9 +151,7 @@ class GenerateView(KeyedAPIView):
         if wait_s:
             job = jobs_await(organization=self.organization, jobs=jobs, timeout_s=wait_s)[0]
             if job.is_terminal:
-                headers = {"Preference-Applied": f"wait={wait_s}"}
-                if not created:
-                    headers["Idempotent-Replayed"] = "true"
+                headers = {"Preference-Applied": f"wait={wait_s}", **replay_headers(created=created)}
                 return Response(job_status_payload(job, base_url=self.base_url()), headers=headers)
         # After a wait, the status as last read (PROCESSING, say), not as it was when accepted.
         return self._accepted(job, created=created)
@@ -164,8 +162,7 @@ class GenerateView(KeyedAPIView):
             "status": job.status,
             "polling_url": polling_url(self.request, job.request_id),
         }
-        headers = {} if created else {"Idempotent-Replayed": "true"}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=replay_headers(created=created))
 
 
 _WAIT_PREFERENCE = re.compile(r"^\s*wait\s*=\s*(?P<value>[^;\s]*)", re.IGNORECASE)

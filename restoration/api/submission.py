@@ -11,6 +11,11 @@ from jobs.types import ImageInput, JobParams
 from restoration.intake import fingerprint_of
 
 
+def replay_headers(*, created: bool) -> dict[str, str]:
+    """``Idempotent-Replayed: true`` on an answer a retry with the same Idempotency-Key got again."""
+    return {} if created else {"Idempotent-Replayed": "true"}
+
+
 def idempotency_key_from(request) -> str | None:
     """The request's Idempotency-Key header, checked by the same rule ``job_submit`` applies."""
     return idempotency_key_clean(request.headers.get("Idempotency-Key"))
