@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from billing.controls import month_start, spend_this_month
 from billing.models import BillingAccount, BillingAlert, Wallet
+from billing.money import format_money
 from billing.notify import notice_send
+from billing.selectors import wallet_currency
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,8 @@ def alerts_check(*, organization_id) -> list[BillingAlert]:
                     kind=BillingAlert.Kind.LOW_BALANCE,
                     key=f"crossing:{timezone.now().isoformat()}",
                     subject="Low balance",
-                    message=f"Your available balance is {available} minor units, under your alert threshold of "
-                    f"{threshold}. Top up to keep requests running.",
+                    message=f"Your available balance is {_money(account, available)}, under your alert "
+                    f"threshold of {_money(account, threshold)}. Top up to keep requests running.",
                     data={"available": available, "threshold": threshold},
                 )
                 sent.append(alert)
@@ -61,13 +63,18 @@ def alerts_check(*, organization_id) -> list[BillingAlert]:
                     kind=BillingAlert.Kind.SPEND_LIMIT,
                     key=f"{month:%Y-%m}:{percent}:{limit}",
                     subject=f"{percent}% of your monthly spend limit",
-                    message=f"This month's spend is {spent} minor units, {percent}% or more of your monthly spend "
-                    f"limit of {limit}." + (" New requests are refused until next month." if percent >= 100 else ""),
+                    message=f"This month's spend is {_money(account, spent)}, {percent}% or more of your monthly "
+                    f"spend limit of {_money(account, limit)}."
+                    + (" New requests are refused until next month." if percent >= 100 else ""),
                     data={"spent": spent, "limit": limit, "percent": percent},
                 )
                 if alert is not None:
                     sent.append(alert)
     return [alert for alert in sent if alert is not None]
+
+
+def _money(account, minor_units: int) -> str:
+    return format_money(minor_units, wallet_currency(account.organization))
 
 
 def low_balance_rearm(*, organization) -> bool:

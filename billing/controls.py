@@ -16,6 +16,8 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from billing.errors import QuotaExceeded, SpendLimitReached
 from billing.models import BillingAccount, KeySpendLimit
+from billing.money import format_money
+from billing.selectors import wallet_currency
 from jobs.models import Job
 
 # Jobs whose price is spent or reserved: what counts against a quota or a spend limit.
@@ -62,9 +64,10 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
     if limit is not None:
         spent = spend_this_month(organization, now=now)
         if spent + total_price > limit:
+            money = _money_for(organization)
             raise SpendLimitReached(
-                f"This request ({total_price}) would take this month's spend ({spent}) over the organization's "
-                f"monthly spend limit of {limit} minor units; raise the limit on the wallet page."
+                f"This request ({money(total_price)}) would take this month's spend ({money(spent)}) over the "
+                f"organization's monthly spend limit of {money(limit)}; raise the limit on the wallet page."
             )
     if api_key is not None:
 
@@ -78,10 +81,17 @@ def admission_check(*, organization, api_key=None, count: int, total_price: int,
         if key_limit is not None:
             spent = spend_this_month(organization, subscription_id=api_key.subscription_id, now=now)
             if spent + total_price > key_limit.monthly_limit:
+                money = _money_for(organization)
                 raise SpendLimitReached(
-                    f"This request ({total_price}) would take this month's spend of this key ({spent}) over its "
-                    f"monthly spend limit of {key_limit.monthly_limit} minor units."
+                    f"This request ({money(total_price)}) would take this month's spend of this key "
+                    f"({money(spent)}) over its monthly spend limit of {money(key_limit.monthly_limit)}."
                 )
+
+
+def _money_for(organization):
+    """Minor units as the wallet's money, for refusal messages (read only when refusing)."""
+    currency = wallet_currency(organization)
+    return lambda minor_units: format_money(minor_units, currency)
 
 
 def _loaded_or(instance, relation: str, load):

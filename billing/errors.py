@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import status
 
 from accounts.errors import RateLimited
+from billing.money import format_money
 from config.errors import ApplicationError, BadRequest, Conflict, ServiceUnavailable
 
 __all__ = [
@@ -27,10 +28,11 @@ class InsufficientBalance(ApplicationError):
     default_message = "Your wallet does not have enough balance."
 
 
-def in_debt_error(balance: int) -> InsufficientBalance:
-    """The 402 of a wallet a refund or dispute left in debt."""
+def in_debt_error(balance: int, currency: str = "USD") -> InsufficientBalance:
+    """The 402 of a wallet a refund or dispute left in debt, the balance shown as money."""
     return InsufficientBalance(
-        f"Your balance is {balance} after a refund or dispute; top up to settle it before submitting again."
+        f"Your balance is {format_money(balance, currency)} after a refund or dispute; "
+        "top up to settle it before submitting again."
     )
 
 

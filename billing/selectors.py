@@ -25,6 +25,14 @@ def wallet_totals(organization) -> tuple[int, int, bool]:
     return (0, 0, False) if row is None else row
 
 
+def wallet_currency(organization) -> str:
+    """The wallet's currency (the loaded copy when key authentication brought it)."""
+    field = organization._meta.get_field("wallet")
+    if field.is_cached(organization) and field.get_cached_value(organization) is not None:
+        return field.get_cached_value(organization).currency
+    return Wallet.objects.filter(organization=organization).values_list("currency", flat=True).first() or "USD"
+
+
 def wallet_available(organization) -> int:
     """Balance minus held, read without a lock (a hint for cheap early refusals; the hold under
     the wallet lock is what guards the money)."""

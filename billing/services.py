@@ -414,11 +414,11 @@ def _holds_in_one_statement(
 
 def _refusal(organization_id, *, adding: int, max_in_flight: int | None) -> Exception:
     """Why the conditional UPDATE changed nothing, from the row as it is now."""
-    balance, in_debt, in_flight = Wallet.objects.values_list("balance", "in_debt", "in_flight").get(
-        organization_id=organization_id
-    )
+    balance, in_debt, in_flight, currency = Wallet.objects.values_list(
+        "balance", "in_debt", "in_flight", "currency"
+    ).get(organization_id=organization_id)
     if in_debt or balance < 0:
-        return in_debt_error(balance)
+        return in_debt_error(balance, currency)
     if max_in_flight is not None and in_flight + adding > max_in_flight:
         return TooManyJobsInFlight(
             f"This organization may have at most {max_in_flight} request{'' if max_in_flight == 1 else 's'} "

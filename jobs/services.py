@@ -28,7 +28,7 @@ from billing.controls import admission_check
 from billing.errors import InsufficientBalance, in_debt_error
 from billing.hooks import after_spend
 from billing.pricing import price_for
-from billing.selectors import wallet_totals
+from billing.selectors import wallet_currency, wallet_totals
 from billing.services import hold_capture, hold_release, holds_place
 from config.errors import BadRequest, Conflict, NotFound
 from jobs import failures
@@ -78,7 +78,7 @@ def job_admission_precheck(*, organization, params: JobParams, api_key=None, ima
     admission_check(organization=organization, api_key=api_key, count=image_count, total_price=price * image_count)
     balance, held, in_debt = wallet_totals(organization)
     if in_debt or balance < 0:
-        raise in_debt_error(balance)
+        raise in_debt_error(balance, wallet_currency(organization))
     if balance - held < price * image_count:
         raise InsufficientBalance()
     return price

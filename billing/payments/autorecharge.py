@@ -23,8 +23,10 @@ from django.utils import timezone
 
 from billing.controls import month_start
 from billing.models import BillingAccount, BillingAlert, Payment, Wallet
+from billing.money import format_money
 from billing.notify import notice_send
 from billing.payments.client import PaymentProviderError, is_enabled, stripe_call
+from billing.selectors import wallet_currency
 from billing.services import wallet_topup
 
 logger = logging.getLogger(__name__)
@@ -98,8 +100,9 @@ def auto_recharge_run(*, organization_id) -> Payment | None:
                 kind=BillingAlert.Kind.PAYMENT_FAILED,
                 key=f"auto-recharge-cap:{month_start():%Y-%m}",
                 subject="Auto-recharge cap reached",
-                message=f"Auto-recharge did not charge: this month's cap of {account.auto_recharge_monthly_cap} "
-                "minor units is reached. Top up by hand or raise the cap.",
+                message="Auto-recharge did not charge: this month's cap of "
+                f"{format_money(account.auto_recharge_monthly_cap, wallet_currency(account.organization))} "
+                "is reached. Top up by hand or raise the cap.",
             )
             _unclaim(account.id)
             return None

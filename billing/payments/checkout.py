@@ -10,6 +10,7 @@ from django.db import transaction
 
 from accounts.models import Organization
 from billing.models import BillingAccount, Payment, Plan, Wallet
+from billing.money import format_money
 from billing.payments.client import require_enabled, stripe_call
 from billing.selectors import billing_account_for
 from config.errors import BadRequest, NotFound
@@ -53,7 +54,8 @@ def topup_session_create(
     require_enabled()
     low, high = topup_bounds()
     if not isinstance(amount, int) or not low <= amount <= high:
-        raise BadRequest(f"A top-up must be between {low} and {high} minor units.")
+        currency = _currency(organization)
+        raise BadRequest(f"A top-up must be between {format_money(low, currency)} and {format_money(high, currency)}.")
     currency = _currency(organization)
     metadata = {"organization_id": str(organization.id), "kind": Payment.Kind.TOPUP, "amount": str(amount)}
     params: dict[str, Any] = {

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from accounts.services import default_plan
 from billing.models import BillingAccount, BillingAlert, LedgerEntry, Payment, Plan, StripeEvent, Wallet
+from billing.money import format_money
 from billing.notify import notice_send
 from billing.plans import plan_change
 from billing.selectors import billing_account_for, wallet_for_update
@@ -192,8 +193,8 @@ def _payment_succeeded(payment: Payment, *, amount: int, credit: int, entry: Led
         kind=BillingAlert.Kind.PAYMENT_RECEIVED,
         key=f"payment:{payment.id}",
         subject="Payment received",
-        message=f"We received your payment of {amount} {payment.currency} minor units; {credit} was added to "
-        f"your wallet. Receipt {payment.number}.",
+        message=f"We received your payment of {format_money(amount, payment.currency)}; "
+        f"{format_money(credit, payment.currency)} was added to your wallet. Receipt {payment.number}.",
         data={"payment_id": str(payment.id), "amount": amount, "credit": credit, "currency": payment.currency},
     )
 
@@ -204,8 +205,8 @@ def _payment_failed_notice(payment: Payment) -> None:
         kind=BillingAlert.Kind.PAYMENT_FAILED,
         key=f"payment:{payment.id}",
         subject="Payment failed",
-        message=f"A {payment.get_kind_display().lower()} payment of {payment.amount} {payment.currency} minor "
-        f"units failed: {payment.failure_message or 'declined'}.",
+        message=f"A {payment.get_kind_display().lower()} payment of "
+        f"{format_money(payment.amount, payment.currency)} failed: {payment.failure_message or 'declined'}.",
         data={"payment_id": str(payment.id), "amount": payment.amount, "reason": payment.failure_message},
     )
 

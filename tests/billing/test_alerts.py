@@ -34,7 +34,8 @@ def test_a_low_balance_alert_goes_once_per_crossing(paying_org, mailoutbox, djan
         submit(paying_org)  # 980: still the same crossing
         alerts_check(organization_id=paying_org.id)
     assert [m.subject for m in mailoutbox] == ["[Billing] Low balance"]
-    assert "990" in mailoutbox[0].body and "995" in mailoutbox[0].body
+    assert "Your available balance is $9.90, under your alert threshold of $9.95." in mailoutbox[0].body
+    assert "minor units" not in mailoutbox[0].body
     with django_capture_on_commit_callbacks(execute=True):
         wallet_topup(organization=paying_org, amount=100, idempotency_key="back-up")
         alerts_check(organization_id=paying_org.id)  # 1080 available: re-armed
@@ -59,6 +60,7 @@ def test_spend_limit_alerts_go_once_at_each_threshold(paying_org, mailoutbox, dj
         "[Billing] 80% of your monthly spend limit",
         "[Billing] 100% of your monthly spend limit",
     ]
+    assert "This month's spend is $0.40, 80% or more of your monthly spend limit of $0.50." in mailoutbox[0].body
 
 
 def test_raising_the_limit_re_arms_the_alerts(paying_org):

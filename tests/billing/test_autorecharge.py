@@ -114,6 +114,7 @@ def test_the_monthly_cap_stops_charges_and_says_so_once(
         assert auto_recharge_run(organization_id=recharging.id) is None
     assert fake_stripe.calls == []
     assert [m.subject for m in mailoutbox] == ["[Billing] Auto-recharge cap reached"]
+    assert "this month's cap of $50.00 is reached" in mailoutbox[0].body
     assert BillingAccount.objects.get(organization=recharging).auto_recharge_pending_since is None
 
 

@@ -84,6 +84,7 @@ def test_every_event_is_stored_and_a_duplicate_is_applied_once(
     )
     assert [m.subject for m in mailoutbox] == ["[Billing] Payment received"]
     assert mailoutbox[0].to == ["owner@acme.test"]
+    assert "We received your payment of $25.00; $25.00 was added to your wallet." in mailoutbox[0].body
 
 
 def test_an_unhandled_event_type_is_stored_and_ignored(web, paying_org, stripe_on):
@@ -138,6 +139,7 @@ def test_an_async_failure_marks_the_payment_failed_and_tells_the_owners(
     assert payment.status == "failed"
     assert balance(paying_org) == 1000
     assert [m.subject for m in mailoutbox] == ["[Billing] Payment failed"]
+    assert "A top-up payment of $25.00 failed" in mailoutbox[0].body
 
 
 def test_an_expired_session_is_recorded_and_credits_nothing(web, paying_org, stripe_on):
@@ -200,7 +202,7 @@ def test_a_refund_below_zero_is_recorded_in_full_and_blocks_submissions(web, pay
     deliver(web, event("charge.refunded", charge(refunded=2500)))
     wallet = Wallet.objects.get(organization=paying_org)
     assert (wallet.balance, wallet.in_debt) == (500 - 2500, True)
-    with pytest.raises(InsufficientBalance, match="-2000"):
+    with pytest.raises(InsufficientBalance, match=r"Your balance is -\$20\.00 after a refund"):
         job_submit(organization=paying_org, params=PLAIN, images=[image_input()], source="gateway")
 
 
