@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import status
 
 from config.errors import ApplicationError, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
@@ -34,6 +35,14 @@ class InvalidSubscriptionKey(_KeyChallenge):
 
 class RevokedSubscriptionKey(Forbidden):
     default_message = "This subscription key has been revoked."
+
+
+def revoked_by_moderation_error() -> RevokedSubscriptionKey:
+    """The 403 of a key set our trust and safety team revoked: whom to ask, not just "revoked"."""
+    return RevokedSubscriptionKey(
+        "This subscription key was revoked by our trust and safety team. To ask why, write to "
+        f"{settings.BILLING_CONTACT_EMAIL} and name the organization."
+    )
 
 
 class OrganizationSuspended(Forbidden):

@@ -24,6 +24,7 @@ from accounts.errors import (
     MissingSubscriptionKey,
     OrganizationSuspended,
     RevokedSubscriptionKey,
+    revoked_by_moderation_error,
 )
 from accounts.key_lookup import api_key_with_tenant
 from accounts.models import ApiKey
@@ -73,6 +74,8 @@ def authenticate_key(raw_key: str | None) -> ApiKey:
     matches = hmac.compare_digest(expected, key_digest(raw_key))
     if api_key is None or not matches:
         raise InvalidSubscriptionKey()
+    if api_key.subscription.revoked_by_moderation:
+        raise revoked_by_moderation_error()
     if api_key.revoked_at is not None or api_key.subscription.revoked_at is not None:
         raise RevokedSubscriptionKey()
     if not api_key.organization.is_active:

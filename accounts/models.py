@@ -81,6 +81,9 @@ class Subscription(models.Model):
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Revoked by our trust and safety team (a moderation action), not by the organization: its
+    # keys' 403 and the keys page say so, so the customer knows whom to ask.
+    revoked_by_moderation = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -452,15 +452,18 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 @transaction.atomic
-def subscription_revoke(*, subscription: Subscription) -> Subscription:
-    """Revoke the subscription and both its keys (403 from then on). Revoking twice is harmless."""
+def subscription_revoke(*, subscription: Subscription, by_moderation: bool = False) -> Subscription:
+    """Revoke the subscription and both its keys (403 from then on). Revoking twice is harmless;
+    ``by_moderation`` (our trust and safety team did it) is kept even if the owner revoked first."""
     now = timezone.now()
     locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if locked.revoked_at is None:
         locked.revoked_at = now
-        locked.save(update_fields=["revoked_at"])
+        locked.revoked_by_moderation = by_moderation
+        locked.save(update_fields=["revoked_at", "revoked_by_moderation"])
     _revoke_keys(ApiKey.objects.filter(subscription=locked), now=now)
     subscription.revoked_at = locked.revoked_at
+    subscription.revoked_by_moderation = locked.revoked_by_moderation
     return subscription
 
 

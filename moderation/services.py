@@ -236,7 +236,7 @@ def item_suspend_key(*, item: ModerationItem, actor, reason: str) -> ModerationA
     item = _locked(item)
     if item.api_key is None:
         raise Conflict("This item did not come through an API key.")
-    subscription_revoke(subscription=item.api_key.subscription)
+    subscription_revoke(subscription=item.api_key.subscription, by_moderation=True)
     _close(item, actor=actor)
     return _record(item=item, kind=Kind.SUSPEND_KEY, actor=actor, reason=reason)
 

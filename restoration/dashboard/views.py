@@ -130,6 +130,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "revoked": account_selectors.revoked_subscriptions_for(request.organization)[:REVOKED_SHOWN],
         "form": forms.SubscriptionForm(),
+        "contact_email": settings.BILLING_CONTACT_EMAIL,
     }
     return render(request, "dashboard/keys.html", context)
 

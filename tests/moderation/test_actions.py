@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.urls import reverse
 
 from accounts.keys import authenticate_key
@@ -217,12 +218,34 @@ def test_a_job_that_was_never_charged_cannot_be_refunded(admin_user, acme, photo
     assert not LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.ADJUSTMENT).exists()
 
 
-def test_suspending_the_key_makes_it_answer_403(admin_client, flagged, acme):
+def test_suspending_the_key_makes_it_answer_403(admin_client, flagged, acme, settings):
     act(admin_client, flagged, "suspend_key", reason="Key used for abuse.")
     with pytest.raises(Forbidden):
         authenticate_key(acme.key)
-    assert acme.api().get("/v2/requests").status_code in (401, 403)
+    answer = acme.api().get("/v2/requests")
+    assert answer.status_code == 403
+    # The customer learns who revoked it and whom to ask, not only "revoked".
+    assert answer.json()["message"] == (
+        "This subscription key was revoked by our trust and safety team. To ask why, write to "
+        f"{settings.BILLING_CONTACT_EMAIL} and name the organization."
+    )
     assert ModerationAction.objects.filter(item=flagged, kind=Kind.SUSPEND_KEY).exists()
+    dashboard = Client()
+    dashboard.force_login(acme.owner)
+    page = dashboard.get(reverse("dashboard:keys")).content.decode()
+    assert "by our trust and safety team" in page and f"mailto:{settings.BILLING_CONTACT_EMAIL}" in page
+
+
+def test_a_key_set_the_owner_revoked_says_nothing_of_moderation(acme):
+    from accounts.services import subscription_revoke
+
+    subscription_revoke(subscription=acme.subscription)
+    answer = acme.api().get("/v2/requests")
+    assert (answer.status_code, answer.json()["message"]) == (403, "This subscription key has been revoked.")
+    dashboard = Client()
+    dashboard.force_login(acme.owner)
+    page = dashboard.get(reverse("dashboard:keys")).content.decode()
+    assert "Revoked key sets (1)" in page and "trust and safety" not in page
 
 
 def test_suspending_the_organization(admin_client, flagged, acme):
