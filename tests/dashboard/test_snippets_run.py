@@ -6,6 +6,7 @@ instead of crashing (the loop once died with KeyError on the 429's body)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import shutil
 import subprocess
@@ -64,8 +65,16 @@ def quick_sleep(monkeypatch):
 
 def _run_python(code: str) -> str:
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "quickstart.py", "exec"), {"__name__": "__main__"})
+    namespace = {"__name__": "__main__"}
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "quickstart.py", "exec"), namespace)
+    finally:
+        # As when the script's process exits: its last response lets go of its socket, so the live
+        # server's request thread ends and closes its database connection (left open, it kept
+        # the test database from being dropped at the end of the run).
+        namespace.clear()
+        gc.collect()
     return out.getvalue()
 
 
