@@ -33,6 +33,17 @@ def wallet_currency(organization) -> str:
     return Wallet.objects.filter(organization=organization).values_list("currency", flat=True).first() or "USD"
 
 
+def wallet_currencies() -> dict[str, str]:
+    """Each organization's wallet currency by organization id (for reports across tenants)."""
+    return {str(org_id): currency for org_id, currency in Wallet.objects.values_list("organization_id", "currency")}
+
+
+def one_currency(currencies) -> str:
+    """The currency a total is in: the one all rows share, "mixed" if they differ."""
+    found = set(currencies)
+    return found.pop() if len(found) == 1 else ("mixed" if found else "USD")
+
+
 def wallet_available(organization) -> int:
     """Balance minus held, read without a lock (a hint for cheap early refusals; the hold under
     the wallet lock is what guards the money)."""

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from PIL import Image, UnidentifiedImageError
 
+from billing.selectors import wallet_currency
 from jobs import selectors as job_selectors
 from jobs.models import Job
 from restoration.dashboard import history
@@ -57,9 +58,11 @@ def jobs_export(request: HttpRequest) -> StreamingHttpResponse:
         "member",
         "input_name",
         "processing_s",
+        "currency",
         "price_minor",
         "charged_minor",
     ]
+    currency = wallet_currency(request.organization)
 
     def rows():
         yield header
@@ -78,6 +81,7 @@ def jobs_export(request: HttpRequest) -> StreamingHttpResponse:
                 job.created_by.email or job.created_by.username if job.created_by_id else "",
                 job.input_name,
                 processing,
+                currency,
                 job.price,
                 -(job.captured_total or 0),
             ]
@@ -131,14 +135,24 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
     report = history.usage_report(request.organization, start=start, end=end)
 
     def rows():
-        yield ["date", "images", "completed", "not_charged", "spent_minor", "spent"]
+        currency = wallet_currency(request.organization)
+        yield ["date", "images", "completed", "not_charged", "currency", "spent_minor", "spent"]
         for day in report.days:
-            yield [day.day.isoformat(), day.images, day.completed, day.not_charged, day.spent, f"{day.spent / 100:.2f}"]
+            yield [
+                day.day.isoformat(),
+                day.images,
+                day.completed,
+                day.not_charged,
+                currency,
+                day.spent,
+                f"{day.spent / 100:.2f}",
+            ]
         yield [
             "total",
             report.images,
             report.completed,
             sum(d.not_charged for d in report.days),
+            currency,
             report.spent,
             f"{report.spent / 100:.2f}",
         ]

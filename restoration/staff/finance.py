@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from accounts.models import Organization
 from billing.models import LedgerEntry, Payment
+from billing.selectors import one_currency, wallet_currencies
 from jobs.models import Job
 
 Kind = LedgerEntry.Kind
@@ -199,14 +200,13 @@ def _liability(*, organization=None, before: datetime | None = None) -> int:
     return sum(b for b in balances if b > 0)
 
 
+# Money in minor units (cents) of the row's currency, as the ledger keeps it.
 CSV_HEADER = [
     "day",
     "organization_id",
     "organization",
-    *LEDGER_COLUMNS,
-    "ledger_amount",
-    "cash_in",
-    "failed_payments",
+    "currency",
+    *(f"{column}_minor" for column in (*LEDGER_COLUMNS, "ledger_amount", "cash_in", "failed_payments")),
     *USAGE_COLUMNS,
 ]
 
@@ -222,6 +222,7 @@ def finance_csv_rows(report: FinanceReport) -> list[list]:
         day=TruncDate("completed_at", tzinfo=UTC)
     )
     names = {str(o.id): o.name for o in Organization.objects.all()}
+    currencies = wallet_currencies()
     money = {}
     for row in entries.values("day", "organization_id").annotate(
         **{
@@ -245,7 +246,7 @@ def finance_csv_rows(report: FinanceReport) -> list[list]:
         m, u = money.get(key, {}), usage.get(key, {})
         busy = u.get("busy")
         out.append(
-            [day, org_id, names.get(org_id, "")]
+            [day, org_id, names.get(org_id, ""), currencies.get(org_id, "USD")]
             + [m.get(c, 0) for c in LEDGER_COLUMNS]
             + [m.get("ledger_amount", 0), "", ""]
             + [
@@ -256,7 +257,7 @@ def finance_csv_rows(report: FinanceReport) -> list[list]:
         )
     t = report.totals
     out.append(
-        ["total", "", ""]
+        ["total", "", "", one_currency(row[3] for row in out)]
         + [t[c] for c in LEDGER_COLUMNS]
         + [t["ledger_amount"], t["cash_in"], t["failed_payments"]]
         + [t[c] for c in USAGE_COLUMNS]

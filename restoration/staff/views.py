@@ -23,7 +23,7 @@ from accounts.services import organization_set_status
 from billing.models import Wallet
 from billing.money import format_money
 from billing.plans import plan_change
-from billing.selectors import billing_account_for, ledger_for, payments_for
+from billing.selectors import billing_account_for, ledger_for, one_currency, payments_for, wallet_currencies
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
 from jobs.engine import missing_weights
@@ -83,16 +83,23 @@ def billing_csv(request: HttpRequest) -> HttpResponse:
     filename = f"billing-{month:%Y-%m}.csv" if month else "billing.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
-    writer.writerow(["month", "organization_id", "organization", "slug", *reports.MONEY_COLUMNS, "balance", "held"])
+    # Money in minor units (cents) of the row's currency, as the ledger keeps it.
+    money_columns = [f"{column}_minor" for column in (*reports.MONEY_COLUMNS, "balance", "held")]
+    writer.writerow(["month", "organization_id", "organization", "slug", "currency", *money_columns])
+    currencies = wallet_currencies()
     for row in report.rows:
         writer.writerow(
             [f"{row.month:%Y-%m}", row.organization_id, row.organization_name, row.organization_slug]
+            + [currencies.get(str(row.organization_id), "USD")]
             + [getattr(row, column) for column in reports.MONEY_COLUMNS]
             + [row.balance, row.held]
         )
     totals = report.totals
+    currency = one_currency(currencies.get(str(row.organization_id), "USD") for row in report.rows)
     writer.writerow(
-        ["total", "", "", "", *(totals[c] for c in reports.MONEY_COLUMNS), totals["balance"], totals["held"]]
+        ["total", "", "", "", currency]
+        + [totals[c] for c in reports.MONEY_COLUMNS]
+        + [totals["balance"], totals["held"]]
     )
     return response
 

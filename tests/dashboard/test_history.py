@@ -169,8 +169,8 @@ def test_the_jobs_export_has_the_filtered_jobs_and_their_charges(owner_client, o
 
     rows = _csv(owner_client.get("/jobs/export.csv", {"status": "COMPLETED"}))
 
-    assert rows[0][0] == "request_id" and rows[0][-1] == "charged_minor"
-    assert [(row[0], row[2], row[-1]) for row in rows[1:]] == [(done.request_id, "COMPLETED", "10")]
+    assert rows[0][0] == "request_id" and rows[0][-3:] == ["currency", "price_minor", "charged_minor"]
+    assert [(row[0], row[2], row[-3], row[-1]) for row in rows[1:]] == [(done.request_id, "COMPLETED", "USD", "10")]
     everything = _csv(owner_client.get("/jobs/export.csv"))
     assert {row[0]: row[-1] for row in everything[1:]} == {done.request_id: "10", canceled.request_id: "0"}
 
@@ -197,8 +197,9 @@ def test_usage_per_day_adds_up_to_the_ledger(owner_client, org):
     captured = -sum(LedgerEntry.objects.filter(organization=org, kind="capture").values_list("amount", flat=True))
     assert report.spent == captured == 40
     rows = _csv(owner_client.get("/usage/export.csv", {"days": "7"}))
-    assert rows[-1][:5] == ["total", "5", "4", "1", "40"]
-    assert sum(int(row[4]) for row in rows[1:-1]) == 40
+    assert rows[0] == ["date", "images", "completed", "not_charged", "currency", "spent_minor", "spent"]
+    assert rows[-1] == ["total", "5", "4", "1", "USD", "40", "0.40"]
+    assert sum(int(row[5]) for row in rows[1:-1]) == 40
 
 
 def test_a_bad_usage_period_falls_back_to_thirty_days_and_says_so(owner_client, org):

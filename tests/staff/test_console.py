@@ -164,10 +164,12 @@ def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, g
     assert len(body) == len(report.rows) == 3
     for line, row in zip(body, report.rows, strict=True):
         assert line["organization_id"] == row.organization_id
-        assert int(line["revenue"]) == row.revenue and int(line["topups"]) == row.topups
-        assert int(line["balance"]) == row.balance
-    assert total["month"] == "total"
-    assert int(total["revenue"]) == -(LedgerEntry.objects.filter(kind=Kind.CAPTURE).aggregate(s=Sum("amount"))["s"])
+        assert int(line["revenue_minor"]) == row.revenue and int(line["topups_minor"]) == row.topups
+        assert int(line["balance_minor"]) == row.balance and line["currency"] == "USD"
+    assert total["month"] == "total" and total["currency"] == "USD"
+    assert (
+        int(total["revenue_minor"]) == -(LedgerEntry.objects.filter(kind=Kind.CAPTURE).aggregate(s=Sum("amount"))["s"])
+    )
 
 
 def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_restores_them(staff_client, acme):

@@ -94,12 +94,14 @@ def test_the_csv_rows_add_up_to_its_total_row_and_to_the_ledger(staff_client, ac
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     body, total = rows[:-1], rows[-1]
-    assert total["day"] == "total"
-    for column in ("topups", "usage_revenue", "refunds", "trial_credit", "ledger_amount", "images"):
+    assert total["day"] == "total" and {r["currency"] for r in rows} == {"USD"}
+    for column in ("topups_minor", "usage_revenue_minor", "refunds_minor", "trial_credit_minor", "ledger_amount_minor"):
         assert sum(int(r[column]) for r in body) == int(total[column])
+    assert sum(int(r["images"]) for r in body) == int(total["images"])
     since = timezone.now() - timedelta(days=30)
     assert (
-        int(total["ledger_amount"]) == LedgerEntry.objects.filter(created_at__gte=since).aggregate(s=Sum("amount"))["s"]
+        int(total["ledger_amount_minor"])
+        == LedgerEntry.objects.filter(created_at__gte=since).aggregate(s=Sum("amount"))["s"]
     )
 
 
