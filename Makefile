@@ -56,7 +56,7 @@ format:
 
 # Production-style processes (DATABASE_URL and REDIS_URL set).
 web:
-	$(VENV)/bin/gunicorn config.wsgi --workers $${WEB_CONCURRENCY:-4} --worker-class gthread --threads $${WEB_THREADS:-8} --timeout 330 --bind $${BIND:-0.0.0.0:8000}  # /api/process waits up to DEMO_SYNC_TIMEOUT_S
+	$(VENV)/bin/gunicorn config.wsgi --bind $${BIND:-0.0.0.0:8000} --access-logfile -  # workers, threads, timeout: gunicorn.conf.py
 worker:
 	$(PY) manage.py rundramatiq --processes 1 --threads 1 --queues gpu
 

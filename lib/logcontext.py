@@ -68,8 +68,16 @@ def logging_config(*, fmt: str, level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "lib.logcontext.ContextFilter"}},
+        "filters": {
+            "context": {"()": "lib.logcontext.ContextFilter"},
+            "redact": {"()": "lib.redact.RedactKeysFilter"},
+        },
         "formatters": {"console": formatters[fmt]},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console", "filters": ["context"]}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "console", "filters": ["context", "redact"]}
+        },
         "root": {"handlers": ["console"], "level": level},
+        # The dev server's request lines (``make run``) print the query string, where a key may
+        # be: through the console handler, so the key is redacted, instead of Django's own.
+        "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
     }

@@ -55,7 +55,12 @@ def server_limit() -> int:
 
 
 @pytest.fixture(scope="module")
-def gunicorn(django_db_setup, django_db_blocker, tmp_path_factory):
+def access_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gunicorn-log") / "access.log"
+
+
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, django_db_blocker, tmp_path_factory, access_log):
     """A gunicorn child on 127.0.0.1 serving config.wsgi against this run's test database (one
     for the module: starting it is the slow part)."""
     with django_db_blocker.unblock():
@@ -80,7 +85,10 @@ def gunicorn(django_db_setup, django_db_blocker, tmp_path_factory):
     if db.get("PASSWORD"):
         env["PGPASSWORD"] = db["PASSWORD"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [
+            *(sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"),
+            *("--access-logfile", str(access_log)),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -187,3 +195,27 @@ def test_deeply_nested_json_is_a_400_in_the_endpoints_shape(gunicorn, customer, 
     assert status == 400
     assert shape in answer and f"nested more than {MAX_JSON_DEPTH} levels" in answer["message"]
     assert Job.objects.count() == 0
+
+
+def test_the_access_log_never_holds_a_subscription_key(gunicorn, customer, access_log):
+    """gunicorn.conf.py's logger: a key in the query string (how EventSource sends one), in the
+    referrer or in a header is not written to the access log; its public prefix is."""
+    prefix = customer.key.split("_")[1]
+    secret = customer.key.split("_", 2)[2]
+    conn = _connection(gunicorn)
+    conn.request(
+        "GET",
+        f"/v2/requests?subscription-key={customer.key}",
+        headers={"Referer": f"http://127.0.0.1/docs?subscription-key={customer.key}"},
+    )
+    status, _ = _answer(conn)
+    assert status == 200
+    conn.request("GET", "/v2/requests?subscription-key=not-a-key-but-still-private")
+    assert _answer(conn)[0] == 401
+    deadline = time.monotonic() + 10
+    while access_log.read_text().count("/v2/requests?") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    written = access_log.read_text()
+    assert f"subscription-key=cf_{prefix}_[redacted]" in written
+    assert "subscription-key=[redacted]" in written
+    assert secret not in written and "not-a-key-but-still-private" not in written

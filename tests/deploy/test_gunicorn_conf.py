@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from django.conf import settings as django_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +31,25 @@ def test_gunicorn_started_from_the_repository_root_reads_the_hooks():
     )
     assert settings["config"] == "./gunicorn.conf.py"
     assert settings["post_worker_init"] == "<post_worker_init()>"
+    # Threads (a stream or a Prefer: wait holds a thread, not a process), a timeout over the
+    # longest wait a request may ask for, and the access log that redacts keys.
+    assert (settings["worker_class"], settings["threads"], settings["workers"]) == ("gthread", "8", "4")
+    assert int(settings["timeout"]) > django_settings.DEMO_SYNC_TIMEOUT_S
+    assert settings["logger_class"] == "lib.gunicorn_log.RedactingLogger"
+
+
+def test_every_web_command_line_leaves_the_worker_settings_to_the_config_file():
+    for path, text in {
+        "docker/web.Dockerfile": (REPO_ROOT / "docker" / "web.Dockerfile").read_text(),
+        "docker/compose.yml": (REPO_ROOT / "docker" / "compose.yml").read_text(),
+        "deploy/k8s/web.yaml": (REPO_ROOT / "deploy" / "k8s" / "web.yaml").read_text(),
+        "Makefile": (REPO_ROOT / "Makefile").read_text(),
+    }.items():
+        lines = [line for line in text.splitlines() if "gunicorn" in line and "config.wsgi" in line]
+        assert lines, path
+        for line in lines:
+            for option in ("--workers", "--worker-class", "--threads", "--timeout", "-k "):
+                assert option not in line, (path, line)
 
 
 def test_the_worker_hook_loads_the_views_and_freezes_the_start_up_objects():
