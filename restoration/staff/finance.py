@@ -59,6 +59,7 @@ class FinanceReport:
     liability_now: int
     liability_at_end: int
     gpu_cost_per_second: float
+    organization: object = None  # the organization the report is narrowed to, if any
 
     @property
     def active_days(self) -> list[Row]:
@@ -98,18 +99,30 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def _ledger_sums(entries, group: str) -> dict[str, dict[str, int]]:
+def _key(row: dict, group: str | tuple[str, ...]):
+    """A grouped row's key: the text of its group value, or a tuple of them for several."""
+    if isinstance(group, str):
+        return str(row[group])
+    return tuple(str(row[name]) for name in group)
+
+
+def _fields(group: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (group,) if isinstance(group, str) else group
+
+
+def _ledger_sums(entries, group: str | tuple[str, ...]) -> dict:
     sums = {
         column: Coalesce(Sum(-F("amount") if column in NEGATED else F("amount"), filter=rows), 0)
         for column, rows in LEDGER_COLUMNS.items()
     }
     sums["ledger_amount"] = Coalesce(Sum("amount"), 0)
-    return {str(row[group]): row for row in entries.values(group).annotate(**sums).order_by(group)}
+    fields = _fields(group)
+    return {_key(row, group): row for row in entries.values(*fields).annotate(**sums).order_by(*fields)}
 
 
-def _usage(jobs, group: str) -> dict[str, dict]:
+def _usage(jobs, group: str | tuple[str, ...]) -> dict:
     seconds = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    rows = jobs.values(group).annotate(
+    rows = jobs.values(*_fields(group)).annotate(
         images=Count("id"),
         pixels=Coalesce(Sum(F("output_width") * F("output_height")), 0),
         busy=Sum(seconds),
@@ -117,7 +130,7 @@ def _usage(jobs, group: str) -> dict[str, dict]:
     result = {}
     for row in rows:
         busy = row["busy"]
-        result[str(row[group])] = {
+        result[_key(row, group)] = {
             "images": row["images"],
             "megapixels": round(row["pixels"] / 1_000_000, 2),
             "gpu_seconds": round(busy.total_seconds(), 1) if busy else 0.0,
@@ -125,12 +138,12 @@ def _usage(jobs, group: str) -> dict[str, dict]:
     return result
 
 
-def _payments(payments, group: str) -> dict[str, dict[str, int]]:
-    rows = payments.values(group).annotate(
+def _payments(payments, group: str | tuple[str, ...]) -> dict:
+    rows = payments.values(*_fields(group)).annotate(
         cash_in=Coalesce(Sum("amount", filter=Q(status=Payment.Status.SUCCEEDED)), 0),
         failed=Coalesce(Sum("amount", filter=Q(status=Payment.Status.FAILED)), 0),
     )
-    return {str(row[group]): row for row in rows}
+    return {_key(row, group): row for row in rows}
 
 
 def _row(key: str, label: str, money: dict | None, usage: dict | None, pay: dict | None) -> Row:
@@ -146,15 +159,7 @@ def _row(key: str, label: str, money: dict | None, usage: dict | None, pay: dict
 
 
 def finance_report(*, start: date, end: date, organization=None) -> FinanceReport:
-    since, until = _bounds(start, end)
-    entries = LedgerEntry.objects.filter(created_at__gte=since, created_at__lt=until)
-    jobs = Job.objects.filter(status=Job.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until)
-    payments = Payment.objects.filter(
-        Q(paid_at__gte=since, paid_at__lt=until) | Q(paid_at__isnull=True, created_at__gte=since, created_at__lt=until)
-    )
-    if organization is not None:
-        entries, jobs = entries.filter(organization=organization), jobs.filter(organization=organization)
-        payments = payments.filter(organization=organization)
+    entries, jobs, payments = _period_rows(start, end, organization)
     day_money = _ledger_sums(entries.annotate(day=TruncDate("created_at", tzinfo=UTC)), "day")
     day_usage = _usage(jobs.annotate(day=TruncDate("completed_at", tzinfo=UTC)), "day")
     day_pay = _payments(payments.annotate(day=TruncDate(Coalesce("paid_at", "created_at"), tzinfo=UTC)), "day")
@@ -184,9 +189,24 @@ def finance_report(*, start: date, end: date, organization=None) -> FinanceRepor
         organizations=organizations,
         totals=totals,
         liability_now=_liability(organization=organization),
-        liability_at_end=_liability(organization=organization, before=until),
+        liability_at_end=_liability(organization=organization, before=_bounds(start, end)[1]),
         gpu_cost_per_second=settings.GPU_COST_PER_SECOND,
+        organization=organization,
     )
+
+
+def _period_rows(start: date, end: date, organization=None):
+    """The ledger entries, completed jobs and payments of the period (one organization's, if given)."""
+    since, until = _bounds(start, end)
+    entries = LedgerEntry.objects.filter(created_at__gte=since, created_at__lt=until)
+    jobs = Job.objects.filter(status=Job.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until)
+    payments = Payment.objects.filter(
+        Q(paid_at__gte=since, paid_at__lt=until) | Q(paid_at__isnull=True, created_at__gte=since, created_at__lt=until)
+    )
+    if organization is not None:
+        entries, jobs = entries.filter(organization=organization), jobs.filter(organization=organization)
+        payments = payments.filter(organization=organization)
+    return entries, jobs, payments
 
 
 def _liability(*, organization=None, before: datetime | None = None) -> int:
@@ -200,13 +220,18 @@ def _liability(*, organization=None, before: datetime | None = None) -> int:
     return sum(b for b in balances if b > 0)
 
 
-# Money in minor units (cents) of the row's currency, as the ledger keeps it.
+# Money in minor units (cents) of the row's currency, as the ledger keeps it; "refunds" are
+# card refunds there, beside usage_refunds (what staff gave back for a request).
+CSV_NAMES = {"refunds": "card_refunds"}
 CSV_HEADER = [
     "day",
     "organization_id",
     "organization",
     "currency",
-    *(f"{column}_minor" for column in (*LEDGER_COLUMNS, "ledger_amount", "cash_in", "failed_payments")),
+    *(
+        f"{CSV_NAMES.get(column, column)}_minor"
+        for column in (*LEDGER_COLUMNS, "ledger_amount", "cash_in", "failed_payments")
+    ),
     *USAGE_COLUMNS,
 ]
 
@@ -214,46 +239,22 @@ CSV_HEADER = [
 def finance_csv_rows(report: FinanceReport) -> list[list]:
     """One row per organization per day with activity, then a total row. The money columns of
     the rows add up to the total row, which equals the ledger's sums for the period."""
-    since, until = _bounds(report.start, report.end)
-    entries = LedgerEntry.objects.filter(created_at__gte=since, created_at__lt=until).annotate(
-        day=TruncDate("created_at", tzinfo=UTC)
-    )
-    jobs = Job.objects.filter(status=Job.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until).annotate(
-        day=TruncDate("completed_at", tzinfo=UTC)
-    )
+    entries, jobs, payments = _period_rows(report.start, report.end, report.organization)
+    groups = ("day", "organization_id")
+    money = _ledger_sums(entries.annotate(day=TruncDate("created_at", tzinfo=UTC)), groups)
+    usage = _usage(jobs.annotate(day=TruncDate("completed_at", tzinfo=UTC)), groups)
+    pay = _payments(payments.annotate(day=TruncDate(Coalesce("paid_at", "created_at"), tzinfo=UTC)), groups)
     names = {str(o.id): o.name for o in Organization.objects.all()}
     currencies = wallet_currencies()
-    money = {}
-    for row in entries.values("day", "organization_id").annotate(
-        **{
-            c: Coalesce(Sum(-F("amount") if c in NEGATED else F("amount"), filter=rows), 0)
-            for c, rows in LEDGER_COLUMNS.items()
-        },
-        ledger_amount=Coalesce(Sum("amount"), 0),
-    ):
-        money[(row["day"].isoformat(), str(row["organization_id"]))] = row
-    usage = {}
-    seconds = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    for row in jobs.values("day", "organization_id").annotate(
-        images=Count("id"),
-        pixels=Coalesce(Sum(F("output_width") * F("output_height")), 0),
-        busy=Sum(seconds),
-    ):
-        usage[(row["day"].isoformat(), str(row["organization_id"]))] = row
     out = []
-    for key in sorted(set(money) | set(usage)):
+    for key in sorted(set(money) | set(usage) | set(pay)):
         day, org_id = key
-        m, u = money.get(key, {}), usage.get(key, {})
-        busy = u.get("busy")
+        row = _row(day, names.get(org_id, ""), money.get(key), usage.get(key), pay.get(key))
         out.append(
-            [day, org_id, names.get(org_id, ""), currencies.get(org_id, "USD")]
-            + [m.get(c, 0) for c in LEDGER_COLUMNS]
-            + [m.get("ledger_amount", 0), "", ""]
-            + [
-                u.get("images", 0),
-                round(u.get("pixels", 0) / 1_000_000, 2),
-                round(busy.total_seconds(), 1) if busy else 0,
-            ]
+            [day, org_id, row.label, currencies.get(org_id, "USD")]
+            + [row.money[c] for c in LEDGER_COLUMNS]
+            + [row.money["ledger_amount"], row.cash_in, row.failed_payments]
+            + [row.usage[c] for c in USAGE_COLUMNS]
         )
     t = report.totals
     out.append(

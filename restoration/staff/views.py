@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -57,27 +57,31 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/home.html", context)
 
 
-def _month_param(request: HttpRequest) -> date | None:
+def _month_param(request: HttpRequest) -> tuple[date | None, str]:
+    """``?month=YYYY-MM`` and, for a value that is no month, what to tell the reader (the
+    report then covers all months)."""
     value = request.GET.get("month", "")
     if not value:
-        return None
+        return None, ""
     try:
         year, month = (int(part) for part in value.split("-"))
-        return date(year, month, 1)
-    except ValueError as exc:
-        raise Http404("Unknown month.") from exc
+        return date(year, month, 1), ""
+    except ValueError:
+        return None, f"“{value[:20]}” is not a month: use YYYY-MM, as 2026-12. Showing all months."
 
 
 @staff_view
 def billing(request: HttpRequest) -> HttpResponse:
-    month = _month_param(request)
+    month, error = _month_param(request)
     report = reports.billing_report(month=month)
-    return render(request, "staff/billing.html", {"report": report, "month": month})
+    return render(request, "staff/billing.html", {"report": report, "month": month, "error": error})
 
 
 @staff_view
 def billing_csv(request: HttpRequest) -> HttpResponse:
-    month = _month_param(request)
+    month, error = _month_param(request)
+    if error:
+        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
     report = reports.billing_report(month=month)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"billing-{month:%Y-%m}.csv" if month else "billing.csv"
@@ -104,30 +108,41 @@ def billing_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _period(request: HttpRequest) -> tuple[date, date]:
-    """``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (inclusive); the last 30 days by default."""
+def _period(request: HttpRequest) -> tuple[date, date, str]:
+    """``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (inclusive); the last 30 days by default, and by
+    default too when the dates given are not a period, with what to tell the reader."""
     today = timezone.now().date()
+    default = (today - timedelta(days=29), today)
     try:
         end = date.fromisoformat(request.GET["end"]) if request.GET.get("end") else today
         start = date.fromisoformat(request.GET["start"]) if request.GET.get("start") else end - timedelta(days=29)
-    except ValueError as exc:
-        raise Http404("Dates are YYYY-MM-DD.") from exc
-    if start > end or (end - start).days > 366:
-        raise Http404("Choose a period of at most a year, start before end.")
-    return start, end
+    except ValueError:
+        return *default, "Dates are YYYY-MM-DD, as 2026-12-01. Showing the last 30 days."
+    if start > end:
+        return *default, "The start comes after the end. Showing the last 30 days."
+    if (end - start).days > 366:
+        return *default, "Choose a period of at most a year. Showing the last 30 days."
+    return start, end, ""
 
 
 def _finance(request: HttpRequest):
-    start, end = _period(request)
+    """The report for the page's filters: (report, organization or None, what to tell the reader)."""
+    start, end, error = _period(request)
     organization = None
-    if request.GET.get("organization"):
-        organization = get_object_or_404(Organization, id=request.GET["organization"])
-    return finance.finance_report(start=start, end=end, organization=organization), organization
+    value = request.GET.get("organization", "").strip()
+    if value:
+        try:
+            organization = Organization.objects.filter(id=uuid.UUID(value)).first()
+        except ValueError:
+            organization = None
+        if organization is None:
+            error = " ".join(filter(None, [error, "No organization has that id: showing all organizations."]))
+    return finance.finance_report(start=start, end=end, organization=organization), organization, error
 
 
 @staff_view
 def finance_view(request: HttpRequest) -> HttpResponse:
-    report, organization = _finance(request)
+    report, organization, error = _finance(request)
     labels = [row.key for row in report.days]
     context = {
         "report": report,
@@ -144,14 +159,16 @@ def finance_view(request: HttpRequest) -> HttpResponse:
         "usage_chart": bar_chart(
             labels, {"images": [row.usage["images"] for row in report.days]}, title="Images restored per day"
         ),
-        "query": request.GET.urlencode(),
+        "error": error,
     }
     return render(request, "staff/finance.html", context)
 
 
 @staff_view
 def finance_csv(request: HttpRequest) -> HttpResponse:
-    report, _ = _finance(request)
+    report, _, error = _finance(request)
+    if error:
+        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="finance-{report.start}-{report.end}.csv"'
     writer = csv.writer(response)

@@ -95,7 +95,13 @@ def test_the_csv_rows_add_up_to_its_total_row_and_to_the_ledger(staff_client, ac
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     body, total = rows[:-1], rows[-1]
     assert total["day"] == "total" and {r["currency"] for r in rows} == {"USD"}
-    for column in ("topups_minor", "usage_revenue_minor", "refunds_minor", "trial_credit_minor", "ledger_amount_minor"):
+    for column in (
+        "topups_minor",
+        "usage_revenue_minor",
+        "card_refunds_minor",
+        "trial_credit_minor",
+        "ledger_amount_minor",
+    ):
         assert sum(int(r[column]) for r in body) == int(total[column])
     assert sum(int(r["images"]) for r in body) == int(total["images"])
     since = timezone.now() - timedelta(days=30)
@@ -103,6 +109,21 @@ def test_the_csv_rows_add_up_to_its_total_row_and_to_the_ledger(staff_client, ac
         int(total["ledger_amount_minor"])
         == LedgerEntry.objects.filter(created_at__gte=since).aggregate(s=Sum("amount"))["s"]
     )
+
+
+def test_the_csv_day_rows_carry_their_payments_and_follow_the_organization_filter(staff_client, activity, acme):
+    rows = list(csv.DictReader(io.StringIO(staff_client.get(reverse("staff:finance_csv")).content.decode())))
+    body, total = rows[:-1], rows[-1]
+    for column in ("cash_in_minor", "failed_payments_minor"):
+        assert all(r[column] != "" for r in body)
+        assert sum(int(r[column]) for r in body) == int(total[column])
+    assert int(total["cash_in_minor"]) == 2500 and int(total["failed_payments_minor"]) == 700
+    narrowed = staff_client.get(reverse("staff:finance_csv"), {"organization": str(acme.id)}).content.decode()
+    rows = list(csv.DictReader(io.StringIO(narrowed)))
+    body, total = rows[:-1], rows[-1]
+    assert body and {r["organization_id"] for r in body} == {str(acme.id)}
+    for column in ("topups_minor", "usage_revenue_minor", "ledger_amount_minor", "cash_in_minor", "images"):
+        assert sum(float(r[column]) for r in body) == float(total[column])
 
 
 def test_a_chosen_period_and_organization_narrow_the_report(staff_client, activity, globex):
@@ -123,15 +144,31 @@ def test_margin_per_image_needs_a_gpu_cost(staff_client, activity, settings):
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "says"),
     [
-        {"start": "yesterday"},
-        {"start": "2026-02-01", "end": "2026-01-01"},
-        {"start": "2020-01-01", "end": "2026-01-01"},
+        ({"start": "yesterday"}, "Dates are YYYY-MM-DD"),
+        ({"start": "2026-02-01", "end": "2026-01-01"}, "The start comes after the end"),
+        ({"start": "2020-01-01", "end": "2026-01-01"}, "at most a year"),
+        ({"organization": "garbage"}, "No organization has that id"),
+        ({"organization": "00000000-0000-0000-0000-000000000000"}, "No organization has that id"),
     ],
 )
-def test_a_bad_period_is_a_404(staff_client, query):
-    assert staff_client.get(reverse("staff:finance"), query).status_code == 404
+def test_a_bad_filter_says_what_is_wrong_and_shows_the_default_report(staff_client, query, says):
+    response = staff_client.get(reverse("staff:finance"), query)
+    assert response.status_code == 200
+    assert says in response.content.decode()
+    report = response.context["report"]
+    assert (report.end - report.start).days == 29 and response.context["organization"] is None
+    # The export refuses the same filters in words instead of exporting something else.
+    refused = staff_client.get(reverse("staff:finance_csv"), query)
+    assert refused.status_code == 400 and says in refused.content.decode()
+
+
+def test_a_month_that_is_no_month_shows_all_months_and_says_so(staff_client):
+    response = staff_client.get(reverse("staff:billing"), {"month": "2026-13"})
+    assert response.status_code == 200 and response.context["month"] is None
+    assert "is not a month: use YYYY-MM" in response.content.decode()
+    assert staff_client.get(reverse("staff:billing_csv"), {"month": "2026-13"}).status_code == 400
 
 
 def test_non_staff_cannot_see_it(client, customer):
