@@ -158,7 +158,8 @@ def _own_fields_only(entry, changes: dict) -> dict:
     money = _MONEY_FIELDS.get(model._meta.label_lower, set())
     shown = {}
     for field, change in changes.items():
-        if field not in own or field == "id" or list(change[:2]) == ["None", "None"]:
+        # A created row's unset flag (None -> False) says as little as an empty column.
+        if field not in own or field == "id" or list(change[:2]) in (["None", "None"], ["None", "False"]):
             continue
         if field in money:
             change = [_as_money(value) for value in change[:2]]
@@ -193,6 +194,17 @@ def _owner_changes(entry, changes: dict) -> list[tuple[str, type | None, list]]:
             continue
         shown.append((str(field.verbose_name), field.related_model if field.is_relation else None, list(change[:2])))
     return shown
+
+
+def _owner_value(value):
+    """A value as an owner reads it: yes/no for a flag; a rotated secret as new."""
+    return {"True": "yes", "False": "no"}.get(value, value) if isinstance(value, str) else value
+
+
+def _owner_values(values: list) -> list:
+    if len(values) == 2 and values[0] == values[1] == SECRET_MASK:
+        return [SECRET_MASK, "(new secret)"]  # rotated: auditlog masks both sides alike
+    return [_owner_value(value) for value in values]
 
 
 def _no_value(value) -> bool:
@@ -245,7 +257,8 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
 
         for entry in rows:
             entry.visible_changes = {
-                label: [shown(related, value) for value in values] for label, related, values in owner_views[entry.pk]
+                label: _owner_values([shown(related, value) for value in values])
+                for label, related, values in owner_views[entry.pk]
             }
     else:
         _name_related_rows_for_staff(rows)

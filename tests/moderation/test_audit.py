@@ -289,6 +289,20 @@ def test_an_owner_reads_the_trail_in_words_not_ids_and_keys(acme, admin_client):
     assert "staff-adjust:" not in str(shown)
 
 
+def test_an_owner_reads_flags_as_yes_or_no_and_a_rotated_secret_as_new(acme):
+    browser = owner_client(acme)
+    browser.post(reverse("dashboard:key_create"), {"name": "flags"})
+    browser.post(reverse("dashboard:key_revoke", args=[Subscription.objects.get(name="flags").id]))
+    browser.post(reverse("dashboard:webhook_secret_rotate"))
+    rows = browser.get(reverse("trust:organization_audit")).context["rows"]
+    created = next(r for r in rows if r.content_type.model == "subscription" and r.action == LogEntry.Action.CREATE)
+    assert "revoked by moderation" not in created.visible_changes  # a new row's unset flag says nothing
+    rotation = next(r for r in rows if r.content_type.model == "organization" and r.action == LogEntry.Action.UPDATE)
+    assert rotation.visible_changes["webhook secret"] == ["(secret)", "(new secret)"]
+    page = browser.get(reverse("trust:organization_audit")).content.decode()
+    assert "False" not in page and "True" not in page
+
+
 def test_staff_read_related_rows_by_name_with_their_id(admin_client, admin_user, acme):
     from billing.services import wallet_adjust
 
