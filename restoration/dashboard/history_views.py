@@ -39,6 +39,8 @@ def jobs(request: HttpRequest) -> HttpResponse:
         "filtered": form.active,
         "query": query.urlencode(),
         "statuses": Job.Status.choices,
+        # The list refreshes itself while any job on this page may still change (jobs_live.js).
+        "in_flight": any(job.status in Job.IN_FLIGHT for job in page),
     }
     return render(request, "dashboard/jobs.html", context)
 

@@ -373,9 +373,9 @@ def _restore_submit(request: HttpRequest, form) -> HttpResponse | tuple[int, lis
         return exc.status_code, _keep(request, form, images)
     playground.forget_images(organization, request.user, data.get("kept", ""))
     if len(created_jobs) == 1:
-        messages.success(request, "Your photo is queued. This page follows it live.")
+        messages.success(request, "Your photo was sent for restoration; this page shows its progress and the result.")
         return redirect("dashboard:job_detail", request_id=created_jobs[0].request_id)
-    messages.success(request, f"{len(created_jobs)} photos are queued.")
+    messages.success(request, f"{len(created_jobs)} photos were sent for restoration; this list follows them.")
     ids = ",".join(str(job.id) for job in created_jobs)
     return redirect(f"{reverse('dashboard:jobs')}?ids={ids}")
 

@@ -83,6 +83,32 @@ def test_a_photo_restored_in_the_playground_completes_live_and_downloads(
     assert (wallet.balance, wallet.held) == (1000 - job.price, 0)
 
 
+def test_a_batch_from_the_playground_turns_completed_in_the_list_without_a_reload(
+    member_page, customer, gpu_worker, stand_in_engine, tmp_path
+):
+    page = member_page
+    photos = []
+    for name in ("one.png", "two.png"):
+        photos.append(tmp_path / name)
+        photos[-1].write_bytes(png_bytes(48, 40))
+    gate = _hold_the_engine(stand_in_engine)
+    try:
+        page.goto("/jobs/new/")
+        page.locator("input[type=file][name=images]").set_input_files([str(p) for p in photos])
+        expect(page.locator("[data-file-list] li")).to_have_count(2)
+        page.get_by_role("button", name="Restore", exact=True).click()
+        page.wait_for_url("**/jobs/?ids=*")
+        expect(page.locator("#jobs-list")).to_have_attribute("data-in-flight", "")
+        page.evaluate("window.__samePage = true")
+    finally:
+        gate.set()
+    badges = page.locator("#jobs-list .badge")
+    expect(badges).to_have_text(["Completed", "Completed"], timeout=30_000)
+    assert page.evaluate("window.__samePage") is True  # swapped in place, not reloaded
+    expect(page.locator("#jobs-list")).not_to_have_attribute("data-in-flight", "")
+    assert set(Job.objects.values_list("status", flat=True)) == {Job.Status.COMPLETED}
+
+
 def test_a_running_job_canceled_from_its_page_ends_canceled_and_uncharged(
     member_page, customer, gpu_worker, stand_in_engine, tmp_path
 ):
