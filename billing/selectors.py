@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from billing.models import BillingAccount, LedgerEntry, Payment, Plan, Wallet
 from config.errors import NotFound
@@ -108,3 +111,61 @@ def job_refund_state(organization, job) -> tuple[int, LedgerEntry | None]:
         elif entry.idempotency_key == refund_key(job):
             refund = entry
     return (-capture.amount if capture else 0), refund
+
+
+# --- What a request cost ------------------------------------------------------------------------
+
+# A staff refund of a request is an adjustment tied to its job (billing.services.job_refund).
+_CAPTURES = Q(kind=LedgerEntry.Kind.CAPTURE)
+_REFUNDS = Q(kind=LedgerEntry.Kind.ADJUSTMENT, amount__gt=0)
+
+
+@dataclass(frozen=True)
+class JobCharge:
+    """What a request was charged (its captures) and what our staff gave back for it (refund
+    adjustments), both positive minor units of ``currency``."""
+
+    charged: int
+    refunded: int
+    currency: str
+
+    @property
+    def net(self) -> int:
+        return self.charged - self.refunded
+
+
+def _job_sum(condition: Q, sign: int):
+    rows = (
+        LedgerEntry.objects.filter(condition, job=OuterRef("pk"))
+        .values("job")
+        .annotate(total=Sum(F("amount") * sign))
+        .values("total")
+    )
+    return Coalesce(Subquery(rows[:1]), 0)
+
+
+def with_job_charges(jobs):
+    """Annotate what each job was charged and refunded (and its wallet's currency), so a page of
+    jobs reads them in its own query (``job_charge`` then costs none)."""
+    currency = Wallet.objects.filter(organization_id=OuterRef("organization_id")).values("currency")[:1]
+    return jobs.annotate(
+        charged_total=_job_sum(_CAPTURES, -1),
+        refunded_total=_job_sum(_REFUNDS, 1),
+        charge_currency=Coalesce(Subquery(currency), Value("USD")),
+    )
+
+
+def job_charge(job) -> JobCharge:
+    """The job's charge and refund, from ``with_job_charges``'s annotations when present.
+
+    Otherwise from the job: a COMPLETED job was charged its price (the capture is written in the
+    transaction that completes it, at ``job.price``), any other was charged nothing, and only a
+    completed one can have been refunded: one query, for a completed job's refunds, and none
+    for a job in flight (what a poll mostly reads)."""
+    if hasattr(job, "charged_total"):
+        return JobCharge(job.charged_total, job.refunded_total, job.charge_currency)
+    currency = wallet_currency(job.organization)
+    if job.status != job.Status.COMPLETED:
+        return JobCharge(0, 0, currency)
+    refunded = LedgerEntry.objects.filter(_REFUNDS, job_id=job.pk).aggregate(total=Sum("amount"))["total"]
+    return JobCharge(job.price, refunded or 0, currency)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from billing.selectors import job_charge, with_job_charges
 from config.errors import NotFound
 from jobs.media import media_url
 from jobs.models import (
@@ -42,13 +43,18 @@ def job_get(*, organization, request_id: str) -> Job:
     if job_id is None:
         raise NotFound("No request with this id.")
     try:
-        return Job.objects.select_related("organization__plan").get(id=job_id, organization=organization)
+        # The wallet for the status object's cost currency, in the same query.
+        return Job.objects.select_related("organization__plan", "organization__wallet").get(
+            id=job_id, organization=organization
+        )
     except Job.DoesNotExist as exc:
         raise NotFound("No request with this id.") from exc
 
 
 def jobs_for(organization, *, status: str | None = None, source: str | None = None, api_key=None) -> QuerySet[Job]:
-    qs = Job.objects.filter(organization=organization)
+    """The organization's jobs, newest first, each with what it was charged and refunded read in
+    the same query (a page of status objects costs no query per job for its ``cost``)."""
+    qs = with_job_charges(Job.objects.filter(organization=organization))
     if status:
         qs = qs.filter(status=status)
     if source:
@@ -124,7 +130,16 @@ def job_status_payload(job: Job, *, base_url: str, include_logs: bool = True) ->
             "files_deleted": files_deleted,
         },
         "moderation": job_moderation_notice(job),
+        "cost": job_cost(job),
     }
+
+
+def job_cost(job: Job) -> dict:
+    """What the request costs, in minor units (cents) of ``currency``: ``price`` (held while it
+    is in flight), ``charged`` (taken when it completed; 0 when it failed, errored or was
+    canceled) and ``refunded`` (what our staff gave back for it)."""
+    charge = job_charge(job)
+    return {"currency": charge.currency, "price": job.price, "charged": charge.charged, "refunded": charge.refunded}
 
 
 def job_moderation_notice(job: Job) -> dict | None:

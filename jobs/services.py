@@ -27,6 +27,7 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 from billing.controls import admission_check
 from billing.errors import InsufficientBalance, in_debt_error
 from billing.hooks import after_spend
+from billing.money import format_money
 from billing.pricing import price_for
 from billing.selectors import wallet_currency, wallet_totals
 from billing.services import hold_capture, hold_release, holds_place
@@ -598,7 +599,10 @@ def _finish(
         if not changed:
             return False
         job.refresh_from_db()
+        charge = None
         if status == Job.Status.COMPLETED:
+            # Priced before the events go out, so their status object's cost is the final one.
+            charge = _delivered_charge(job, result)
             for warning in getattr(result, "warnings", None) or []:
                 _log(job, f"Warning: {warning}")
             _log(job, f"Completed: {result.width}x{result.height}, {job.faces_detected} face(s).")
@@ -609,7 +613,7 @@ def _finish(
         # Settled last: the settlement locks the organization's wallet row until COMMIT, and
         # every submission of the organization needs that row.
         if status == Job.Status.COMPLETED:
-            _capture_delivered(job, result)
+            hold_capture(job=job, amount=charge)
         else:
             hold_release(job=job, reason=status.lower())
         finished = {"status": status, "timings": job.timings, "faces": job.faces_detected or 0}
@@ -618,26 +622,27 @@ def _finish(
     return True
 
 
-def _capture_delivered(job: Job, result) -> None:
-    """Capture the hold at the price of what was delivered. Submission refuses an upscale whose
-    output would exceed the cap, but the cap can be lowered between submission and run; then the
-    engine delivers a smaller upscale and the job pays for that one (at most what was held)."""
+def _delivered_charge(job: Job, result) -> int | None:
+    """The price of what was delivered, when it is not the one held (None: the whole hold).
+    Submission refuses an upscale whose output would exceed the cap, but the cap can be lowered
+    between submission and run; then the engine delivers a smaller upscale and the job pays for
+    that one (at most what was held). The job's price becomes it; the capture follows."""
     asked = int((job.params or {}).get("upscale", 2))
     applied = getattr(result, "upscale", None) or asked
     if applied >= asked:
-        hold_capture(job=job)
-        return
+        return None
     delivered = JobParams.from_values({**(job.params or {}), "upscale": applied})
     charge = min(
         price_for(delivered, plan=job.organization.plan, width=job.input_width, height=job.input_height), job.price
     )
-    hold_capture(job=job, amount=charge)
     Job.objects.filter(id=job.id).update(price=charge)
     job.price = charge
     _log(
         job,
-        f"Upscale {applied} applied instead of {asked} (output cap); charged {charge} instead of the {asked}x price.",
+        f"Upscale {applied} applied instead of {asked} (output cap); charged {format_money(charge)} "
+        f"instead of the {asked}x price.",
     )
+    return charge
 
 
 # --- Recovery of stale work -------------------------------------------------------------------

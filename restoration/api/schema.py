@@ -69,8 +69,9 @@ servers, not in public pages.
 A restoration's price is held on the wallet when it is accepted. A **completed** restoration is
 charged its price; a **failed**, **errored** or **canceled** one is released and costs nothing.
 When the wallet's available balance cannot cover the price the answer is `402` and nothing is
-queued. Prices by upscale are on the landing page and in the dashboard's *Wallet*; the dashboard
-shows each request's price and what it was charged.
+queued. Prices by upscale are on the landing page and in the dashboard's *Wallet*. Each status
+object (polls, `/v2/requests`, webhooks) carries `cost`: `price`, `charged` and `refunded` in minor
+units (cents) of `currency`; what the wallet paid is `charged - refunded`.
 
 ## Limits and response headers
 - **Requests per minute** belong to the organization: all its keys share them, and polls and

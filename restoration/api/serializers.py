@@ -151,6 +151,18 @@ class StatusModeration(serializers.Serializer):
     at = serializers.CharField()
 
 
+class StatusCost(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code of the wallet's currency, as USD.")
+    price = serializers.IntegerField(
+        help_text="The request's price in minor units (cents); held while it is in flight."
+    )
+    charged = serializers.IntegerField(
+        help_text="Minor units taken from the wallet when it completed; 0 while in flight and when it failed, "
+        "errored or was canceled."
+    )
+    refunded = serializers.IntegerField(help_text="Minor units our staff gave back for it (0 unless refunded).")
+
+
 class StatusResponse(serializers.Serializer):
     request_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "ERROR", "CANCELED"])
@@ -171,6 +183,7 @@ class StatusResponse(serializers.Serializer):
     moderation = StatusModeration(
         allow_null=True, help_text="Set when trust and safety hid or removed the files; null otherwise."
     )
+    cost = StatusCost(help_text="What the request costs; what the wallet paid is charged less refunded.")
 
 
 class RequestListItem(StatusResponse):

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Subscription
 from billing.models import LedgerEntry
+from billing.selectors import with_job_charges
 from jobs.models import REQUEST_ID_PREFIX, Job
-from restoration.dashboard.selectors import with_charged
 
 MAX_PERIOD_DAYS = 366
 PERIODS = (7, 30, 90)
@@ -76,8 +76,8 @@ class JobFilterForm(forms.Form):
 
 def jobs_filtered(organization, form: JobFilterForm) -> QuerySet[Job]:
     """The organization's jobs, newest first, narrowed by the form's valid fields, with what
-    each was charged (``captured_total``) and its key and member joined."""
-    jobs = with_charged(
+    each was charged and refunded (``with_job_charges``) and its key and member joined."""
+    jobs = with_job_charges(
         Job.objects.filter(organization=organization).select_related("api_key__subscription", "created_by")
     )
     if not form.is_bound:

@@ -63,6 +63,7 @@ def jobs_export(request: HttpRequest) -> StreamingHttpResponse:
         "currency",
         "price_minor",
         "charged_minor",
+        "refunded_minor",
     ]
     currency = wallet_currency(request.organization)
 
@@ -85,7 +86,8 @@ def jobs_export(request: HttpRequest) -> StreamingHttpResponse:
                 processing,
                 currency,
                 job.price,
-                -(job.captured_total or 0),
+                job.charged_total,
+                job.refunded_total,
             ]
 
     return _csv_response(rows(), f"jobs-{request.organization.slug}.csv")

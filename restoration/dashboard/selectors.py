@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -36,28 +36,3 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
         organization=organization, kind=LedgerEntry.Kind.CAPTURE, created_at__gte=since
     ).aggregate(total=Sum("amount"))["total"]
     return Usage(days=days, in_flight=in_flight, spent=-(captured or 0), **counts)
-
-
-def charged_subquery():
-    """What each job was actually charged (minor units, positive), or NULL: the sum of its
-    capture entries, as a subquery so a page of jobs costs one query whatever its length."""
-    captures = (
-        LedgerEntry.objects.filter(job=OuterRef("pk"), kind=LedgerEntry.Kind.CAPTURE)
-        .values("job")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return Subquery(captures[:1])
-
-
-def with_charged(jobs: QuerySet[Job]) -> QuerySet[Job]:
-    """Annotate ``captured_total`` (negative minor units, as the ledger writes a charge, or None
-    when nothing was captured); the ``charged`` template filter shows it."""
-    return jobs.annotate(captured_total=charged_subquery())
-
-
-def charged_for(organization: Organization, job: Job) -> int | None:
-    total = LedgerEntry.objects.filter(organization=organization, job=job, kind=LedgerEntry.Kind.CAPTURE).aggregate(
-        total=Sum("amount")
-    )["total"]
-    return -total if total else None

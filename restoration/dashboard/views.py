@@ -29,7 +29,7 @@ from jobs.models import Job
 from jobs.types import JobParams
 from lib.base_url import public_base_url
 from restoration.dashboard import forms, landing, playground
-from restoration.dashboard.selectors import usage_for, with_charged
+from restoration.dashboard.selectors import usage_for
 from restoration.dashboard.snippets import quickstart_snippets, request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
 from restoration.intake import image_from_upload, image_from_url
@@ -104,9 +104,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = {
         "wallet": wallet_for(organization),
         "usage": usage_for(organization),
-        "recent_jobs": with_charged(
-            job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")
-        )[:8],
+        "recent_jobs": job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
         "not_ready": missing_weights(),
         "contact_email": settings.BILLING_CONTACT_EMAIL,
@@ -222,6 +220,7 @@ def job_detail(request: HttpRequest, request_id: str) -> HttpResponse:
     base_url = public_base_url(request)
     payload = job_selectors.job_status_payload(job, base_url=base_url)
     logs = list(job_selectors.job_logs(job))
+    charge = payload["cost"] if job.is_terminal else None
     context = {
         "job": job,
         "payload": payload,
@@ -232,7 +231,8 @@ def job_detail(request: HttpRequest, request_id: str) -> HttpResponse:
         "can_cancel": job.status in Job.IN_FLIGHT,
         "stage": live.current_stage(job, live.latest_stage(job) if job.status == Job.Status.PROCESSING else None),
         "output_size": live.output_size(job),
-        "charged": live.amount_charged(job) if job.is_terminal else None,
+        "charged": charge["charged"] if charge else None,
+        "refunded": charge["refunded"] if charge else 0,
         "download_name": restored_file_name(job),
         "snippets": request_snippets(
             base_url=base_url, params=job.params, image_url=job.input_url, file_name=job.input_name or "photo.jpg"

@@ -58,9 +58,15 @@ class RequestRecord:
 
     @property
     def charged(self) -> int:
-        """What the customer paid for it in the end: captures less refunds (holds and releases
-        move only the held amount)."""
-        return -sum(entry.amount for entry in self.entries)
+        """What its completion took from the wallet (its captures), before any refund."""
+        return -sum(entry.amount for entry in self.entries if entry.kind == LedgerEntry.Kind.CAPTURE)
+
+    @property
+    def refunded(self) -> int:
+        """What our staff gave back for it (refund adjustments tied to the job)."""
+        return sum(
+            entry.amount for entry in self.entries if entry.kind == LedgerEntry.Kind.ADJUSTMENT and entry.amount > 0
+        )
 
 
 def request_record(job_id: uuid.UUID) -> RequestRecord | None:

@@ -99,10 +99,13 @@ def job_duration(job) -> str:
 
 @register.filter
 def charged(job) -> str:
-    """The amount actually charged, from a ``with_charged`` annotation."""
-    total = getattr(job, "captured_total", None)
+    """The amount actually charged (and refunded), from a ``with_job_charges`` annotation."""
+    total = getattr(job, "charged_total", None)
     if total:
-        return money(-total)
+        refunded = getattr(job, "refunded_total", 0) or 0
+        if refunded >= total:
+            return f"{money(total)}, refunded"
+        return f"{money(total)}, {money(refunded)} refunded" if refunded else money(total)
     if job.status in job.IN_FLIGHT:
         return "held"
     return "not charged"

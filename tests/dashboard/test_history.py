@@ -169,10 +169,13 @@ def test_the_jobs_export_has_the_filtered_jobs_and_their_charges(owner_client, o
 
     rows = _csv(owner_client.get("/jobs/export.csv", {"status": "COMPLETED"}))
 
-    assert rows[0][0] == "request_id" and rows[0][-3:] == ["currency", "price_minor", "charged_minor"]
-    assert [(row[0], row[2], row[-3], row[-1]) for row in rows[1:]] == [(done.request_id, "COMPLETED", "USD", "10")]
+    assert rows[0][0] == "request_id"
+    assert rows[0][-4:] == ["currency", "price_minor", "charged_minor", "refunded_minor"]
+    assert [(row[0], row[2], row[-4], row[-2], row[-1]) for row in rows[1:]] == [
+        (done.request_id, "COMPLETED", "USD", "10", "0")
+    ]
     everything = _csv(owner_client.get("/jobs/export.csv"))
-    assert {row[0]: row[-1] for row in everything[1:]} == {done.request_id: "10", canceled.request_id: "0"}
+    assert {row[0]: row[-2] for row in everything[1:]} == {done.request_id: "10", canceled.request_id: "0"}
 
 
 def test_usage_per_day_adds_up_to_the_ledger(owner_client, org):

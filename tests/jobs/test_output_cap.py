@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from billing.models import LedgerEntry, Wallet
+from billing.money import format_money
 from jobs.errors import OutputTooLarge
 from jobs.models import Job
 from jobs.selectors import job_status_payload
@@ -60,7 +61,9 @@ def test_a_job_delivered_at_a_lower_upscale_pays_for_the_upscale_delivered(org, 
     assert job.price == TWO_X_PRICE
     payload = job_status_payload(job, base_url="http://testserver")
     assert payload["upscale_applied"] == 2
+    assert payload["cost"]["price"] == payload["cost"]["charged"] == TWO_X_PRICE
     assert any("Upscale 2 applied instead of 4" in line["message"] for line in payload["logs"])
+    assert any(f"charged {format_money(TWO_X_PRICE)} instead" in line["message"] for line in payload["logs"])
 
 
 @pytest.mark.django_db

@@ -74,6 +74,10 @@ def test_every_event_is_delivered_signed_with_the_status_object_as_body(worker, 
     assert completed["error"] is None
     assert completed["output"]["media_type"] == "image/png"
     assert completed["output"]["media_url"][0].endswith("/output.png")
+    # The cost is the final one although the capture is written after the event is recorded.
+    job.refresh_from_db()
+    assert completed["cost"] == {"currency": "USD", "price": job.price, "charged": job.price, "refunded": 0}
+    assert bodies["start"][0]["cost"]["charged"] == 0
     for delivery in deliveries:
         assert delivery.status == WebhookDelivery.Status.SUCCEEDED
         [attempt] = delivery.attempts.all()

@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.keys import authenticate_key
 from accounts.models import Organization
 from billing.models import LedgerEntry, Wallet
+from billing.money import format_money
 from billing.services import ledger_check
 from config.errors import Conflict, Forbidden
 from jobs.media import media_url
@@ -177,6 +178,31 @@ def test_refund_is_one_ledger_adjustment_tied_to_the_job_and_happens_once(admin_
     assert Wallet.objects.get(organization=acme.org).balance == 1000
     assert ModerationAction.objects.get(item=flagged, kind=Kind.REFUND).ledger_entry == entry
     assert ledger_check(organization=acme.org) == []
+
+
+def test_a_refund_shows_wherever_the_charge_does(admin_client, flagged, acme):
+    """The customer's API status, job page, jobs list and export, and the staff request page all
+    say the request was charged and then refunded (it once read 'Charged $0.18' to the customer
+    and 'not charged' to staff)."""
+    job = flagged.job
+    before = acme.api().get(f"/v2/requests/status/{job.request_id}").json()["cost"]
+    assert before == {"currency": "USD", "price": PLAIN_PRICE, "charged": PLAIN_PRICE, "refunded": 0}
+    act(admin_client, flagged, "refund", reason="Charged for a removed result.")
+
+    status = acme.api().get(f"/v2/requests/status/{job.request_id}").json()
+    assert status["cost"] == {"currency": "USD", "price": PLAIN_PRICE, "charged": PLAIN_PRICE, "refunded": PLAIN_PRICE}
+    listed = acme.api().get("/v2/requests").json()["results"]
+    assert [item["cost"]["refunded"] for item in listed if item["request_id"] == job.request_id] == [PLAIN_PRICE]
+    owner = Client()
+    owner.force_login(acme.owner)
+    page = owner.get(reverse("dashboard:job_detail", args=[job.request_id])).content.decode()
+    assert f"refunded {format_money(PLAIN_PRICE)}" in page
+    assert f"{format_money(PLAIN_PRICE)}, refunded" in owner.get(reverse("dashboard:jobs")).content.decode()
+    export = b"".join(owner.get(reverse("dashboard:jobs_export")).streaming_content).decode().splitlines()
+    assert export[0].endswith("charged_minor,refunded_minor")
+    assert export[1].endswith(f",{PLAIN_PRICE},{PLAIN_PRICE}")
+    staff_page = admin_client.get(reverse("staff:request_detail", args=[job.id])).content.decode()
+    assert f"refunded {format_money(PLAIN_PRICE)}" in staff_page and "not charged" not in staff_page
 
 
 def test_the_item_page_offers_the_refund_with_its_amount_once_and_then_says_it_was_done(admin_client, flagged, acme):
