@@ -175,6 +175,9 @@ class ModerationAction(models.Model):
         return {"organization_id": str(self.item.organization_id) if self.item.organization_id else None}
 
 
+REPORT_REFERENCE_PREFIX = "AR-"  # an abuse report's reference: AR- and ten letters and digits
+
+
 class AbuseReport(models.Model):
     """A report from anyone (no account): what they point at and why. ``reference`` is what the
     reporter is given to quote."""

@@ -169,8 +169,12 @@ def images_screen(*, organization, images, source: str, api_key=None, user=None)
         return Screening(hashes=hashes, veto=None)
 
     def refuse(pdq: PdqHash, match: BlocklistMatch) -> ImageRefused:
-        _open_refusal_item(organization=organization, api_key=api_key, user=user, source=source, pdq=pdq, match=match)
-        return ImageRefused()
+        reference = _open_refusal_item(
+            organization=organization, api_key=api_key, user=user, source=source, pdq=pdq, match=match
+        )
+        return ImageRefused(
+            f"{ImageRefused.default_message} Reference: {reference} (quote it if you write to us); nothing was charged."
+        )
 
     using = router.db_for_read(BlockedHash)
     if not matched_in_admission(using):
@@ -209,8 +213,23 @@ def _veto_sql(using: str, indexed: bool, probes: int) -> str:
     return f"SELECT * FROM ({branches}) AS u ORDER BY probe LIMIT 1"  # noqa: S608
 
 
-def _open_refusal_item(*, organization, api_key, user, source, pdq: PdqHash, match: BlocklistMatch) -> None:
-    ModerationItem.objects.create(
+def _open_refusal_item(*, organization, api_key, user, source, pdq: PdqHash, match: BlocklistMatch) -> str:
+    """The queue item of a refused upload, and its reference for the customer. The same image
+    sent again by the same organization while its item is open adds no second item (a retrying
+    client would fill the queue with copies); it gets the open item's reference."""
+    open_item = (
+        ModerationItem.objects.filter(
+            origin=ModerationItem.Origin.BLOCKLIST,
+            status=ModerationItem.Status.OPEN,
+            organization=organization,
+            pdq_hash=pdq.hex,
+        )
+        .values_list("request_id", flat=True)
+        .first()
+    )
+    if open_item:
+        return open_item
+    item = ModerationItem.objects.create(
         origin=ModerationItem.Origin.BLOCKLIST,
         organization=organization,
         api_key=api_key,
@@ -222,6 +241,7 @@ def _open_refusal_item(*, organization, api_key, user, source, pdq: PdqHash, mat
         matched_hash=match.blocked,
         match_distance=match.distance,
     )
+    return item.request_id
 
 
 def image_hash_rows(*, jobs, hashes: list[PdqHash | None]) -> list[ImageHash]:

@@ -27,7 +27,14 @@ from lib.audit import audit_event
 from lib.pdq import normalize_hex
 from moderation.access import require_staff_admin
 from moderation.errors import InvalidHash
-from moderation.models import AbuseReport, BlockedHash, ImageHash, ModerationAction, ModerationItem
+from moderation.models import (
+    REPORT_REFERENCE_PREFIX,
+    AbuseReport,
+    BlockedHash,
+    ImageHash,
+    ModerationAction,
+    ModerationItem,
+)
 
 Kind = ModerationAction.Kind
 QUARANTINE_PREFIX = "quarantine/"
@@ -356,7 +363,7 @@ def blocklist_remove(*, blocked: BlockedHash, actor, reason: str) -> None:
 
 def _new_reference() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "AR-" + "".join(secrets.choice(alphabet) for _ in range(10))
+    return REPORT_REFERENCE_PREFIX + "".join(secrets.choice(alphabet) for _ in range(10))
 
 
 @transaction.atomic

@@ -18,7 +18,7 @@ from billing.models import LedgerEntry
 from billing.selectors import ledger_for
 from jobs.models import Job, JobLog, WebhookDelivery
 from jobs.selectors import job_logs, parse_request_id, webhook_deliveries_for
-from moderation.models import ModerationItem
+from moderation.models import REPORT_REFERENCE_PREFIX, AbuseReport, ModerationItem
 from moderation.screening import REFUSED_REQUEST_PREFIX
 
 
@@ -33,12 +33,16 @@ class Found:
 
 def request_find(query: str) -> Found | None:
     """The job or refused upload a customer quoted: ``codeformer-image-restoration_<uuid>``, the
-    bare uuid, or ``refused_<uuid>``; surrounding spaces and quotes are ignored."""
+    bare uuid, or ``refused_<uuid>``; or the ``AR-…`` reference an abuse reporter was given
+    (its queue item). Surrounding spaces and quotes are ignored, and case for a reference."""
     text = (query or "").strip().strip("\"'`").strip()
     if not text:
         return None
     if text.startswith(REFUSED_REQUEST_PREFIX):
         item_id = ModerationItem.objects.filter(request_id=text).values_list("id", flat=True).first()
+        return Found(item_id=item_id) if item_id else None
+    if text.upper().startswith(REPORT_REFERENCE_PREFIX):
+        item_id = AbuseReport.objects.filter(reference=text.upper()).values_list("item_id", flat=True).first()
         return Found(item_id=item_id) if item_id else None
     job_id = parse_request_id(text)
     if job_id is None:

@@ -76,6 +76,23 @@ def test_a_blocked_image_is_refused_at_intake_without_charge_or_files(acme, phot
     assert item.organization_id == acme.org.id and item.api_key_id == acme.api_key.id
     assert item.source == "gateway" and item.job is None and item.match_distance == 0
     assert item.pdq_hash == pdq_of_bytes(photo).hex
+    # The customer gets the item's reference to quote, and staff find the item by it.
+    assert f"Reference: {item.request_id} (quote it if you write to us)" in body["message"]
+    assert item.request_id.startswith("refused_")
+
+
+def test_the_same_image_sent_again_adds_no_second_queue_item(acme, photo, admin_client, screen_path):
+    block(photo)
+    first = generate(acme, photo).json()["message"]
+    again = generate(acme, photo).json()["message"]
+    item = ModerationItem.objects.get()  # one item, however often a client retries
+    assert item.request_id in first and item.request_id in again
+    found = admin_client.get(reverse("staff:request_lookup"), {"q": item.request_id})
+    assert found.status_code == 302 and str(item.id) in found["Location"]
+    # Once staff have dealt with it, a new attempt opens a new item.
+    ModerationItem.objects.filter(pk=item.pk).update(status=ModerationItem.Status.DISMISSED)
+    generate(acme, photo)
+    assert ModerationItem.objects.count() == 2
 
 
 def test_a_resized_reencoded_copy_of_a_blocked_image_is_refused_too(acme, photo, _media_root, screen_path):

@@ -48,6 +48,21 @@ def test_a_refused_uploads_id_opens_the_moderation_item_that_recorded_it(staff_c
     assert response["Location"] == reverse("moderation:item", args=[item.id])
 
 
+def test_an_abuse_reports_reference_opens_the_item_it_filed(staff_client, acme):
+    from moderation.services import report_create
+
+    job = submit_job(acme)
+    report = report_create(
+        job=job, target=job.request_id, category="harassment", details="", contact_email="", ip_digest="x"
+    )
+    assert report.reference.startswith("AR-")
+    for quoted in (report.reference, f" {report.reference.lower()} "):  # as typed from an e-mail
+        response = _lookup(staff_client, quoted)
+        assert response.status_code == 302
+        assert response["Location"] == reverse("moderation:item", args=[report.item_id])
+    assert _lookup(staff_client, "AR-NOSUCHREF1").status_code == 404
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -62,7 +77,7 @@ def test_an_unknown_id_says_so_on_the_search_page(staff_client, acme, query):
     response = _lookup(staff_client, query)
     assert response.status_code == 404
     page = response.content.decode()
-    assert "No request or refused upload has the id" in page
+    assert "No request, refused upload or abuse report has the id" in page
     assert 'name="q"' in page
 
 
