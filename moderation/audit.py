@@ -14,6 +14,8 @@ are recorded.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from auditlog.signals import pre_log
@@ -21,11 +23,22 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from billing.money import format_money
 from lib.audit import audit_event
 
 STAFF_CONSOLE_SIGN_IN = "staff_console_sign_in"
+MEDIA_VIEWED = "media_viewed"
+BLOCKLIST_IMPORT = "blocklist_import"
+# Explicit events (lib.audit.audit_event) in words, for the trail's badge.
+EVENT_LABELS = {
+    STAFF_CONSOLE_SIGN_IN: "staff console sign-in",
+    MEDIA_VIEWED: "looked at a picture",
+    BLOCKLIST_IMPORT: "blocklist import",
+    "blocklist_remove": "removed from the blocklist",
+    "retention_purge": "files deleted after retention",
+}
 LIFECYCLE_LEDGER_KINDS = frozenset({"hold", "capture", "release"})
 SECRET_MASK = "(secret)"  # noqa: S105 - the placeholder shown instead of a secret
 
@@ -77,6 +90,24 @@ def staff_console_sign_in_record(*, user) -> LogEntry:
     return audit_event(user, STAFF_CONSOLE_SIGN_IN, actor=user)
 
 
+def media_view_record(*, actor, item, kind: str) -> LogEntry | None:
+    """Staff looked at a customer's picture (the input or output of a moderation item's job).
+    Once per person, item and picture an hour: the item page shows both, and browsers fetch an
+    image again, which would bury the trail in copies of one look."""
+    since = timezone.now() - timedelta(hours=1)
+    seen = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(item),
+        object_pk=str(item.pk),
+        actor=actor,
+        timestamp__gte=since,
+        additional_data__event=MEDIA_VIEWED,
+        additional_data__picture=kind,
+    ).exists()
+    if seen:
+        return None
+    return audit_event(item, MEDIA_VIEWED, actor=actor, picture=kind, job_id=str(item.job_id))
+
+
 # --- Reads ------------------------------------------------------------------------------------
 
 AUDIT_TYPES = {
@@ -113,6 +144,8 @@ def audit_entries(*, organization_id: str | None = None, actor_id: int | None = 
         entries = entries.filter(actor_id=actor_id)
     if kind == "sign_in":
         entries = entries.filter(additional_data__event=STAFF_CONSOLE_SIGN_IN)
+    elif kind == "media_view":
+        entries = entries.filter(additional_data__event=MEDIA_VIEWED)
     elif kind:
         content_type = _content_type(kind)
         entries = entries.filter(content_type=content_type) if content_type else entries.none()
@@ -233,6 +266,8 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
     for entry in rows:
         changes = _own_fields_only(entry, entry.changes_dict or {})
         entry.display_repr = entry.object_repr
+        event = (entry.additional_data or {}).get("event", "")
+        entry.event_label = EVENT_LABELS.get(event, event.replace("_", " "))
         entry.visible_changes = changes
         if for_owner:
             owner_views[entry.pk] = _owner_changes(entry, changes)

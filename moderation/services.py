@@ -26,6 +26,7 @@ from jobs.services import job_cancel
 from lib.audit import audit_event
 from lib.pdq import normalize_hex
 from moderation.access import require_staff_admin
+from moderation.audit import BLOCKLIST_IMPORT
 from moderation.errors import InvalidHash
 from moderation.models import (
     REPORT_REFERENCE_PREFIX,
@@ -340,8 +341,15 @@ def blocklist_import(*, text: str, reason: str, actor) -> dict[str, int]:
         raise InvalidHash("The file holds no hashes.")
     existing = set(BlockedHash.objects.filter(pdq_hash__in=hashes).values_list("pdq_hash", flat=True))
     new = list(dict.fromkeys(h for h in hashes if h not in existing))
-    BlockedHash.objects.bulk_create([BlockedHash(pdq_hash=h, reason=reason[:300], added_by=actor) for h in new])
-    return {"added": len(new), "already_blocked": len(hashes) - len(new)}
+    created = BlockedHash.objects.bulk_create(
+        [BlockedHash(pdq_hash=h, reason=reason[:300], added_by=actor) for h in new]
+    )
+    outcome = {"added": len(new), "already_blocked": len(hashes) - len(new)}
+    # bulk_create sends no signal auditlog hears: one entry for the import, on its first hash
+    # (the trail's rows are per object), naming how many went in and why.
+    if created:
+        audit_event(created[0], BLOCKLIST_IMPORT, actor=actor, reason=reason[:300], hashes=new[:1000], **outcome)
+    return outcome
 
 
 @transaction.atomic

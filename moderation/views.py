@@ -98,6 +98,7 @@ def item_media(request: HttpRequest, item_id: uuid.UUID, kind: str) -> HttpRespo
         handle = field.storage.open(field.name, "rb")
     except FileNotFoundError as exc:
         raise Http404("No such file.") from exc
+    audit.media_view_record(actor=request.user, item=item, kind=kind)  # looking is recorded
     response = FileResponse(handle, content_type="image/png" if kind == "output" else None)
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
@@ -223,7 +224,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         .objects.filter(is_staff=True)
         .order_by("username")
         .only("id", "username", "first_name", "last_name", "email"),
-        "types": [*audit.AUDIT_TYPES, "sign_in"],
+        "types": [(t, t.replace("_", " ")) for t in (*audit.AUDIT_TYPES, "sign_in", "media_view")],
         "organization_id": organization_id,
         "actor_id": actor_id,
         "kind": kind,

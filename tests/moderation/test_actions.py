@@ -60,6 +60,23 @@ def test_the_queue_shows_the_item_with_thumbnails_organization_key_and_reason(ad
     )
 
 
+def test_looking_at_a_customers_picture_is_in_the_trail_once_an_hour(admin_client, admin_user, flagged, acme):
+    from auditlog.models import LogEntry
+
+    for _ in range(3):  # the browser fetching the same picture again is one look
+        assert admin_client.get(reverse("moderation:item_media", args=[flagged.id, "input"])).status_code == 200
+    admin_client.get(reverse("moderation:item_media", args=[flagged.id, "output"]))
+    looks = LogEntry.objects.filter(object_pk=str(flagged.id), additional_data__event="media_viewed")
+    assert sorted(looks.values_list("additional_data__picture", flat=True)) == ["input", "output"]
+    assert {entry.actor for entry in looks} == {admin_user}
+    trail = admin_client.get(reverse("moderation:audit"), {"type": "media_view"}).content.decode()
+    assert trail.count("looked at a picture") == 2
+    # The customer's own trail does not list staff looking.
+    owner = Client()
+    owner.force_login(acme.owner)
+    assert "looked at a picture" not in owner.get(reverse("trust:organization_audit")).content.decode()
+
+
 def test_hide_answers_410_at_once_and_keeps_the_files_for_review(admin_client, client, flagged):
     job = flagged.job
     output_url = path_of(media_url(job, "output", base_url=BASE))

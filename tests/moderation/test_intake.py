@@ -227,6 +227,9 @@ def test_staff_add_a_hash_and_import_a_file_of_hashes(admin_client, photo, other
     assert response.status_code == 302
     assert set(BlockedHash.objects.values_list("pdq_hash", flat=True)) == {first, second}
     assert BlockedHash.objects.get(pdq_hash=second).reason == "Partner"
+    # The import (a bulk insert auditlog does not hear) is in the trail with its outcome and why.
+    trail = admin_client.get(reverse("moderation:audit"), {"type": "blocklist"}).content.decode()
+    assert "blocklist import" in trail and "1 added, 1 already blocked" in trail and "why: Partner" in trail
 
 
 def test_a_file_with_a_malformed_line_imports_nothing(admin_client, photo):
