@@ -23,6 +23,17 @@ class SignupForm(AllauthSignupForm):
 
     field_order = ["email", "organization_name", "password1", "password2"]
 
+    def __init__(self, *args, invitation=None, **kwargs):
+        """``invitation``: the open invitation the visitor followed here. The new account joins
+        its organization instead of getting one, so there is no organization to name, and the
+        address is the invited one (it must be verified to accept)."""
+        super().__init__(*args, **kwargs)
+        self.invitation = invitation
+        if invitation is not None:
+            self.fields.pop("organization_name", None)
+            if not self.is_bound:
+                self.fields["email"].initial = invitation.email
+
     def save(self, request):
         # The user, their email address and their organization exist together or not at all.
         with transaction.atomic():

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from restoration.api.docs_views import RedocDocsView, SwaggerDocsView, docs_key
+from restoration.dashboard import team_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,6 +21,8 @@ urlpatterns = [
     # Signed result and input downloads.
     path("", include("jobs.urls")),
     # Sign-up, verification, login/logout, password reset, email addresses, two-factor auth.
+    # Sign-up first: allauth's view, aware of an invitation the visitor followed.
+    path("accounts/signup/", team_views.SignupView.as_view(), name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("staff/", include(("restoration.staff.urls", "staff"))),
     path("staff/", include("moderation.staff_urls")),

@@ -7,6 +7,7 @@ nothing changed.
 
 from __future__ import annotations
 
+from allauth.account import views as allauth_views
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -121,6 +122,24 @@ def team_leave(request: HttpRequest) -> HttpResponse:
     request.session.pop(SESSION_KEY, None)
     messages.success(request, f"You left {organization.name}.")
     return redirect("dashboard:home")
+
+
+def pending_invitation(request: HttpRequest):
+    """The open invitation this visitor followed (kept in the session until they sign up)."""
+    token = request.session.get(PENDING_INVITATION_SESSION_KEY)
+    invitation = account_selectors.invitation_for_token(token) if token else None
+    return invitation if invitation is not None and invitation.is_open else None
+
+
+class SignupView(allauth_views.SignupView):
+    """allauth's sign-up, told about the invitation the visitor followed: the form drops the
+    organization field and starts with the invited address; the page says whom they join."""
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "invitation": pending_invitation(self.request)}
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {**super().get_context_data(**kwargs), "invitation": pending_invitation(self.request)}
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:

@@ -99,6 +99,11 @@ def test_a_stranger_signs_up_from_the_invitation_and_joins_without_an_own_organi
     page = stranger.get(link)
     assert page.status_code == 200
     assert reverse("account_signup") in page.content.decode()
+    # The sign-up form knows the invitation: whom they join, the invited address, no org field.
+    form_page = stranger.get(reverse("account_signup") + f"?next={link}")
+    text = form_page.content.decode()
+    assert "Join Acme Photos" in text and "trial credit" not in text
+    assert 'name="organization_name"' not in text and 'value="newcomer@example.com"' in text
 
     mail.outbox.clear()
     response = stranger.post(
