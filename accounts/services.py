@@ -37,7 +37,7 @@ from accounts.models import ApiKey, Invitation, Membership, Organization, Subscr
 from billing.models import LedgerEntry, Plan, Wallet
 from billing.services import wallet_topup
 from config.errors import BadRequest, NotFound
-from lib.audit import audit_update
+from lib.audit import audit_event, audit_update
 
 WEBHOOK_SECRET_BYTES = 24
 
@@ -465,6 +465,16 @@ def subscription_revoke(*, subscription: Subscription, by_moderation: bool = Fal
     subscription.revoked_at = locked.revoked_at
     subscription.revoked_by_moderation = locked.revoked_by_moderation
     return subscription
+
+
+WEBHOOK_SECRET_REVEALED = "webhook_secret_revealed"  # noqa: S105 - an audit event name
+
+
+def webhook_secret_reveal(*, organization: Organization, user) -> str:
+    """The signing secret, shown to an owner or admin; who looked and when is in the trail (it
+    lets its holder forge our webhooks)."""
+    audit_event(organization, WEBHOOK_SECRET_REVEALED, actor=user)
+    return organization.webhook_secret
 
 
 @transaction.atomic

@@ -225,6 +225,10 @@ class BillingAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.organization} billing"
 
+    def get_additional_data(self) -> dict:
+        """What the audit trail (django-auditlog) files this object's entries under."""
+        return {"organization_id": str(self.organization_id)}
+
     def alert_percents(self) -> list[int]:
         values = []
         for part in self.spend_alert_percents.split(","):

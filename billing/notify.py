@@ -18,10 +18,12 @@ import uuid
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
 from billing.models import BillingAccount, BillingAlert
+from lib.base_url import stored_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +70,27 @@ def recipients(organization_id) -> list[str]:
     return sorted({email for email in [*owners, *extra] if email})
 
 
+def email_text(organization_id, message: str) -> str:
+    """A notice's e-mail body: the message, then which organization it is about and where its
+    wallet and alert settings are (an owner may belong to several organizations)."""
+    name = Organization.objects.filter(id=organization_id).values_list("name", flat=True).first() or ""
+    wallet = stored_base_url("") + reverse("dashboard:wallet")
+    return (
+        f"{message}\n\nOrganization: {name}\nWallet, payments and alert settings: {wallet}\n\n"
+        f"You receive billing notices as an owner or the billing contact of {name}."
+    )
+
+
 def _deliver(organization_id, subject: str, message: str, body: dict) -> None:
     to = recipients(organization_id)
     if to:
         try:
-            send_mail(f"[Billing] {subject}", message, settings.DEFAULT_FROM_EMAIL, to)
+            send_mail(
+                f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
+                email_text(organization_id, message),
+                settings.DEFAULT_FROM_EMAIL,
+                to,
+            )
         except Exception:
             logger.exception("billing notice email to organization %s failed", organization_id)
     url = BillingAccount.objects.filter(organization_id=organization_id).values_list("webhook_url", flat=True).first()

@@ -30,6 +30,24 @@ from lib.audit import audit_event
 
 STAFF_CONSOLE_SIGN_IN = "staff_console_sign_in"
 MEDIA_VIEWED = "media_viewed"
+BILLING_SETTINGS = [
+    "billing_name",
+    "billing_email",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "tax_id",
+    "monthly_spend_limit",
+    "spend_alert_percents",
+    "low_balance_threshold",
+    "webhook_url",
+    "auto_recharge_enabled",
+    "auto_recharge_threshold",
+    "auto_recharge_amount",
+    "auto_recharge_monthly_cap",
+]
 BLOCKLIST_IMPORT = "blocklist_import"
 # Explicit events (lib.audit.audit_event) in words, for the trail's badge.
 EVENT_LABELS = {
@@ -37,6 +55,7 @@ EVENT_LABELS = {
     MEDIA_VIEWED: "looked at a picture",
     BLOCKLIST_IMPORT: "blocklist import",
     "blocklist_remove": "removed from the blocklist",
+    "webhook_secret_revealed": "webhook signing secret shown",
     "retention_purge": "files deleted after retention",
 }
 LIFECYCLE_LEDGER_KINDS = frozenset({"hold", "capture", "release"})
@@ -59,6 +78,9 @@ def register_models() -> None:
         ("accounts.Subscription", {}),
         ("accounts.ApiKey", {"exclude_fields": ["digest", "last_used_at"]}),
         ("billing.LedgerEntry", {}),
+        # What owners set on the wallet page (limits, alerts, auto-recharge, invoice details); not
+        # the flags and Stripe ids the service moves by itself.
+        ("billing.BillingAccount", {"include_fields": BILLING_SETTINGS}),
         ("billing.Plan", {}),
         ("billing.PriceItem", {}),
         ("billing.PlanPrice", {}),
@@ -116,6 +138,7 @@ AUDIT_TYPES = {
     "subscription": ("accounts", "subscription"),
     "api_key": ("accounts", "apikey"),
     "ledger": ("billing", "ledgerentry"),
+    "billing_settings": ("billing", "billingaccount"),
     "plan": ("billing", "plan"),
     "price": ("billing", "priceitem"),
     "staff_role": ("moderation", "staffmember"),
@@ -175,8 +198,17 @@ def audit_entries_for_organization(organization) -> QuerySet:
 _HIDDEN_FROM_OWNERS = {"reason", "actor", "actor_username", "resolved_by", "item"}
 
 
-# Integer minor units in the ledger's rows, shown as money in the trail.
-_MONEY_FIELDS = {"billing.ledgerentry": {"amount", "held_change", "balance_after", "held_after"}}
+# Integer minor units in the ledger's rows and the billing settings, shown as money in the trail.
+_MONEY_FIELDS = {
+    "billing.ledgerentry": {"amount", "held_change", "balance_after", "held_after"},
+    "billing.billingaccount": {
+        "monthly_spend_limit",
+        "low_balance_threshold",
+        "auto_recharge_threshold",
+        "auto_recharge_amount",
+        "auto_recharge_monthly_cap",
+    },
+}
 
 
 def _own_fields_only(entry, changes: dict) -> dict:

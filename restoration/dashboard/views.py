@@ -464,7 +464,8 @@ def org_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 def webhook_secret_reveal(request: HttpRequest) -> HttpResponse:
     organization = request.organization
-    context = {"masked_secret": _mask(organization.webhook_secret), "revealed_secret": organization.webhook_secret}
+    secret = account_services.webhook_secret_reveal(organization=organization, user=request.user)
+    context = {"masked_secret": _mask(secret), "revealed_secret": secret}
     return _no_store(render(request, "dashboard/settings.html", context))
 
 

@@ -33,15 +33,17 @@ def test_a_low_balance_alert_goes_once_per_crossing(paying_org, mailoutbox, djan
         alerts_check(organization_id=paying_org.id)
         submit(paying_org)  # 980: still the same crossing
         alerts_check(organization_id=paying_org.id)
-    assert [m.subject for m in mailoutbox] == ["[Billing] Low balance"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Low balance"]
     assert "Your available balance is $9.90, under your alert threshold of $9.95." in mailoutbox[0].body
     assert "minor units" not in mailoutbox[0].body
+    # Which organization, and where to act on it.
+    assert f"Organization: {paying_org.name}" in mailoutbox[0].body and "/wallet/" in mailoutbox[0].body
     with django_capture_on_commit_callbacks(execute=True):
         wallet_topup(organization=paying_org, amount=100, idempotency_key="back-up")
         alerts_check(organization_id=paying_org.id)  # 1080 available: re-armed
         wallet_adjust(organization=paying_org, amount=-100, idempotency_key="down", description="test")
         alerts_check(organization_id=paying_org.id)  # 980 again: a new crossing
-    assert [m.subject for m in mailoutbox] == ["[Billing] Low balance"] * 2
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Low balance"] * 2
     assert BillingAlert.objects.filter(organization=paying_org, kind="low_balance").count() == 2
 
 
@@ -57,8 +59,8 @@ def test_spend_limit_alerts_go_once_at_each_threshold(paying_org, mailoutbox, dj
         assert len(alerts_check(organization_id=paying_org.id)) == 1
         assert alerts_check(organization_id=paying_org.id) == []
     assert [m.subject for m in mailoutbox] == [
-        "[Billing] 80% of your monthly spend limit",
-        "[Billing] 100% of your monthly spend limit",
+        "[CodeFormer Cloud] 80% of your monthly spend limit",
+        "[CodeFormer Cloud] 100% of your monthly spend limit",
     ]
     assert "This month's spend is $0.40, 80% or more of your monthly spend limit of $0.50." in mailoutbox[0].body
 
@@ -154,5 +156,5 @@ def test_a_submission_reaches_the_alert_through_the_real_broker_and_worker(mailo
         worker.stop()
         broker.flush_all()
         connection.close()
-    assert [m.subject for m in mailoutbox] == ["[Billing] Low balance"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Low balance"]
     assert mailoutbox[0].to == ["alerts@acme.test"]

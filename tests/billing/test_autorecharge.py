@@ -113,7 +113,7 @@ def test_the_monthly_cap_stops_charges_and_says_so_once(
         assert auto_recharge_run(organization_id=recharging.id) is None  # 4000 + 2000 > 5000
         assert auto_recharge_run(organization_id=recharging.id) is None
     assert fake_stripe.calls == []
-    assert [m.subject for m in mailoutbox] == ["[Billing] Auto-recharge cap reached"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Auto-recharge cap reached"]
     assert "this month's cap of $50.00 is reached" in mailoutbox[0].body
     assert BillingAccount.objects.get(organization=recharging).auto_recharge_pending_since is None
 
@@ -148,8 +148,8 @@ def test_a_declined_card_notifies_and_three_in_a_row_switch_it_off(
     account = BillingAccount.objects.get(organization=recharging)
     assert (account.auto_recharge_failures, account.auto_recharge_enabled) == (3, False)
     subjects = [m.subject for m in mailoutbox]
-    assert subjects.count("[Billing] Payment failed") == 3
-    assert subjects.count("[Billing] Auto-recharge switched off") == 1
+    assert subjects.count("[CodeFormer Cloud] Payment failed") == 3
+    assert subjects.count("[CodeFormer Cloud] Auto-recharge switched off") == 1
     assert auto_recharge_run(organization_id=recharging.id) is None
     assert Wallet.objects.get(organization=recharging).balance == 1000
 

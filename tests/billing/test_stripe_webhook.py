@@ -82,7 +82,7 @@ def test_every_event_is_stored_and_a_duplicate_is_applied_once(
         2500,
         2500,
     )
-    assert [m.subject for m in mailoutbox] == ["[Billing] Payment received"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Payment received"]
     assert mailoutbox[0].to == ["owner@acme.test"]
     assert "We received your payment of $25.00; $25.00 was added to your wallet." in mailoutbox[0].body
 
@@ -138,7 +138,7 @@ def test_an_async_failure_marks_the_payment_failed_and_tells_the_owners(
     payment = Payment.objects.get(stripe_checkout_session_id="cs_1")
     assert payment.status == "failed"
     assert balance(paying_org) == 1000
-    assert [m.subject for m in mailoutbox] == ["[Billing] Payment failed"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Payment failed"]
     assert "A top-up payment of $25.00 failed" in mailoutbox[0].body
 
 
@@ -308,7 +308,7 @@ def test_a_failed_invoice_tells_the_owners_and_a_late_failure_of_a_paid_one_chan
     with django_capture_on_commit_callbacks(execute=True):
         deliver(web, event("invoice.payment_failed", invoice(paying_org, invoice_id="in_2")))
     assert Payment.objects.get(stripe_invoice_id="in_2").status == "failed"
-    assert [m.subject for m in mailoutbox] == ["[Billing] Payment failed"]
+    assert [m.subject for m in mailoutbox] == ["[CodeFormer Cloud] Payment failed"]
     deliver(web, event("invoice.paid", invoice(paying_org, invoice_id="in_3")))
     deliver(web, event("invoice.payment_failed", invoice(paying_org, invoice_id="in_3")))
     assert Payment.objects.get(stripe_invoice_id="in_3").status == "succeeded"

@@ -289,6 +289,22 @@ def test_an_owner_reads_the_trail_in_words_not_ids_and_keys(acme, admin_client):
     assert "staff-adjust:" not in str(shown)
 
 
+def test_billing_settings_and_a_revealed_signing_secret_are_in_the_owners_trail(acme):
+    from billing.models import BillingAccount
+
+    browser = owner_client(acme)
+    account = BillingAccount.objects.create(organization=acme.org)
+    account.monthly_spend_limit = 5000
+    account.low_balance_alerted = True  # the service's own flag: not a change anyone made
+    account.save()
+    assert browser.post(reverse("dashboard:webhook_secret_reveal")).status_code == 200
+    rows = browser.get(reverse("trust:organization_audit")).context["rows"]
+    limit = next(r for r in rows if r.content_type.model == "billingaccount" and r.action == LogEntry.Action.UPDATE)
+    assert limit.visible_changes == {"monthly spend limit": ["", "$50.00"]}
+    revealed = next(r for r in rows if r.event_label == "webhook signing secret shown")
+    assert revealed.actor == acme.owner
+
+
 def test_an_owner_reads_flags_as_yes_or_no_and_a_rotated_secret_as_new(acme):
     browser = owner_client(acme)
     browser.post(reverse("dashboard:key_create"), {"name": "flags"})
