@@ -36,3 +36,14 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
         organization=organization, kind=LedgerEntry.Kind.CAPTURE, created_at__gte=since
     ).aggregate(total=Sum("amount"))["total"]
     return Usage(days=days, in_flight=in_flight, spent=-(captured or 0), **counts)
+
+
+def trial_credit_only(organization: Organization) -> int:
+    """The trial credit the organization received, while it is all the credit it has had (no
+    top-up or plan credit yet): what the overview names as the source of the balance. 0 otherwise."""
+    Kind = LedgerEntry.Kind
+    totals = LedgerEntry.objects.filter(organization=organization).aggregate(
+        trial=Sum("amount", filter=Q(kind=Kind.TRIAL)),
+        paid=Count("id", filter=Q(kind__in=[Kind.TOPUP, Kind.PLAN_CREDIT])),
+    )
+    return totals["trial"] or 0 if not totals["paid"] else 0

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from billing.pricing import price_lines
+from billing.pricing import price_for, price_lines
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
 from jobs import live
@@ -29,7 +29,7 @@ from jobs.models import Job
 from jobs.types import JobParams
 from lib.base_url import public_base_url
 from restoration.dashboard import forms, landing, playground
-from restoration.dashboard.selectors import usage_for
+from restoration.dashboard.selectors import trial_credit_only, usage_for
 from restoration.dashboard.snippets import quickstart_snippets, request_snippets
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, current_membership, org_view
 from restoration.intake import image_from_upload, image_from_url
@@ -101,9 +101,13 @@ def welcome(request: HttpRequest) -> HttpResponse:
 @org_view()
 def overview(request: HttpRequest) -> HttpResponse:
     organization = request.organization
+    wallet = wallet_for(organization)
     context = {
-        "wallet": wallet_for(organization),
+        "wallet": wallet,
         "usage": usage_for(organization),
+        # The price of one photo at the playground's defaults: under it, the wallet cannot pay.
+        "photo_price": _price_or_none(JobParams(), plan=organization.plan),
+        "trial_credit": trial_credit_only(organization),
         "recent_jobs": job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
         "not_ready": missing_weights(),
@@ -424,6 +428,13 @@ def _form_params(form) -> JobParams:
         return JobParams.from_values({name: pick(name) for name in names} | {"model": pick("model") or "codeformer"})
     except (TypeError, ValueError):
         return JobParams()
+
+
+def _price_or_none(params: JobParams, *, plan=None) -> int | None:
+    try:
+        return price_for(params, plan=plan)
+    except ApplicationError:
+        return None
 
 
 def _price_lines_or_none(params: JobParams, *, plan=None):

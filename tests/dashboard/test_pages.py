@@ -30,7 +30,22 @@ def test_overview_shows_the_wallet_figures_and_recent_jobs(owner_client, org):
     body = owner_client.get(reverse("dashboard:home")).content.decode()
     assert f"${wallet.available // 100}.{wallet.available % 100:02d}" in body
     assert job.request_id in body
+    assert "data-empty-wallet" not in body and "trial credit" not in body
 
+
+def test_overview_names_trial_credit_and_says_when_the_wallet_cannot_pay_for_a_photo(client):
+    from billing.services import wallet_adjust, wallet_topup
+
+    newcomer = UserFactory(username="newcomer")
+    org = OrganizationFactory(name="New Studio", owner=newcomer, initial_credit=0)
+    client.force_login(newcomer)
+    wallet_topup(organization=org, amount=100, idempotency_key="trial:x", kind="trial", description="Trial")
+    body = client.get(reverse("dashboard:home")).content.decode()
+    assert "from your $1.00 trial credit" in body and "data-empty-wallet" not in body
+    wallet_adjust(organization=org, amount=-95, idempotency_key="spent", description="test")  # $0.05 left
+    body = client.get(reverse("dashboard:home")).content.decode()
+    assert "data-empty-wallet" in body and "less than one photo costs" in body
+    assert reverse("dashboard:wallet") in body
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client, org):
     response = client.get(reverse("dashboard:keys"))
