@@ -27,8 +27,13 @@ from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, org_view
 
 def _team_page(request: HttpRequest, form: forms.InviteForm, status: int = 200) -> HttpResponse:
     organization = request.organization
+    members = list(account_selectors.members_for(organization))
+    owners = [m for m in members if m.role == m.Role.OWNER]
     context = {
-        "members": account_selectors.members_for(organization),
+        "members": members,
+        # The only owner can neither step down nor leave (someone must hold the organization):
+        # their role is shown, not offered for change, and Leave says what to do instead.
+        "sole_owner_id": owners[0].pk if len(owners) == 1 else None,
         "invitations": account_selectors.invitations_open_for(organization) if request.membership.can_manage else [],
         "form": form,
         "roles": forms.RoleForm.base_fields["role"].choices,

@@ -47,6 +47,7 @@ def test_overview_names_trial_credit_and_says_when_the_wallet_cannot_pay_for_a_p
     assert "data-empty-wallet" in body and "less than one photo costs" in body
     assert reverse("dashboard:wallet") in body
 
+
 def test_anonymous_visitors_are_sent_to_the_login_page(client, org):
     response = client.get(reverse("dashboard:keys"))
     assert response.status_code == 302

@@ -309,6 +309,11 @@ def test_the_only_owner_cannot_leave(owner_client, org, owner):
     text = page_text(owner_client, owner_client.post(reverse("dashboard:team_leave")))
     assert "You are the only owner" in text
     assert role_of(org, owner) == Role.OWNER
+    # The page does not offer what would be refused: no Leave button, no role change of their own.
+    page = owner_client.get(reverse("dashboard:team")).content.decode()
+    assert reverse("dashboard:team_leave") not in page and "data-sole-owner" in page
+    own = Membership.objects.get(organization=org, user=owner)
+    assert reverse("dashboard:team_member_role", args=[own.pk]) not in page
 
 
 def test_leaving_one_organization_switches_to_another(owner_client, org, owner, teammate):
@@ -342,7 +347,12 @@ def test_the_team_page_lists_members_and_open_invitations(owner_client, org):
     invite(owner_client, "nina@example.com", "admin")
     body = owner_client.get(reverse("dashboard:team")).content.decode()
     assert "tom@acme.test" in body and "nina@example.com" in body
-    assert reverse("dashboard:team_leave") in body
+    assert "data-sole-owner" in body  # the only owner is told how to leave instead
+
+
+def test_a_member_is_offered_to_leave(teammate_client, org):
+    body = teammate_client.get(reverse("dashboard:team")).content.decode()
+    assert reverse("dashboard:team_leave") in body and "data-sole-owner" not in body
 
 
 def test_a_login_from_the_invitation_link_comes_back_to_it(owner_client, org):
