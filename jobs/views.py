@@ -27,8 +27,16 @@ def media_download(request: HttpRequest, token: str, filename: str) -> HttpRespo
         raise Http404("No such file.") from exc
     if filename != download_name(job, kind):
         raise Http404("No such file.")
-    if job.moderated_at or job.files_purged_at:
-        return HttpResponse("This file has been deleted.", status=410, content_type="text/plain")
+    if job.moderated_at:
+        return HttpResponse(
+            "This file was taken down by our trust and safety team; the request's status says why.",
+            status=410,
+            content_type="text/plain",
+        )
+    if job.files_purged_at:
+        return HttpResponse(
+            "This file was deleted at the end of its retention period.", status=410, content_type="text/plain"
+        )
     field = file_for(job, kind)
     if not field.name:
         raise Http404("No such file.")
