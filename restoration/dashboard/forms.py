@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import forms
@@ -23,14 +24,30 @@ class MoneyField(forms.DecimalField):
         kwargs.setdefault("decimal_places", 2)
         super().__init__(**kwargs)
 
+    # What people type for money: an optional sign and currency symbol, digits with or without
+    # thousands commas, and cents. Not 1e3, not NaN: those are numbers, not amounts.
+    TYPED = re.compile(r"^\s*([+-]?)\s*[$€£]?\s*([+-]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d*)?\s*$")
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            match = self.TYPED.match(value)
+            if match is None or (match.group(1) and match.group(2)):
+                raise forms.ValidationError("Enter an amount such as 12.50 (a $ and commas are fine).", code="invalid")
+            sign = "-" if "-" in (match.group(1) + match.group(2)) else ""
+            value = f"{sign}{match.group(3).replace(',', '')}{match.group(4) or ''}"
+        return super().to_python(value)
+
     def prepare_value(self, value):
         if isinstance(value, int) and not isinstance(value, bool):
             return f"{Decimal(value) / 100:.2f}"
         return super().prepare_value(value)
 
+    widget = forms.TextInput  # a number input would drop a typed "$" or comma to an empty value
+
     def widget_attrs(self, widget):
         attrs = super().widget_attrs(widget)
-        attrs.update(step="0.01", inputmode="decimal")
+        attrs.pop("step", None)
+        attrs.update(inputmode="decimal", autocomplete="off")
         return attrs
 
     def clean(self, value):

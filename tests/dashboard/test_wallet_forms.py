@@ -143,7 +143,7 @@ def test_an_invalid_auto_recharge_amount_is_marked_at_its_own_field(owner_client
 
     assert response.status_code == 400
     html = response.content.decode()
-    assert re.search(r'<input type="number" name="threshold" value="lots"[^>]*aria-invalid="true"', html)
+    assert re.search(r'<input type="text" name="threshold" value="lots"[^>]*aria-invalid="true"', html)
     assert '<label for="id_recharge_threshold">Threshold ($)</label>' in html
     assert "Auto-recharge not saved: check Threshold ($) below." in html
 
@@ -239,3 +239,23 @@ def test_the_pro_plan_without_stripe_is_a_mailto_link_to_the_billing_contact(own
         "Ask us by email</a>"
     ) in html
     assert '<span class="muted small">ask us</span>' not in html
+
+
+@pytest.mark.parametrize(
+    ("typed", "minor"),
+    [("12.50", 1250), ("$1,000", 100000), ("-$5.00", -500), ("$-5", -500), (" 1,234.5 ", 123450), ("+3", 300)],
+)
+def test_money_is_read_as_people_type_it(typed, minor):
+    from restoration.dashboard.forms import MoneyField
+
+    assert MoneyField(min_value=None).clean(typed) == minor
+
+
+@pytest.mark.parametrize("typed", ["1e3", "NaN", "Infinity", "12,34", "5 dollars", "--5", "-$-5", "1,2345"])
+def test_what_is_no_amount_is_refused_in_words(typed):
+    from django.core.exceptions import ValidationError
+
+    from restoration.dashboard.forms import MoneyField
+
+    with pytest.raises(ValidationError, match=r"Enter an amount such as 12\.50"):
+        MoneyField(min_value=None).clean(typed)

@@ -1,6 +1,8 @@
 // The confirmation names the amount and the balance it leads to: a typo shows before it is booked.
 function adjustQuestion(form) {
-  const typed = Number(String(form.amount.value).replace(/[$,\s]/g, ""));
+  // The server's reading of an amount (restoration/dashboard/forms.py MoneyField.TYPED).
+  const m = /^\s*([+-]?)\s*[$€£]?\s*([+-]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d*)?\s*$/.exec(String(form.amount.value));
+  const typed = m && !(m[1] && m[2]) ? Number(((m[1] + m[2]).includes("-") ? "-" : "") + m[3].replace(/,/g, "") + (m[4] || "")) : NaN;
   const generic = `Apply this adjustment to the wallet of ${form.dataset.organization} now? The balance changes at once and the entry stays in the ledger.`;
   if (!Number.isFinite(typed) || typed === 0) return generic;
   const money = new Intl.NumberFormat("en-US", { style: "currency", currency: form.dataset.currency || "USD" });
