@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from PIL import Image, UnidentifiedImageError
 
-from billing.selectors import wallet_currency
+from billing.selectors import ledger_for, wallet_currency
 from jobs import selectors as job_selectors
 from jobs.models import Job
 from restoration.dashboard import history
@@ -162,6 +162,47 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
         ]
 
     return _csv_response(rows(), f"usage-{request.organization.slug}-{start}-{end}.csv")
+
+
+@require_GET
+@org_view()
+def ledger_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The whole ledger as CSV, oldest first (for the accounts: every movement with the balance
+    after it; the running balance of the last row is the wallet's balance)."""
+    entries = ledger_for(request.organization).order_by("created_at", "id")
+    currency = wallet_currency(request.organization)
+
+    def rows():
+        yield [
+            "created_at",
+            "kind",
+            "description",
+            "request_id",
+            "by",
+            "currency",
+            "amount_minor",
+            "held_change_minor",
+            "balance_after_minor",
+            "held_after_minor",
+        ]
+        for entry in entries.iterator(chunk_size=1000):
+            by = ""
+            if entry.created_by_id:
+                by = "our staff" if entry.created_by.is_staff else (entry.created_by.email or entry.created_by.username)
+            yield [
+                entry.created_at.isoformat(),
+                entry.get_kind_display(),
+                entry.description,
+                entry.job.request_id if entry.job_id else "",
+                by,
+                currency,
+                entry.amount,
+                entry.held_change,
+                entry.balance_after,
+                entry.held_after,
+            ]
+
+    return _csv_response(rows(), f"ledger-{request.organization.slug}.csv")
 
 
 def _csv_response(rows, filename: str) -> StreamingHttpResponse:

@@ -38,6 +38,7 @@ urlpatterns = [
     path("wallet/controls/", billing_views.spend_controls, name="spend_controls"),
     path("wallet/auto-recharge/", billing_views.auto_recharge, name="auto_recharge"),
     path("wallet/key-limit/", billing_views.key_spend_limit, name="key_spend_limit"),
+    path("wallet/ledger.csv", history_views.ledger_export, name="ledger_export"),
     path("wallet/receipts/<uuid:payment_id>/", billing_views.receipt, name="receipt"),
     path("wallet/receipts/<uuid:payment_id>/pdf/", billing_views.receipt_pdf, name="receipt_pdf"),
     path("billing/stripe/webhook/", stripe_views.stripe_webhook, name="stripe_webhook"),

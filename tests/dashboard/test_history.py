@@ -223,3 +223,24 @@ def test_usage_counts_only_the_organizations_own_jobs(outsider_client, org, othe
 
 def test_submit_job_helper_still_queues(org):
     assert submit_job(org).status == Job.Status.QUEUED
+
+
+def test_the_ledger_export_is_every_movement_oldest_first_ending_at_the_balance(owner_client, org, outsider, other_org):
+    from django.test import Client
+
+    from billing.models import Wallet
+
+    done = submit(org)
+    job_run(job_id=done.id)
+    rows = _csv(owner_client.get("/wallet/ledger.csv"))
+    header, body = rows[0], rows[1:]
+    assert header[:6] == ["created_at", "kind", "description", "request_id", "by", "currency"]
+    entries = list(LedgerEntry.objects.filter(organization=org).order_by("created_at", "id"))
+    assert len(body) == len(entries)
+    assert [row[1] for row in body] == [entry.get_kind_display() for entry in entries]
+    assert sum(int(row[6]) for row in body) == int(body[-1][8]) == Wallet.objects.get(organization=org).balance
+    assert done.request_id in {row[3] for row in body}
+    # Another organization's member exports their own ledger, never this one.
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert done.request_id not in str(_csv(stranger.get("/wallet/ledger.csv")))
