@@ -326,6 +326,11 @@ class WebhookEndpointForm(forms.Form):
         "output": "output: a result is ready",
         "logs": "logs: a job wrote a log line",
         "completed": "completed: a job reached its final status",
+        "billing.balance_low": "billing.balance_low: the available balance fell under your alert threshold",
+        "billing.spend_limit": "billing.spend_limit: this month's spend reached an alert share of the limit",
+        "billing.payment_received": "billing.payment_received: a payment was credited to the wallet",
+        "billing.payment_failed": "billing.payment_failed: a payment or auto-recharge failed",
+        "billing.auto_recharge_disabled": "billing.auto_recharge_disabled: auto-recharge turned itself off",
     }
 
     def __init__(self, *args, **kwargs) -> None:

@@ -49,7 +49,10 @@ def _refused(form, exc: ApplicationError) -> None:
 
 @org_view(manage=True)
 def endpoint_create(request: HttpRequest) -> HttpResponse:
-    form = forms.WebhookEndpointForm(request.POST or None, initial={"events": ["completed"], "enabled": True})
+    # A new endpoint starts with what most integrations want: finished jobs and every billing
+    # notice (the page says endpoints receive them); progress events are opt-in.
+    initial = {"events": ["completed", *endpoint_services.billing_events()], "enabled": True}
+    form = forms.WebhookEndpointForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
             try:

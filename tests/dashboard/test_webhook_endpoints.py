@@ -211,3 +211,12 @@ def test_endpoint_changes_are_in_the_audit_trail_with_who_made_them(owner_client
     assert [e.action for e in entries] == [LogEntry.Action.CREATE, LogEntry.Action.UPDATE, LogEntry.Action.DELETE]
     assert all(e.actor_id == owner.id and e.additional_data["organization_id"] == str(org.id) for e in entries)
     assert entries[1].changes_dict["url"] == [PUBLIC, PUBLIC + "/moved"]
+
+
+def test_a_new_endpoint_starts_with_finished_jobs_and_every_billing_notice(owner_client):
+    form = owner_client.get(reverse("dashboard:webhook_endpoint_create")).context["form"]
+    initial = form.initial["events"]
+    assert "completed" in initial and {"start", "logs", "output"}.isdisjoint(initial)
+    assert {"billing.balance_low", "billing.payment_failed"} <= set(initial)
+    labels = dict(form.fields["events"].choices)
+    assert labels["billing.balance_low"].startswith("billing.balance_low: ")
