@@ -158,7 +158,9 @@ class RestoreForm(forms.Form):
         given = [name for name in ("images", "image_url", "sample") if data.get(name)]
         if len(given) > 1:
             raise forms.ValidationError("Choose photos, a URL or a sample — one of them, not several.")
-        if not given and not data.get("rerun") and not data.get("kept"):
+        # A source that was given but refused has its own error already ("Enter an http(s) URL").
+        refused = any(name in self.errors for name in ("images", "image_url", "sample"))
+        if not given and not refused and not data.get("rerun") and not data.get("kept"):
             raise forms.ValidationError("Choose a photo: drop one here, pick a file, paste a URL or try a sample.")
         return data
 

@@ -147,6 +147,14 @@ def test_an_image_url_to_a_private_address_is_refused_with_a_message(owner_clien
     assert files_under(_media_root) == []
 
 
+def test_a_url_that_is_not_http_gets_its_own_error_only(owner_client, org):
+    response = owner_client.post(reverse("dashboard:restore"), {**FORM, "image_url": "ftp://example.com/x.png"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter an http(s) URL of an image." in page
+    assert "Choose a photo: drop one here" not in page  # a URL was given, it was only refused
+
+
 def test_a_refused_submission_keeps_the_chosen_photo_for_the_next_try(client, owner, _media_root):
     broke = OrganizationFactory(name="Broke Ltd", owner=owner, initial_credit=0)
     client.force_login(owner)
