@@ -41,7 +41,7 @@ def revoked_by_moderation_error() -> RevokedSubscriptionKey:
     """The 403 of a key set our trust and safety team revoked: whom to ask, not just "revoked"."""
     return RevokedSubscriptionKey(
         "This subscription key was revoked by our trust and safety team. To ask why, write to "
-        f"{settings.BILLING_CONTACT_EMAIL} and name the organization."
+        f"{settings.SUPPORT_CONTACT_EMAIL} and name the organization."
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from datetime import timedelta
 
@@ -38,6 +39,9 @@ from billing.models import LedgerEntry, Plan, Wallet
 from billing.services import wallet_topup
 from config.errors import BadRequest, NotFound
 from lib.audit import audit_event, audit_update
+from lib.base_url import stored_base_url
+
+logger = logging.getLogger(__name__)
 
 WEBHOOK_SECRET_BYTES = 24
 
@@ -184,7 +188,31 @@ def organization_set_status(*, organization: Organization, status: str, actor=No
     organization.status = status
     extra = {"reason": reason.strip()} if reason.strip() else {}
     audit_update(organization, {"status": (before, status)}, actor=actor, **extra)
+    if before != status:
+        # The owners hear it from us, not from their clients' 403s (the reason stays internal).
+        transaction.on_commit(lambda: _send_status_notice(organization))
     return organization
+
+
+def _send_status_notice(organization: Organization) -> None:
+    owners = Membership.objects.filter(
+        organization=organization, role=Membership.Role.OWNER, user__is_active=True
+    ).values_list("user__email", flat=True)
+    to = sorted({email for email in owners if email})
+    if not to:
+        return
+    context = {
+        "organization": organization,
+        "suspended": organization.status == Organization.Status.SUSPENDED,
+        "contact_email": settings.SUPPORT_CONTACT_EMAIL,
+        "dashboard_url": stored_base_url("") + reverse("dashboard:home"),
+    }
+    subject = render_to_string("accounts/email/organization_status_subject.txt", context).strip()
+    body = render_to_string("accounts/email/organization_status_message.txt", context)
+    try:
+        send_mail(subject, body, None, to)
+    except OSError:  # the status changed either way; the dashboard and the 403s say it too
+        logger.exception("organization status notice to %s failed", organization.pk)
 
 
 @transaction.atomic

@@ -485,6 +485,12 @@ _named_hosts = [h.lstrip(".") for h in ALLOWED_HOSTS if h not in {"*", "localhos
 BILLING_CONTACT_EMAIL = env_str("BILLING_CONTACT_EMAIL", f"billing@{_named_hosts[0] if _named_hosts else 'localhost'}")
 if "@" not in BILLING_CONTACT_EMAIL:
     raise ImproperlyConfigured(f"BILLING_CONTACT_EMAIL must be an email address, got {BILLING_CONTACT_EMAIL!r}")
+# Where customers write about a suspended organization, a revoked key set or a taken-down result
+# (the dashboard, the 403s and the suspension e-mail name it). By default the billing address,
+# so a deployment with one inbox needs nothing more.
+SUPPORT_CONTACT_EMAIL = env_str("SUPPORT_CONTACT_EMAIL", BILLING_CONTACT_EMAIL)
+if "@" not in SUPPORT_CONTACT_EMAIL:
+    raise ImproperlyConfigured(f"SUPPORT_CONTACT_EMAIL must be an email address, got {SUPPORT_CONTACT_EMAIL!r}")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 # Card top-ups: the preset amounts offered and the bounds of a custom amount (minor units).
 TOPUP_MIN_AMOUNT = env_int("TOPUP_MIN_AMOUNT", 500, minimum=50)

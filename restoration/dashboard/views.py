@@ -111,7 +111,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "recent_jobs": job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
         "not_ready": missing_weights(),
-        "contact_email": settings.BILLING_CONTACT_EMAIL,
+        "contact_email": settings.SUPPORT_CONTACT_EMAIL,
     }
     return render(request, "dashboard/home.html", context)
 
@@ -132,7 +132,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "revoked": account_selectors.revoked_subscriptions_for(request.organization)[:REVOKED_SHOWN],
         "form": forms.SubscriptionForm(),
-        "contact_email": settings.BILLING_CONTACT_EMAIL,
+        "contact_email": settings.SUPPORT_CONTACT_EMAIL,
     }
     return render(request, "dashboard/keys.html", context)
 
@@ -325,7 +325,7 @@ def restore(request: HttpRequest) -> HttpResponse:
         "max_images": settings.MAX_IMAGES_PER_REQUEST,
         "upload_checks": playground.upload_checks(),
         "not_ready": not_ready,
-        "contact_email": settings.BILLING_CONTACT_EMAIL,
+        "contact_email": settings.SUPPORT_CONTACT_EMAIL,
     }
     return render(request, "dashboard/restore.html", context, status=status)
 

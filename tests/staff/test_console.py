@@ -172,6 +172,23 @@ def test_billing_csv_export_matches_the_report(staff_client, staff_user, acme, g
     )
 
 
+def test_the_owners_are_told_by_e_mail_when_their_organization_is_suspended_and_reactivated(
+    staff_client, acme, mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    owner_email = acme.memberships.get(role="owner").user.email
+    url = reverse("staff:organization_status", args=[acme.id])
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(url, {"status": "suspended", "reason": "Chargeback fraud (internal)"})
+    [notice] = mailoutbox
+    assert notice.to == [owner_email] and notice.subject == f"[CodeFormer Cloud] {acme.name} is suspended"
+    assert "API keys answer 403" in notice.body and settings.SUPPORT_CONTACT_EMAIL in notice.body
+    assert "Chargeback" not in notice.body  # the reason is staff's own
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(url, {"status": "suspended", "reason": "again"})  # no change: no second mail
+        staff_client.post(url, {"status": "active", "reason": "Cleared"})
+    assert [m.subject for m in mailoutbox][1:] == [f"[CodeFormer Cloud] {acme.name} is active again"]
+
+
 def test_suspending_an_organization_makes_its_keys_answer_403_and_reactivating_restores_them(staff_client, acme):
     _, key = make_key(acme)
     url = reverse("staff:organization_status", args=[acme.id])
