@@ -178,6 +178,23 @@ def organization_create_owned(*, user, name: str) -> Organization:
 
 
 @transaction.atomic
+def organization_rename(*, organization: Organization, name: str) -> Organization:
+    """A new display name (the slug, the id customers quote, stays). The audit trail records the
+    change (Organization is registered with auditlog; save() is what it hears)."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise BadRequest("Give the organization a name.")
+    if len(name) > Organization._meta.get_field("name").max_length:
+        raise BadRequest("Keep the name under 200 characters.")
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    if locked.name != name:
+        locked.name = name
+        locked.save(update_fields=["name"])
+    organization.name = locked.name
+    return organization
+
+
+@transaction.atomic
 def organization_set_status(*, organization: Organization, status: str, actor=None, reason: str = "") -> Organization:
     """Suspend or reactivate. A suspended organization's keys answer 403. ``actor`` and
     ``reason`` go into the audit entry (the staff console requires a reason)."""

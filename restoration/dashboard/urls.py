@@ -65,6 +65,7 @@ urlpatterns = [
         "webhooks/deliveries/<uuid:delivery_id>/replay/", webhook_views.delivery_replay, name="webhook_delivery_replay"
     ),
     path("settings/", views.org_settings, name="settings"),
+    path("settings/name/", views.organization_rename, name="organization_rename"),
     path("settings/webhook-secret/reveal/", views.webhook_secret_reveal, name="webhook_secret_reveal"),
     path("settings/webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),
     path("team/", team_views.team, name="team"),

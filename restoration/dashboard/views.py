@@ -467,8 +467,28 @@ def _mask(secret: str) -> str:
 @org_view()
 def org_settings(request: HttpRequest) -> HttpResponse:
     organization = request.organization
-    context = {"masked_secret": _mask(organization.webhook_secret), "revealed_secret": None}
+    context = {
+        "masked_secret": _mask(organization.webhook_secret),
+        "revealed_secret": None,
+        "name_form": forms.OrganizationForm(initial={"name": organization.name}),
+    }
     return render(request, "dashboard/settings.html", context)
+
+
+@org_view(manage=True)
+@require_POST
+def organization_rename(request: HttpRequest) -> HttpResponse:
+    form = forms.OrganizationForm(request.POST)
+    if form.is_valid():
+        try:
+            account_services.organization_rename(organization=request.organization, name=form.cleaned_data["name"])
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"The organization is now called {request.organization.name}.")
+    else:
+        messages.error(request, "Give the organization a name (up to 200 characters).")
+    return redirect("dashboard:settings")
 
 
 @org_view(manage=True)

@@ -172,3 +172,21 @@ def test_timestamps_are_time_elements_the_browser_shows_in_local_time():
     assert local_time(when) == '<time datetime="2026-03-04T05:06:07Z" data-local="datetime">2026-03-04 05:06 UTC</time>'
     assert local_time("2026-03-04T05:06:07.120Z", "date").startswith('<time datetime="2026-03-04T05:06:07Z"')
     assert local_time(None) == "—"
+
+
+def test_an_owner_renames_the_organization_and_a_member_cannot(owner_client, org, teammate):
+    from django.test import Client
+
+    response = owner_client.post(reverse("dashboard:organization_rename"), {"name": "  Acme   Restorations "})
+    assert response.status_code == 302
+    org.refresh_from_db()
+    assert org.name == "Acme Restorations" and org.slug == "acme-photos"  # the id customers quote stays
+    assert "Acme Restorations" in owner_client.get(reverse("dashboard:settings")).content.decode()
+    owner_client.post(reverse("dashboard:organization_rename"), {"name": "   "})
+    org.refresh_from_db()
+    assert org.name == "Acme Restorations"
+    member = Client()
+    member.force_login(teammate)
+    assert member.post(reverse("dashboard:organization_rename"), {"name": "Hijacked"}).status_code in (302, 403)
+    org.refresh_from_db()
+    assert org.name == "Acme Restorations"
