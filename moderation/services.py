@@ -304,15 +304,18 @@ def item_dismiss(*, item: ModerationItem, actor, reason: str) -> ModerationActio
 
 
 def blocklist_add(*, pdq_hash: str, reason: str, actor, source_item: ModerationItem | None = None) -> BlockedHash:
+    """Block a hash; a hash already blocked keeps its entry (and reason): ``.created`` on the
+    returned row says which happened."""
     require_staff_admin(actor)
     reason = _reason(reason)
     try:
         value = normalize_hex(pdq_hash)
     except ValueError as exc:
         raise InvalidHash() from exc
-    blocked, _ = BlockedHash.objects.get_or_create(
+    blocked, created = BlockedHash.objects.get_or_create(
         pdq_hash=value, defaults={"reason": reason[:300], "added_by": actor, "source_item": source_item}
     )
+    blocked.created = created
     return blocked
 
 

@@ -158,8 +158,15 @@ def blocklist(request: HttpRequest) -> HttpResponse:
             if "add-pdq_hash" in request.POST:
                 add_form = BlocklistAddForm(request.POST, prefix="add")
                 if add_form.is_valid():
-                    services.blocklist_add(actor=request.user, **add_form.cleaned_data)
-                    messages.success(request, "Hash added to the blocklist.")
+                    blocked = services.blocklist_add(actor=request.user, **add_form.cleaned_data)
+                    if blocked.created:
+                        messages.success(request, "Hash added to the blocklist.")
+                    else:  # already there: nothing changed, and the reader should know
+                        messages.info(
+                            request,
+                            f"That hash was already on the blocklist (added {blocked.created_at:%b %-d, %Y}, "
+                            f"why: {blocked.reason}); nothing changed.",
+                        )
                     return redirect("moderation:blocklist")
             else:
                 import_form = BlocklistImportForm(request.POST, request.FILES, prefix="import")

@@ -219,6 +219,9 @@ def test_staff_add_a_hash_and_import_a_file_of_hashes(admin_client, photo, other
     url = reverse("moderation:blocklist")
     response = admin_client.post(url, {"add-pdq_hash": first.upper(), "add-reason": "NCMEC list"})
     assert response.status_code == 302
+    again = admin_client.post(url, {"add-pdq_hash": first, "add-reason": "Other list"}, follow=True)
+    assert "already on the blocklist" in again.content.decode() and "why: NCMEC list" in again.content.decode()
+    assert BlockedHash.objects.get(pdq_hash=first).reason == "NCMEC list"  # the first entry stands
     listing = f"hash,source\n# from a partner\n{first},x\n{second},y\n\n".encode()
     response = admin_client.post(
         url,
