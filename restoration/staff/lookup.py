@@ -9,6 +9,7 @@ customer's photo is a moderation action, taken from a moderation item, where it 
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -46,10 +47,23 @@ def request_find(query: str) -> Found | None:
         return Found(item_id=item_id) if item_id else None
     job_id = parse_request_id(text)
     if job_id is None:
-        return None
+        return _by_short_id(text)
     if Job.objects.filter(id=job_id).exists():
         return Found(job_id=job_id)
     return None
+
+
+_SHORT_ID = re.compile(r"^(?:…|\.\.\.)?([0-9a-f-]{12,35})$")
+
+
+def _by_short_id(text: str) -> Found | None:
+    """The dashboard's short form of a request id (``…44bf30aa50c1``: its last 12 characters),
+    which is what a customer reading a table quotes; found when exactly one request ends so."""
+    match = _SHORT_ID.match(text.lower())
+    if match is None:
+        return None
+    ids = list(Job.objects.filter(id__endswith=match.group(1)).values_list("id", flat=True)[:2])
+    return Found(job_id=ids[0]) if len(ids) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,15 @@ def test_a_refused_uploads_id_opens_the_moderation_item_that_recorded_it(staff_c
     assert response["Location"] == reverse("moderation:item", args=[item.id])
 
 
+def test_the_short_id_the_dashboard_shows_opens_the_request(staff_client, acme):
+    job = submit_job(acme)
+    for quoted in (f"…{job.request_id[-12:]}", job.request_id[-12:], f"...{job.request_id[-16:].upper()}"):
+        response = _lookup(staff_client, quoted)
+        assert response.status_code == 302, quoted
+        assert response["Location"] == reverse("staff:request_detail", args=[job.id])
+    assert _lookup(staff_client, "0123456789ab").status_code == 404
+
+
 def test_an_abuse_reports_reference_opens_the_item_it_filed(staff_client, acme):
     from moderation.services import report_create
 
