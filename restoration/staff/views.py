@@ -230,6 +230,10 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
         "payments": payments_for(organization)[:20],
         "jobs": organization.jobs.select_related("api_key")[:25],
+        # What support asks first: which key sets exist (live or revoked, and by whom), and what
+        # trust and safety has on file for the organization.
+        "subscriptions": organization.subscriptions.prefetch_related("keys").order_by("revoked_at", "-created_at")[:50],
+        "moderation_items": organization.moderation_items.order_by("-created_at")[:20],
         "is_admin": is_staff_admin(request.user),
         "billing_account": billing_account_for(organization),
     }

@@ -304,3 +304,21 @@ def test_a_staff_adjustment_is_typed_in_dollars_and_its_labels_point_at_their_ow
 
     staff_client.post(url, {"amount": "-2.50", "reason": "Refund of a test", "token": str(uuid.uuid4())})
     assert LedgerEntry.objects.get(organization=acme, kind=Kind.ADJUSTMENT).amount == -250
+
+
+def test_the_organization_page_lists_its_key_sets_moderation_items_and_links_ledger_rows(staff_client, acme):
+    from accounts.services import subscription_revoke
+    from moderation.models import ModerationItem
+
+    live, _ = make_key(acme, name="production")
+    gone, _ = make_key(acme, name="old-laptop")
+    subscription_revoke(subscription=gone, by_moderation=True)
+    job = submit_job(acme)
+    item = ModerationItem.objects.create(
+        origin=ModerationItem.Origin.STAFF, organization=acme, job=job, reason="Looks like a stolen portrait"
+    )
+    page = staff_client.get(reverse("staff:organization_detail", args=[acme.id])).content.decode()
+    assert "production" in page and f"cf_{live.keys.first().prefix}_" in page
+    assert "old-laptop" in page and "by trust and safety" in page
+    assert reverse("moderation:item", args=[item.id]) in page and "stolen portrait" in page
+    assert page.count(reverse("staff:request_detail", args=[job.id])) >= 2  # its row and its hold in the ledger
