@@ -123,7 +123,7 @@ def item_action(request: HttpRequest, item_id: uuid.UUID, action: str) -> HttpRe
     try:
         done = ACTIONS[action](**kwargs)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        # The refusal page says it once (a flash message as well would print it twice).
         return render(
             request, "moderation/action_refused.html", {"item": item, "message": exc.message}, status=exc.status_code
         )

@@ -358,6 +358,7 @@ def test_support_cannot_take_admin_actions(support_client, client, flagged, acme
     url = path_of(media_url(flagged.job, "output", base_url=BASE))
     response = support_client.post(reverse("moderation:item_action", args=[flagged.id, action]), {"reason": "trying"})
     assert response.status_code == 403
+    assert response.content.decode().count("Only trust and safety admins may do this.") == 1
     assert client.get(url).status_code == 200
     assert Wallet.objects.get(organization=acme.org).balance == 1000 - PLAIN_PRICE
     assert Organization.objects.get(pk=acme.org.pk).status == Organization.Status.ACTIVE
