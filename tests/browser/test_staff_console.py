@@ -69,6 +69,18 @@ def test_suspending_asks_why_and_a_dismissed_question_changes_nothing(staff_page
     ]
     assert Organization.objects.get(pk=customer.organization.pk).status == Organization.Status.ACTIVE
 
+    # An empty answer changes nothing either, and says why instead of looking ignored.
+    def answer_empty(dialog):
+        asked.append((dialog.type, dialog.message))
+        dialog.accept("  ") if dialog.type == "prompt" else dialog.dismiss()
+
+    page.on("dialog", answer_empty)
+    page.get_by_role("button", name="Suspend").click()
+    page.wait_for_timeout(300)
+    page.remove_listener("dialog", answer_empty)
+    assert asked[-1] == ("alert", "Nothing was changed: a reason is required, and it is kept in the audit trail.")
+    assert Organization.objects.get(pk=customer.organization.pk).status == Organization.Status.ACTIVE
+
     page.once("dialog", lambda dialog: dialog.accept("Chargeback fraud"))
     page.get_by_role("button", name="Suspend").click()
     expect(page.locator(".messages")).to_contain_text("Acme Photos is now suspended.")
