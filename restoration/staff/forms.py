@@ -39,7 +39,8 @@ class WalletAdjustForm(forms.Form):
 
 class PlanChangeForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=None, empty_label=None)
-    reason = forms.CharField(max_length=300, required=False)
+    # Required like every other staff change of an organization: the trail keeps why.
+    reason = forms.CharField(max_length=300, error_messages={"required": "Say why: a plan change records a reason."})
 
     def __init__(self, *args, **kwargs) -> None:
         from billing.models import Plan

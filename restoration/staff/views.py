@@ -250,7 +250,7 @@ def organization_plan(request: HttpRequest, organization_id: uuid.UUID) -> HttpR
         plan_change(organization=organization, plan=plan, changed_by=request.user, reason=form.cleaned_data["reason"])
         messages.success(request, f"{organization.name} is now on the {plan.name} plan.")
     else:
-        messages.error(request, "Choose a plan.")
+        messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
     return redirect("staff:organization_detail", organization_id=organization.id)
 
 

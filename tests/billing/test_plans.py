@@ -177,6 +177,9 @@ def test_staff_change_an_organizations_plan_from_the_console():
     browser.force_login(staff)
     pro = Plan.objects.get(code="pro")
     url = reverse("staff:organization_plan", args=[org.id])
+    refused = browser.post(url, {"plan": pro.id}, follow=True)
+    assert "Say why: a plan change records a reason." in refused.content.decode()
+    assert Organization.objects.get(id=org.id).plan != pro
     response = browser.post(url, {"plan": pro.id, "reason": "enterprise deal"})
     assert response.status_code == 302
     assert Organization.objects.get(id=org.id).plan == pro
