@@ -329,6 +329,15 @@ def audit_rows(entries, *, for_owner: bool = False) -> list:
             }
     else:
         _name_related_rows_for_staff(rows)
+        for entry in rows:
+            action = entry.content_type.model == "moderationaction"
+            entry.visible_changes = {
+                field: [
+                    "" if _no_value(value) else (_action_label(value) if action and field == "kind" else value)
+                    for value in values[:2]
+                ]
+                for field, values in entry.visible_changes.items()
+            }
     return rows
 
 

@@ -319,6 +319,14 @@ def test_an_owner_reads_flags_as_yes_or_no_and_a_rotated_secret_as_new(acme):
     assert "False" not in page and "True" not in page
 
 
+def test_staff_read_a_moderation_actions_kind_in_words_and_no_none(admin_client, admin_user, acme, photo):
+    job = completed_job(acme.org, photo, api_key=acme.api_key)
+    item = services.job_flag(job=job, actor=admin_user, reason="check")
+    services.item_suspend_key(item=item, actor=admin_user, reason="abuse")
+    trail = admin_client.get(reverse("moderation:audit"), {"type": "moderation_action"}).content.decode()
+    assert "Key revoked" in trail and "suspend_key" not in trail and "None →" not in trail
+
+
 def test_staff_read_related_rows_by_name_with_their_id(admin_client, admin_user, acme):
     from billing.services import wallet_adjust
 
