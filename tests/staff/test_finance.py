@@ -222,3 +222,14 @@ def test_the_per_day_table_lists_only_days_with_activity(staff_client, activity)
     assert idle and all(not any(day.money.values()) and not day.usage["images"] for day in idle)
     table = response.content.decode().split("<h2>Per day</h2>", 1)[1]
     assert table.count('<tr><td class="nowrap">') == 1
+
+
+def test_the_per_day_table_shows_usage_refunds_beside_captures(staff_client, activity, acme):
+    from billing.services import job_refund
+
+    job = Job.objects.filter(organization=acme, status=Job.Status.COMPLETED).first()
+    job_refund(job=job, description="refund")
+    page = staff_client.get(reverse("staff:finance")).content.decode()
+    per_day = page.split("<h2>Per day</h2>", 1)[1]
+    assert '<th class="num">Usage refunded</th>' in per_day and '<th class="num">Card refunds</th>' in per_day
+    assert "Usage captured" in page and "Usage revenue</th>" not in page  # the headline alone is net
