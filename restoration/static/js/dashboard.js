@@ -68,4 +68,19 @@
     });
   };
   window.cfLocalTime();
+
+  // Stacked tables (table.stack: a block of labelled fields per row on a phone) whose template
+  // did not label its cells take each cell's label from its column's heading.
+  document.querySelectorAll("table.stack").forEach(function (table) {
+    var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      return th.textContent.trim();
+    });
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      Array.prototype.forEach.call(row.children, function (cell, index) {
+        if (!cell.hasAttribute("data-label") && !cell.hasAttribute("colspan") && heads[index]) {
+          cell.setAttribute("data-label", heads[index]);
+        }
+      });
+    });
+  });
 })();
