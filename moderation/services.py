@@ -224,7 +224,11 @@ def item_refund(*, item: ModerationItem, actor, reason: str) -> ModerationAction
     job = _job_of(item)
     if ModerationAction.objects.filter(job_id=job.id, kind=Kind.REFUND).exists():
         raise Conflict("This job was already refunded.")
-    entry = job_refund(job=job, description=f"Refund for {job.request_id}: {reason}"[:300], created_by=actor)
+    # The ledger line is the customer's to read: it names the request, never staff's reason
+    # (kept on the action and in the audit trail).
+    entry = job_refund(
+        job=job, description=f"Refunded by our trust and safety team: {job.request_id}", created_by=actor
+    )
     _close(item, actor=actor)
     return _record(
         item=item,

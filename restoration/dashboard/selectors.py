@@ -24,7 +24,8 @@ class Usage:
 
 
 def usage_for(organization: Organization, *, days: int = 30) -> Usage:
-    """Jobs and money spent (captured holds) over the last ``days`` days."""
+    """Jobs and money spent over the last ``days`` days: captured holds less what our staff
+    refunded for requests (what the wallet really paid)."""
     since = timezone.now() - timedelta(days=days)
     counts = Job.objects.filter(organization=organization, created_at__gte=since).aggregate(
         jobs=Count("id"),
@@ -32,10 +33,13 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
         failed=Count("id", filter=Q(status__in=[Job.Status.FAILED, Job.Status.ERROR])),
     )
     in_flight = Job.objects.filter(organization=organization, status__in=Job.IN_FLIGHT).count()
-    captured = LedgerEntry.objects.filter(
-        organization=organization, kind=LedgerEntry.Kind.CAPTURE, created_at__gte=since
-    ).aggregate(total=Sum("amount"))["total"]
-    return Usage(days=days, in_flight=in_flight, spent=-(captured or 0), **counts)
+    Kind = LedgerEntry.Kind
+    money = LedgerEntry.objects.filter(organization=organization, created_at__gte=since).aggregate(
+        captured=Sum("amount", filter=Q(kind=Kind.CAPTURE)),
+        refunded=Sum("amount", filter=Q(kind=Kind.ADJUSTMENT, job__isnull=False, amount__gt=0)),
+    )
+    spent = -(money["captured"] or 0) - (money["refunded"] or 0)
+    return Usage(days=days, in_flight=in_flight, spent=spent, **counts)
 
 
 def trial_credit_only(organization: Organization) -> int:

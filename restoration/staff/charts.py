@@ -16,7 +16,8 @@ def bar_chart(labels: list[str], series: dict[str, list[float]], *, title: str) 
     group_w = (WIDTH - 2 * PAD) / groups
     bar_w = max(1.0, group_w * 0.8 / max(len(series), 1))
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {HEIGHT + 40}" '
+        # Not the dashboard's .chart, whose CSS fills every bar with one colour at a fixed height.
+        f'<svg class="staff-chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {HEIGHT + 40}" '
         f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
         f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#9ca3af"/>',
     ]

@@ -261,7 +261,7 @@ def test_a_suspended_organizations_overview_says_whom_to_write_to_and_keys_canno
     from accounts.models import Subscription
     from accounts.services import organization_set_status
 
-    settings.BILLING_CONTACT_EMAIL = "trust@codeformer.example"
+    settings.SUPPORT_CONTACT_EMAIL = "trust@codeformer.example"
     organization_set_status(organization=org, status="suspended")
     overview = owner_client.get(reverse("dashboard:home")).content.decode()
     assert "This organization is suspended" in overview

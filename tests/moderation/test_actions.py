@@ -221,6 +221,12 @@ def test_a_refund_shows_wherever_the_charge_does(admin_client, flagged, acme):
     assert export[1].endswith(f",{PLAIN_PRICE},{PLAIN_PRICE}")
     staff_page = admin_client.get(reverse("staff:request_detail", args=[job.id])).content.decode()
     assert f"refunded {format_money(PLAIN_PRICE)}" in staff_page and "not charged" not in staff_page
+    # The customer's ledger names the request, never staff's internal reason; spending is net.
+    entry = LedgerEntry.objects.get(job=job, kind=LedgerEntry.Kind.ADJUSTMENT)
+    assert entry.description == f"Refunded by our trust and safety team: {job.request_id}"
+    ledger = b"".join(owner.get(reverse("dashboard:ledger_export")).streaming_content).decode()
+    assert "Charged for a removed result" not in ledger and "Request refund" in ledger
+    assert owner.get(reverse("dashboard:home")).context["usage"].spent == 0
 
 
 def test_the_item_page_offers_the_refund_with_its_amount_once_and_then_says_it_was_done(admin_client, flagged, acme):

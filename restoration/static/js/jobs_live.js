@@ -18,7 +18,10 @@
       .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("jobs-list");
-        if (fresh) current().replaceWith(fresh);
+        if (fresh) {
+          current().replaceWith(fresh);
+          if (window.cfLocalTime) window.cfLocalTime(fresh); // times in the viewer's zone, as on load
+        }
         setTimeout(refresh, EVERY_MS);
       })
       .catch(function () { setTimeout(refresh, EVERY_MS * 3); });
