@@ -10,6 +10,15 @@ from restoration.dashboard import landing
 register = template.Library()
 
 
+@register.simple_tag(takes_context=True)
+def pending_invitation(context):
+    """The open invitation the visitor followed before signing up (kept in the session), or None."""
+    from restoration.dashboard.team_views import pending_invitation as pending
+
+    request = context.get("request")
+    return pending(request) if request is not None else None
+
+
 @register.simple_tag
 def signup_trial_credit() -> str:
     """The trial credit a new organization gets once its owner's address is verified, as money

@@ -111,6 +111,8 @@ def test_a_stranger_signs_up_from_the_invitation_and_joins_without_an_own_organi
         {"email": "newcomer@example.com", "password1": PASSWORD, "password2": PASSWORD, "next": link},
     )
     assert response.status_code == 302
+    sent = stranger.get(response["Location"]).content.decode()
+    assert "accept the invitation to join Acme Photos" in sent and "trial credit" not in sent
     newcomer = get_user_model().objects.get(email="newcomer@example.com")
     assert not Membership.objects.filter(user=newcomer).exists()  # no own organization made
     verify_from_mail(stranger, mail.outbox[-1])
