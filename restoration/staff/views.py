@@ -23,7 +23,14 @@ from accounts.services import organization_set_status
 from billing.models import Wallet
 from billing.money import format_money
 from billing.plans import plan_change
-from billing.selectors import billing_account_for, ledger_for, one_currency, payments_for, wallet_currencies
+from billing.selectors import (
+    billing_account_for,
+    ledger_for,
+    one_currency,
+    payments_for,
+    wallet_currencies,
+    with_job_charges,
+)
 from billing.services import wallet_adjust
 from config.errors import ApplicationError
 from jobs.engine import missing_weights
@@ -229,7 +236,7 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Htt
         "members": organization.memberships.select_related("user").order_by("created_at"),
         "plan_form": PlanChangeForm(initial={"plan": organization.plan_id}),
         "payments": payments_for(organization)[:20],
-        "jobs": organization.jobs.select_related("api_key")[:25],
+        "jobs": with_job_charges(organization.jobs.select_related("api_key"))[:25],
         # What support asks first: which key sets exist (live or revoked, and by whom), and what
         # trust and safety has on file for the organization.
         "subscriptions": organization.subscriptions.prefetch_related("keys").order_by("revoked_at", "-created_at")[:50],
