@@ -223,8 +223,9 @@ def _own_fields_only(entry, changes: dict) -> dict:
     money = _MONEY_FIELDS.get(model._meta.label_lower, set())
     shown = {}
     for field, change in changes.items():
-        # A created row's unset flag (None -> False) says as little as an empty column.
-        if field not in own or field == "id" or list(change[:2]) in (["None", "None"], ["None", "False"]):
+        # An empty column, or a created row's unset flag (None -> False), says nothing.
+        before, after = [*change[:2], "None", "None"][:2]
+        if field not in own or field == "id" or (_no_value(before) and (_no_value(after) or after == "False")):
             continue
         if field in money:
             change = [_as_money(value) for value in change[:2]]

@@ -301,6 +301,8 @@ def test_billing_settings_and_a_revealed_signing_secret_are_in_the_owners_trail(
     rows = browser.get(reverse("trust:organization_audit")).context["rows"]
     limit = next(r for r in rows if r.content_type.model == "billingaccount" and r.action == LogEntry.Action.UPDATE)
     assert limit.visible_changes == {"monthly spend limit": ["", "$50.00"]}
+    created = next(r for r in rows if r.content_type.model == "billingaccount" and r.action == LogEntry.Action.CREATE)
+    assert "city" not in created.visible_changes  # empty before and after: nothing to read
     revealed = next(r for r in rows if r.event_label == "webhook signing secret shown")
     assert revealed.actor == acme.owner
 
