@@ -212,6 +212,15 @@ def organization_set_status(*, organization: Organization, status: str, actor=No
 
 
 def _send_status_notice(organization: Organization) -> None:
+    suspended = organization.status == Organization.Status.SUSPENDED
+    _mail_owners(organization, "organization_status", {"suspended": suspended}, page="dashboard:home")
+
+
+def _mail_owners(organization: Organization, template: str, context: dict, *, page: str) -> None:
+    """An e-mail to the organization's owners from accounts/email/<template>_subject.txt and
+    _message.txt (with the organization, the support address and a link to ``page``). A mail
+    server that refuses is logged: what it announces happened either way, and the dashboard
+    and the API's answers say it too."""
     owners = Membership.objects.filter(
         organization=organization, role=Membership.Role.OWNER, user__is_active=True
     ).values_list("user__email", flat=True)
@@ -220,16 +229,16 @@ def _send_status_notice(organization: Organization) -> None:
         return
     context = {
         "organization": organization,
-        "suspended": organization.status == Organization.Status.SUSPENDED,
         "contact_email": settings.SUPPORT_CONTACT_EMAIL,
-        "dashboard_url": stored_base_url("") + reverse("dashboard:home"),
+        "dashboard_url": stored_base_url("") + reverse(page),
+        **context,
     }
-    subject = render_to_string("accounts/email/organization_status_subject.txt", context).strip()
-    body = render_to_string("accounts/email/organization_status_message.txt", context)
+    subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
+    body = render_to_string(f"accounts/email/{template}_message.txt", context)
     try:
         send_mail(subject, body, None, to)
-    except OSError:  # the status changed either way; the dashboard and the 403s say it too
-        logger.exception("organization status notice to %s failed", organization.pk)
+    except OSError:
+        logger.exception("%s notice to organization %s failed", template, organization.pk)
 
 
 @transaction.atomic
@@ -506,6 +515,12 @@ def subscription_revoke(*, subscription: Subscription, by_moderation: bool = Fal
         locked.revoked_at = now
         locked.revoked_by_moderation = by_moderation
         locked.save(update_fields=["revoked_at", "revoked_by_moderation"])
+        if by_moderation:  # the owners hear it from us, not from their clients' 403s
+            transaction.on_commit(
+                lambda: _mail_owners(
+                    locked.organization, "key_set_revoked", {"subscription": locked}, page="dashboard:keys"
+                )
+            )
     _revoke_keys(ApiKey.objects.filter(subscription=locked), now=now)
     subscription.revoked_at = locked.revoked_at
     subscription.revoked_by_moderation = locked.revoked_by_moderation

@@ -286,16 +286,31 @@ def test_suspending_the_key_makes_it_answer_403(admin_client, flagged, acme, set
     assert "by our trust and safety team" in page and f"mailto:{settings.BILLING_CONTACT_EMAIL}" in page
 
 
-def test_a_key_set_the_owner_revoked_says_nothing_of_moderation(acme):
+def test_the_owners_are_told_by_e_mail_when_trust_and_safety_revoke_a_key_set(
+    admin_client, flagged, acme, mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        act(admin_client, flagged, "suspend_key", reason="Key used for abuse (internal)")
+    [notice] = mailoutbox
+    assert notice.to == [acme.owner.email]
+    assert notice.subject == f"[CodeFormer Cloud] A key set of {acme.org.name} was revoked"
+    assert f'"{acme.subscription.name}"' in notice.body and settings.SUPPORT_CONTACT_EMAIL in notice.body
+    assert "internal" not in notice.body
+
+
+def test_a_key_set_the_owner_revoked_says_nothing_of_moderation(acme, mailoutbox, django_capture_on_commit_callbacks):
     from accounts.services import subscription_revoke
 
-    subscription_revoke(subscription=acme.subscription)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        subscription_revoke(subscription=acme.subscription)
+    assert callbacks == []  # nothing scheduled: no notice for an owner's own revoke
     answer = acme.api().get("/v2/requests")
     assert (answer.status_code, answer.json()["message"]) == (403, "This subscription key has been revoked.")
     dashboard = Client()
     dashboard.force_login(acme.owner)
     page = dashboard.get(reverse("dashboard:keys")).content.decode()
     assert "Revoked key sets (1)" in page and "trust and safety" not in page
+    assert mailoutbox == []  # an owner's own revoke needs no e-mail
 
 
 def test_suspending_the_organization(admin_client, flagged, acme):
