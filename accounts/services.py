@@ -237,7 +237,7 @@ def _mail_owners(organization: Organization, template: str, context: dict, *, pa
     body = render_to_string(f"accounts/email/{template}_message.txt", context)
     try:
         send_mail(subject, body, None, to)
-    except OSError:
+    except Exception:  # SMTP or an anymail provider's error: logged, never the staff action's 500
         logger.exception("%s notice to organization %s failed", template, organization.pk)
 
 

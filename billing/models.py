@@ -159,6 +159,14 @@ class LedgerEntry(models.Model):
         wallet = self._state.fields_cache.get("wallet")
         return f"{self.get_kind_display()} {format_money(self.amount, wallet.currency if wallet else 'USD')}"
 
+    @property
+    def kind_label(self) -> str:
+        """The kind as people read it: staff money given back for one request (an adjustment
+        tied to its job) is that request's refund, not a bare adjustment."""
+        if self.kind == self.Kind.ADJUSTMENT and self.job_id:
+            return "Request refund"
+        return self.get_kind_display()
+
     def get_additional_data(self) -> dict:
         """What the audit trail (django-auditlog) files this entry under."""
         return {"organization_id": str(self.organization_id), "kind": self.kind, "job_id": str(self.job_id or "")}

@@ -31,8 +31,9 @@ def wallet_totals(organization) -> tuple[int, int, bool]:
 def wallet_currency(organization) -> str:
     """The wallet's currency (the loaded copy when key authentication brought it)."""
     field = organization._meta.get_field("wallet")
-    if field.is_cached(organization) and field.get_cached_value(organization) is not None:
-        return field.get_cached_value(organization).currency
+    wallet = field.get_cached_value(organization) if field.is_cached(organization) else None
+    if wallet is not None:
+        return wallet.currency
     return Wallet.objects.filter(organization=organization).values_list("currency", flat=True).first() or "USD"
 
 
@@ -117,7 +118,7 @@ def job_refund_state(organization, job) -> tuple[int, LedgerEntry | None]:
 
 # A staff refund of a request is an adjustment tied to its job (billing.services.job_refund).
 _CAPTURES = Q(kind=LedgerEntry.Kind.CAPTURE)
-_REFUNDS = Q(kind=LedgerEntry.Kind.ADJUSTMENT, amount__gt=0)
+REQUEST_REFUNDS = Q(kind=LedgerEntry.Kind.ADJUSTMENT, job__isnull=False, amount__gt=0)
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,6 @@ class JobCharge:
     charged: int
     refunded: int
     currency: str
-
-    @property
-    def net(self) -> int:
-        return self.charged - self.refunded
 
 
 def _job_sum(condition: Q, sign: int):
@@ -150,7 +147,7 @@ def with_job_charges(jobs):
     currency = Wallet.objects.filter(organization_id=OuterRef("organization_id")).values("currency")[:1]
     return jobs.annotate(
         charged_total=_job_sum(_CAPTURES, -1),
-        refunded_total=_job_sum(_REFUNDS, 1),
+        refunded_total=_job_sum(REQUEST_REFUNDS, 1),
         charge_currency=Coalesce(Subquery(currency), Value("USD")),
     )
 
@@ -167,5 +164,5 @@ def job_charge(job) -> JobCharge:
     currency = wallet_currency(job.organization)
     if job.status != job.Status.COMPLETED:
         return JobCharge(0, 0, currency)
-    refunded = LedgerEntry.objects.filter(_REFUNDS, job_id=job.pk).aggregate(total=Sum("amount"))["total"]
+    refunded = LedgerEntry.objects.filter(REQUEST_REFUNDS, job_id=job.pk).aggregate(total=Sum("amount"))["total"]
     return JobCharge(job.price, refunded or 0, currency)

@@ -24,11 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Sum
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from billing.models import LedgerEntry
 from jobs.models import Job, JobLog
 from jobs.selectors import iso_ms, job_output_available, job_status_payload
 from jobs.services import _STAGE_MESSAGES
@@ -96,15 +94,9 @@ def live_status(job: Job, *, base_url: str, stage: str | None) -> dict:
         "started_at": iso_ms(job.started_at),
         "elapsed_s": round(max((end - job.created_at).total_seconds(), 0.0), 1),
         "output_size": output_size(job) if job.status == Job.Status.COMPLETED else None,
-        "charged": amount_charged(job) if job.is_terminal else None,
+        "charged": payload["cost"]["charged"] if job.is_terminal else None,
     }
     return payload
-
-
-def amount_charged(job: Job) -> int:
-    """Minor units actually taken for the job: its captures (0 for canceled, failed, errored)."""
-    total = LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.CAPTURE).aggregate(total=Sum("amount"))["total"]
-    return -(total or 0)
 
 
 def finished_before(job: Job, last_event_id: int) -> bool:

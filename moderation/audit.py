@@ -25,29 +25,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from billing.account import CONTROL_FIELDS, DETAIL_FIELDS, RECHARGE_FIELDS
 from billing.money import format_money
 from lib.audit import audit_event
 
 STAFF_CONSOLE_SIGN_IN = "staff_console_sign_in"
 MEDIA_VIEWED = "media_viewed"
-BILLING_SETTINGS = [
-    "billing_name",
-    "billing_email",
-    "address_line1",
-    "address_line2",
-    "postal_code",
-    "city",
-    "country",
-    "tax_id",
-    "monthly_spend_limit",
-    "spend_alert_percents",
-    "low_balance_threshold",
-    "webhook_url",
-    "auto_recharge_enabled",
-    "auto_recharge_threshold",
-    "auto_recharge_amount",
-    "auto_recharge_monthly_cap",
-]
+# What owners set on the wallet page: the fields billing.account's writes save.
+BILLING_SETTINGS = [*DETAIL_FIELDS, *CONTROL_FIELDS, *RECHARGE_FIELDS]
 BLOCKLIST_IMPORT = "blocklist_import"
 # Explicit events (lib.audit.audit_event) in words, for the trail's badge.
 EVENT_LABELS = {

@@ -18,7 +18,6 @@ from jobs import selectors as job_selectors
 from jobs.models import Job
 from restoration.dashboard import history
 from restoration.dashboard.tenancy import org_view
-from restoration.templatetags.dashboard_tags import entry_kind
 
 PAGE_SIZE = 25
 THUMB_PX = 160
@@ -192,7 +191,7 @@ def ledger_export(request: HttpRequest) -> StreamingHttpResponse:
                 by = "our staff" if entry.created_by.is_staff else (entry.created_by.email or entry.created_by.username)
             yield [
                 entry.created_at.isoformat(),
-                entry_kind(entry),
+                entry.kind_label,
                 entry.description,
                 entry.job.request_id if entry.job_id else "",
                 by,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.models import LedgerEntry
+from billing.selectors import REQUEST_REFUNDS
 from jobs.models import Job
 
 
@@ -36,7 +37,7 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
     Kind = LedgerEntry.Kind
     money = LedgerEntry.objects.filter(organization=organization, created_at__gte=since).aggregate(
         captured=Sum("amount", filter=Q(kind=Kind.CAPTURE)),
-        refunded=Sum("amount", filter=Q(kind=Kind.ADJUSTMENT, job__isnull=False, amount__gt=0)),
+        refunded=Sum("amount", filter=REQUEST_REFUNDS),
     )
     spent = -(money["captured"] or 0) - (money["refunded"] or 0)
     return Usage(days=days, in_flight=in_flight, spent=spent, **counts)
@@ -50,4 +51,6 @@ def trial_credit_only(organization: Organization) -> int:
         trial=Sum("amount", filter=Q(kind=Kind.TRIAL)),
         paid=Count("id", filter=Q(kind__in=[Kind.TOPUP, Kind.PLAN_CREDIT])),
     )
-    return totals["trial"] or 0 if not totals["paid"] else 0
+    if totals["paid"]:
+        return 0
+    return totals["trial"] or 0

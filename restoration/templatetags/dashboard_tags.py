@@ -129,8 +129,5 @@ def pretty_json(text: str) -> str:
 
 @register.filter
 def entry_kind(entry) -> str:
-    """A ledger entry's kind as people read it: staff money given back for one request (an
-    adjustment tied to its job) is that request's refund, not a bare adjustment."""
-    if entry.kind == "adjustment" and entry.job_id:
-        return "Request refund"
-    return entry.get_kind_display()
+    """A ledger entry's kind as people read it (``LedgerEntry.kind_label``)."""
+    return entry.kind_label
