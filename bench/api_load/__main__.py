@@ -8,14 +8,17 @@ jobs stay queued), then in one run on one database server: (a) a fixed number of
 for a fixed time submitting for one organization, then cycling the keys of all organizations;
 (b) pgbench running the minimal admission transaction (INSERT job, UPDATE wallet, INSERT ledger,
 on the same tables, one hot wallet row) at the same concurrency; (c) the same URL without a key
-(401), the framework's ceiling. Ends with parseable lines: accepted_per_s, p99_ms, ratio
-(accepted/s over (b)), ratio_framework (over (c)) and the many-organization figures.
+(401), the framework's ceiling; (d) the floor: the same submission's work without Django, DRF or
+the ORM (``floor.py``), on the same gunicorn. Ends with parseable lines: accepted_per_s, p99_ms,
+ratio (accepted/s over (b)), ratio_framework (over (c)), the many-organization figures and the
+floor's.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 import time
@@ -45,6 +48,7 @@ from bench.api_load.server import ServerConfig
 # (2026-12-03: fewer processes switching on 2 cores, half the p99).
 DEFAULT_SERVER = "sync:4"
 COMPARE_SERVERS = ["sync:4", "sync:8", "gthread:2x8", "gthread:3x4"]
+FLOOR_APP = "bench.api_load.floor:application"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,6 +100,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the 401 run that measures the framework's own ceiling"
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the floor run: the same submission's work without Django, DRF or the ORM (bench/api_load/floor.py)",
     )
     parser.add_argument(
         "--profile",
@@ -167,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile_only:
             print(profile_text or "--profile-only needs --profile N")
             return 0 if profile_text else 2
+        floor_environ = _floor_environ()
         known = _known_uuids()
         scripts = [build_script(minimal_admission(rows_capture(tenants[0], body).transaction), known_uuids=known)]
         environment.close_django_connections()
@@ -192,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
             env=env, config=chosen, spec=spec, warmup_s=args.warmup, generator=args.generator,
             ceiling_spec=ceiling, log_dir=log_dir,
         )  # fmt: skip
+        floor = None
+        if not args.no_floor:
+            print(f"measuring the floor (no Django, DRF or ORM) on gunicorn {chosen.label} ...", flush=True)
+            floor = measure_api(
+                env=env, config=chosen, spec=spec, warmup_s=args.warmup, generator=args.generator,
+                log_dir=log_dir, app=FLOOR_APP, app_environ=floor_environ,
+            )  # fmt: skip
         many = None
         if len(tenants) > 1:
             print(
@@ -227,7 +244,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         end_loadavg = Path("/proc/loadavg").read_text().split()[:3]
         print(
-            summary(one=api, many=many, many_count=len(tenants), pg=pg, loadavg_start=loadavg, loadavg_end=end_loadavg)
+            summary(
+                one=api,
+                many=many,
+                many_count=len(tenants),
+                pg=pg,
+                floor=floor,
+                loadavg_start=loadavg,
+                loadavg_end=end_loadavg,
+            )
         )
         return 0
     finally:
@@ -284,6 +309,23 @@ def _print_sql(capture, script: str) -> None:
         print(f"{'*' if statement.in_transaction else ' '} {statement.sql}")
     print("--- pgbench script ---")
     print(script, flush=True)
+
+
+def _floor_environ() -> dict[str, str]:
+    """What the floor needs to do the service's work: its key pepper, the price the service held for
+    the payload (the captured submission's), and the blocklist's match settings."""
+    from django.conf import settings
+
+    from jobs.models import Job
+
+    price = Job.objects.order_by("created_at").values_list("price", flat=True).first()
+    return {
+        "FLOOR_DATABASE_URL": os.environ["DATABASE_URL"],
+        "FLOOR_KEY_PEPPER": settings.API_KEY_PEPPER,
+        "FLOOR_PRICE": str(price),
+        "FLOOR_PDQ_MIN_QUALITY": str(settings.PDQ_MIN_QUALITY),
+        "FLOOR_PDQ_MATCH_DISTANCE": str(settings.PDQ_MATCH_DISTANCE),
+    }
 
 
 def _known_uuids() -> set[str]:

@@ -98,8 +98,11 @@ def measure_api(
     generator: str,
     ceiling_spec: LoadSpec | None = None,
     log_dir: Path,
+    app: str = "config.wsgi",
+    app_environ: dict[str, str] | None = None,
 ) -> ApiRun:
-    server = Gunicorn(config, env.server_environ(), log_dir / f"gunicorn-{config.label.replace(' ', '_')}.log")
+    log_path = log_dir / f"gunicorn-{app.partition(':')[0]}-{config.label.replace(' ', '_')}.log"
+    server = Gunicorn(config, {**env.server_environ(), **(app_environ or {})}, log_path, app=app)
     server.start()
     try:
         spec = replace(spec, port=server.port)

@@ -14,7 +14,16 @@ TARGET_P99_MS = 100.0  # at 32 connections
 TARGET_MANY_ORGS_PER_S = 300.0  # across 16 organizations
 
 
-def summary(*, one: ApiRun, many: ApiRun | None, many_count: int, pg: PgbenchRun, loadavg_start, loadavg_end) -> str:
+def summary(
+    *,
+    one: ApiRun,
+    many: ApiRun | None,
+    many_count: int,
+    pg: PgbenchRun,
+    loadavg_start,
+    loadavg_end,
+    floor: ApiRun | None = None,
+) -> str:
     """The headline figures of one run and the parseable lines (first org's figures unsuffixed)."""
     rate, p99 = one.accepted_per_s, one.load.latency_ms["p99"]
     ratio = rate / pg.result.tps if pg.result.tps else 0.0
@@ -36,6 +45,8 @@ def summary(*, one: ApiRun, many: ApiRun | None, many_count: int, pg: PgbenchRun
         f"{pg.result.tps:.1f} tps, p99 {pg.result.latency_ms['p99']:.1f} ms"
     )
     out.append(f"keyless 401 ceiling: {ceiling:.1f}/s")
+    if floor is not None:
+        out.extend(_floor_lines(one, floor, pg))
     checks = [
         (f"ratio >= {TARGET_RATIO}", ratio >= TARGET_RATIO),
         (f"p99 <= {TARGET_P99_MS:.0f} ms (1 org)", p99 <= TARGET_P99_MS),
@@ -55,7 +66,34 @@ def summary(*, one: ApiRun, many: ApiRun | None, many_count: int, pg: PgbenchRun
     if many is not None:
         out.append(f"accepted_per_s_{many_count}_orgs: {many.accepted_per_s:.1f}")
         out.append(f"p99_ms_{many_count}_orgs: {many.load.latency_ms['p99']:.1f}")
+    if floor is not None:
+        out.append(f"floor_accepted_per_s: {floor.accepted_per_s:.1f}")
+        out.append(f"ratio_floor: {floor.accepted_per_s / pg.result.tps if pg.result.tps else 0.0:.3f}")
     return "\n".join(out)
+
+
+def _web_ms(run: ApiRun) -> float:
+    accepted = run.load.count(202)
+    return run.cpu.groups.get("gunicorn", 0.0) / accepted * 1000 if accepted else 0.0
+
+
+def _floor_lines(one: ApiRun, floor: ApiRun, pg: PgbenchRun) -> list[str]:
+    """The floor next to the service: what the Django request cycle and the project's layers keep."""
+    rate, web, floor_web = floor.accepted_per_s, _web_ms(one), _web_ms(floor)
+    other = [status for status in floor.load.status_counts if status != "202"]
+    lines = [
+        f"floor (the same work without Django, DRF or the ORM): {rate:8.1f} accepted/s, "
+        f"p99 {floor.load.latency_ms['p99']:.1f} ms, gunicorn {floor_web:.2f} ms CPU per accepted "
+        f"(the service: {web:.2f} ms), ratio to pgbench {rate / pg.result.tps if pg.result.tps else 0.0:.3f}"
+    ]
+    p = floor.persisted
+    lines.append(
+        f"floor left behind: {p.jobs_queued} QUEUED jobs, {p.hold_entries} holds, {p.job_logs} job logs, "
+        f"{p.queued_messages} queued messages for {floor.load.count(202)} answers 202"
+    )
+    if other or floor.load.errors:
+        lines.append(f"floor: other answers {floor.load.status_counts}, errors {floor.load.errors}")
+    return lines
 
 
 def _cpu_lines(usage, *, per: int, per_label: str) -> list[str]:

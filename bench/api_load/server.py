@@ -46,8 +46,11 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, config: ServerConfig, environ: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, config: ServerConfig, environ: dict[str, str], log_path: Path, *, app: str = "config.wsgi"
+    ) -> None:
         self.config = config
+        self.app = app
         self.port = free_port()
         self.log_path = log_path
         self._environ = {**os.environ, **environ}
@@ -58,7 +61,7 @@ class Gunicorn:
             # The gunicorn of the environment running the bench (the project's .venv, or another
             # interpreter's environment being compared).
             str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
+            self.app,
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
@@ -77,6 +80,10 @@ class Gunicorn:
             "--error-logfile",
             str(self.log_path),
         ]
+        if self.app != "config.wsgi":
+            # Another application (the floor) runs without the project's gunicorn.conf.py, which
+            # sets up Django in the master: its own module is the configuration (it sets nothing).
+            cmd += ["--config", f"python:{self.app.partition(':')[0]}"]
         self.proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=self._environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
