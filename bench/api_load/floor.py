@@ -142,8 +142,9 @@ def application(environ, start_response):
         _process = _Process()
     here = _process
     raw_key = environ.get(KEY_HEADER, "")
-    parts = raw_key.split("_")
-    row = here.db.execute(KEY_SQL, (parts[1],), prepare=True).fetchone() if len(parts) == 3 else None
+    # cf_<12-character prefix>_<secret>; the secret may itself contain "_".
+    prefix = raw_key[3:15] if raw_key.startswith("cf_") and raw_key[15:16] == "_" else None
+    row = here.db.execute(KEY_SQL, (prefix,), prepare=True).fetchone() if prefix else None
     digest = hmac.new(here.pepper, raw_key.encode(), hashlib.sha256).hexdigest()
     if row is None or not hmac.compare_digest(row[1], digest):
         return _answer(start_response, "401 Unauthorized", {"error": {"code": "unauthorized"}})
