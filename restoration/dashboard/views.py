@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
+from billing.errors import InsufficientBalance
 from billing.pricing import price_for, price_lines
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
@@ -445,7 +446,9 @@ def _price_lines_or_none(params: JobParams, *, plan=None):
 
 
 def _friendly(exc: ApplicationError) -> str:
-    if exc.status_code == 402:
+    # Only the bare "not enough balance" gets the dashboard's wording: a spend limit or a wallet in
+    # debt says why, and what to do, itself.
+    if isinstance(exc, InsufficientBalance) and exc.message == InsufficientBalance.default_message:
         return (
             "Your wallet does not have enough available balance for this photo. "
             "Top up the wallet, or wait for jobs in flight to finish and release their holds."

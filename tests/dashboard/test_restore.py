@@ -54,6 +54,22 @@ def test_a_broke_organization_gets_a_friendly_402_and_nothing_is_created(client,
     assert files_under(_media_root) == []
 
 
+def test_a_spend_limit_refusal_says_it_is_the_limit_not_the_balance(owner_client, org, _media_root):
+    from billing.selectors import billing_account_for
+
+    account = billing_account_for(org)
+    account.monthly_spend_limit = 0
+    account.save(update_fields=["monthly_spend_limit"])
+    upload = SimpleUploadedFile("portrait.png", png_bytes(), content_type="image/png")
+    response = owner_client.post(reverse("dashboard:restore"), {**FORM, "images": upload})
+    assert response.status_code == 402
+    body = response.content.decode()
+    assert "monthly spend limit of $0.00" in body and "raise the limit on the wallet page" in body
+    assert "does not have enough available balance" not in body
+    assert not Job.objects.filter(organization=org).exists()
+    assert files_under(_media_root) == []
+
+
 def test_a_file_that_is_not_an_image_is_refused_without_a_job(owner_client, org, _media_root):
     upload = SimpleUploadedFile("notes.png", b"these are not pixels", content_type="image/png")
     response = owner_client.post(reverse("dashboard:restore"), {**FORM, "images": upload})
