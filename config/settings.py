@@ -170,6 +170,9 @@ ACCOUNT_FORMS = {
 # People are shown by name or email address, never by the username allauth derives for them.
 ACCOUNT_USER_DISPLAY = "accounts.display.user_display"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[CodeFormer Cloud] "
+# Security notices to the account's own address: password changed, set or reset, an address added,
+# removed or made primary (to the old one), two-factor turned on or off, recovery codes used.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Brute-force protection on login: failed attempts per client IP and per account (the login
 # identifier), counted in Django's cache (Redis when REDIS_URL is set). A locked account says so

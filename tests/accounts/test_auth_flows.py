@@ -161,3 +161,34 @@ def test_account_pages_use_the_project_layout(client):
     for name in ("account_change_password", "account_email", "mfa_index", "account_logout"):
         body = client.get(reverse(name)).content.decode()
         assert 'class="sidebar"' in body and "css/app.css" in body, name
+
+
+def test_a_password_change_is_announced_to_the_accounts_address(client):
+    user = verified_user()
+    user.set_password(PASSWORD)
+    user.save()
+    client.force_login(user)
+    mail.outbox.clear()
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "another-long-passphrase-7", "password2": "another-long-passphrase-7"},
+    )
+    assert response.status_code == 302
+    (notice,) = mail.outbox
+    assert notice.to == ["vera@example.com"]
+    assert notice.subject.startswith("[CodeFormer Cloud] ")
+    assert "Your password has been changed." in notice.body
+    assert "IP address: 127.0.0.1" in notice.body
+
+
+def test_a_new_primary_address_is_announced_to_the_old_one(client):
+    user = verified_user()
+    EmailAddress.objects.create(user=user, email="vera.new@example.com", verified=True, primary=False)
+    client.force_login(user)
+    mail.outbox.clear()
+    response = client.post(reverse("account_email"), {"action_primary": "", "email": "vera.new@example.com"})
+    assert response.status_code == 302
+    assert EmailAddress.objects.get_primary_email(user) == "vera.new@example.com"
+    notices = [m for m in mail.outbox if "vera@example.com" in m.to]
+    assert notices, [(m.to, m.subject) for m in mail.outbox]
+    assert "vera.new@example.com" in notices[0].body
