@@ -14,13 +14,15 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
+from accounts.display import user_display
 from accounts.forms import PENDING_INVITATION_SESSION_KEY
+from accounts.models import Membership
 from config.errors import ApplicationError, NotFound
 from lib.base_url import public_base_url
+from lib.http import require_POST
 from restoration.dashboard import forms
 from restoration.dashboard.tenancy import LOGIN_URL, SESSION_KEY, org_view
 
@@ -92,6 +94,12 @@ def team_invitation_revoke(request: HttpRequest, invitation_id) -> HttpResponse:
     )
 
 
+def _with_article(role: str) -> str:
+    """ "a member", "an admin", "an owner": the role as a sentence names it."""
+    label = dict(Membership.Role.choices).get(role, role).lower()
+    return f"{'an' if label[:1] in 'aeiou' else 'a'} {label}"
+
+
 @org_view(manage=True)
 @require_POST
 def team_member_role(request: HttpRequest, membership_id) -> HttpResponse:
@@ -100,7 +108,7 @@ def team_member_role(request: HttpRequest, membership_id) -> HttpResponse:
     return _apply(
         request,
         lambda: account_services.membership_change_role(actor=request.membership, membership=membership, role=role),
-        f"{membership.user.get_username()} is now {role}.",
+        f"{user_display(membership.user)} is now {_with_article(role)}.",
     )
 
 
@@ -111,7 +119,7 @@ def team_member_remove(request: HttpRequest, membership_id) -> HttpResponse:
     return _apply(
         request,
         lambda: account_services.member_remove(actor=request.membership, membership=membership),
-        f"{membership.user.get_username()} was removed from {request.organization.name}.",
+        f"{user_display(membership.user)} was removed from {request.organization.name}.",
     )
 
 

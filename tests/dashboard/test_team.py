@@ -252,8 +252,13 @@ def remove(client, org, user):
 
 
 def test_an_owner_changes_roles_including_making_an_owner(owner_client, org, teammate):
-    assert "tom is now admin" in page_text(owner_client, change_role(owner_client, org, teammate, "admin"))
+    assert "tom@acme.test is now an admin." in page_text(
+        owner_client, change_role(owner_client, org, teammate, "admin")
+    )
     assert role_of(org, teammate) == Role.ADMIN
+    assert "tom@acme.test is now a member." in page_text(
+        owner_client, change_role(owner_client, org, teammate, "member")
+    )
     change_role(owner_client, org, teammate, "owner")
     assert role_of(org, teammate) == Role.OWNER
 
@@ -290,7 +295,7 @@ def test_a_member_cannot_change_roles_or_remove_anyone(teammate_client, org, own
 
 
 def test_an_owner_removes_a_member(owner_client, org, teammate):
-    assert "tom was removed" in page_text(owner_client, remove(owner_client, org, teammate))
+    assert "tom@acme.test was removed" in page_text(owner_client, remove(owner_client, org, teammate))
     assert role_of(org, teammate) is None
 
 
