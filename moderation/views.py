@@ -12,13 +12,13 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from billing.money import format_money
 from billing.selectors import job_refund_state
 from config.errors import ApplicationError
 from jobs.models import Job
+from lib.http import require_POST
 from moderation import audit, selectors, services
 from moderation.access import is_staff_admin, staff_view
 from moderation.errors import StaffRoleRequired

@@ -12,13 +12,13 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from billing import account, receipts
 from billing import selectors as billing_selectors
 from billing.plans import plan_choose
 from billing.selectors import payment_get, wallet_for
 from config.errors import ApplicationError, NotFound
+from lib.http import require_POST
 from restoration.dashboard import forms
 from restoration.dashboard.tenancy import org_view
 

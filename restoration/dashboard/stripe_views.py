@@ -7,12 +7,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from billing.payments import checkout
 from billing.payments.client import is_enabled
 from billing.payments.webhooks import webhook_receive
 from config.errors import ApplicationError
+from lib.http import require_POST
 from restoration.dashboard.forms import TopUpForm
 from restoration.dashboard.tenancy import org_view
 

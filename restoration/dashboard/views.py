@@ -13,7 +13,6 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
@@ -29,6 +28,7 @@ from jobs.media import media_url
 from jobs.models import Job
 from jobs.types import JobParams
 from lib.base_url import public_base_url
+from lib.http import require_POST
 from restoration.dashboard import forms, landing, playground
 from restoration.dashboard.selectors import trial_credit_only, usage_for
 from restoration.dashboard.snippets import quickstart_snippets, request_snippets

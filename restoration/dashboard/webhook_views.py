@@ -9,12 +9,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
 from jobs import endpoints as endpoint_services
 from jobs import selectors as job_selectors
 from jobs.webhooks import webhook_delivery_replay
+from lib.http import require_POST
 from lib.netfetch import OutboundURLError
 from restoration.dashboard import forms
 from restoration.dashboard.tenancy import org_view

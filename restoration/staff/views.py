@@ -16,7 +16,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.services import organization_set_status
@@ -36,6 +35,7 @@ from config.errors import ApplicationError
 from jobs.engine import missing_weights
 from jobs.models import Job
 from jobs.selectors import queue_depth, worker_status
+from lib.http import require_POST
 from ml.weights import MANIFEST, MODELS, missing_checkpoints, weights_status
 from moderation.access import is_staff_admin, staff_view
 from moderation.models import ModerationItem

@@ -111,3 +111,13 @@ def test_revoked_key_sets_stay_listed_with_a_link_to_their_jobs(owner_client, or
     theirs, _ = make_keys(other_org, name="their old one")
     subscription_revoke(subscription=theirs)
     assert "their old one" not in owner_client.get(reverse("dashboard:keys")).content.decode()
+
+
+def test_opening_a_forms_target_directly_explains_instead_of_a_blank_405(owner_client, org):
+    for url in ("/keys/new/", "/wallet/auto-recharge/"):
+        response = owner_client.get(url)
+        assert response.status_code == 405 and response["Allow"] == "POST"
+        body = response.content.decode()
+        assert "This address only takes a form" in body and "Nothing was changed." in body
+        assert 'href="/"' in body  # a way on: the overview
+    assert owner_client.put("/keys/new/").status_code == 405  # other methods: Django's own answer
