@@ -175,6 +175,20 @@ def test_a_refused_key_spend_limit_stays_on_its_row_with_the_error(owner_client,
     assert not KeySpendLimit.objects.exists()
 
 
+def test_a_key_spend_limit_is_typed_as_money_like_the_other_amounts(owner_client, org):
+    subscription, _ = make_key(org, name="ci")
+    row = _tag(
+        owner_client.get(reverse("dashboard:wallet")).content.decode(), "input", f"limit-{subscription.id}", "id"
+    )
+    assert 'type="text"' in row and 'inputmode="decimal"' in row  # a number box would drop "$" and ","
+
+    owner_client.post(
+        reverse("dashboard:key_spend_limit"), {"subscription": subscription.id, "monthly_limit": "$1,250.50"}
+    )
+
+    assert KeySpendLimit.objects.get(subscription=subscription).monthly_limit == 125050
+
+
 def test_valid_settings_still_save_and_go_back_to_the_wallet(owner_client, org):
     response = owner_client.post(
         reverse("dashboard:billing_details"), {"billing_email": "ap@acme.test", "country": "fr"}, follow=True
@@ -251,7 +265,9 @@ def test_money_is_read_as_people_type_it(typed, minor):
     assert MoneyField(min_value=None).clean(typed) == minor
 
 
-@pytest.mark.parametrize("typed", ["1e3", "NaN", "Infinity", "12,34", "5 dollars", "--5", "-$-5", "1,2345"])
+@pytest.mark.parametrize(
+    "typed", ["1e3", "NaN", "Infinity", "12,34", "5 dollars", "--5", "-$-5", "1,2345", "٥٠", "５0"]
+)
 def test_what_is_no_amount_is_refused_in_words(typed):
     from django.core.exceptions import ValidationError
 
