@@ -26,7 +26,7 @@ class MoneyField(forms.DecimalField):
 
     # What people type for money: an optional sign and currency symbol, digits with or without
     # thousands commas, and cents. Not 1e3, not NaN: those are numbers, not amounts.
-    # ASCII digits only: a "5" of another script (٥) is not read as one.
+    # ASCII digits only: a digit of another script (U+0665, ARABIC-INDIC FIVE) is not read as one.
     TYPED = re.compile(r"^\s*([+-]?)\s*[$€£]?\s*([+-]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d*)?\s*$", re.ASCII)
 
     def to_python(self, value):
@@ -272,7 +272,9 @@ class SpendControlsForm(WalletForm):
     """Amounts typed in dollars; cleaned to minor units (cents)."""
 
     monthly_spend_limit = MoneyField(
-        required=False, label="Monthly spend limit ($)", help_text="In dollars, e.g. 50 or 12.50. Empty: no limit; 0 stops every new restoration."
+        required=False,
+        label="Monthly spend limit ($)",
+        help_text="In dollars, e.g. 50 or 12.50. Empty: no limit; 0 stops every new restoration.",
     )
     spend_alert_percents = forms.RegexField(
         regex=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$",
