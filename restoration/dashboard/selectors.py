@@ -45,11 +45,12 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
 
 def trial_credit_only(organization: Organization) -> int:
     """The trial credit the organization received, while it is all the credit it has had (no
-    top-up or plan credit yet): what the overview names as the source of the balance. 0 otherwise."""
+    top-up, plan credit or staff credit yet): what the overview names as the source of the balance. 0 otherwise."""
     Kind = LedgerEntry.Kind
     totals = LedgerEntry.objects.filter(organization=organization).aggregate(
         trial=Sum("amount", filter=Q(kind=Kind.TRIAL)),
-        paid=Count("id", filter=Q(kind__in=[Kind.TOPUP, Kind.PLAN_CREDIT])),
+        # Bought, included with the plan or granted by staff: the balance is no longer the trial's.
+        paid=Count("id", filter=Q(kind__in=[Kind.TOPUP, Kind.PLAN_CREDIT]) | Q(kind=Kind.ADJUSTMENT, amount__gt=0)),
     )
     if totals["paid"]:
         return 0

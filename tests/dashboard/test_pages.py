@@ -6,7 +6,9 @@ from django.urls import reverse
 
 from accounts.models import Membership, Organization
 from billing.models import LedgerEntry, Wallet
+from billing.pricing import price_for
 from jobs.models import Job
+from jobs.types import JobParams
 from tests.accounts.factories import OrganizationFactory, UserFactory
 from tests.dashboard.conftest import submit_job
 
@@ -42,10 +44,34 @@ def test_overview_names_trial_credit_and_says_when_the_wallet_cannot_pay_for_a_p
     wallet_topup(organization=org, amount=100, idempotency_key="trial:x", kind="trial", description="Trial")
     body = client.get(reverse("dashboard:home")).content.decode()
     assert "from your $1.00 trial credit" in body and "data-empty-wallet" not in body
-    wallet_adjust(organization=org, amount=-95, idempotency_key="spent", description="test")  # $0.05 left
+    cheapest = min(
+        price_for(JobParams(upscale=upscale, background_enhance=background, face_upsample=faces), plan=org.plan)
+        for upscale in (1, 2, 3, 4, 6, 8)
+        for background in (False, True)
+        for faces in (False, True)
+    )
+    default = price_for(JobParams(), plan=org.plan)
+    assert cheapest < default <= 100
+    # Enough for the cheapest settings only: it says so, and does not claim that everything is refused.
+    wallet_adjust(organization=org, amount=-(100 - cheapest), idempotency_key="spent", description="test")
     body = client.get(reverse("dashboard:home")).content.decode()
-    assert "data-empty-wallet" in body and "less than one photo costs" in body
+    assert "data-empty-wallet" in body and "only cheaper settings" in body and "refused" not in body
+    wallet_adjust(organization=org, amount=-1, idempotency_key="spent-more", description="test")
+    body = client.get(reverse("dashboard:home")).content.decode()
+    assert "data-empty-wallet" in body and "less than the cheapest photo costs" in body and "refused for now" in body
     assert reverse("dashboard:wallet") in body
+
+
+def test_the_balance_is_no_longer_called_trial_credit_after_a_staff_credit(client):
+    from billing.services import wallet_adjust, wallet_topup
+
+    newcomer = UserFactory(username="newcomer")
+    org = OrganizationFactory(name="New Studio", owner=newcomer, initial_credit=0)
+    client.force_login(newcomer)
+    wallet_topup(organization=org, amount=100, idempotency_key="trial:x", kind="trial", description="Trial")
+    wallet_adjust(organization=org, amount=500, idempotency_key="goodwill", description="Goodwill credit")
+    body = client.get(reverse("dashboard:home")).content.decode()
+    assert "trial credit" not in body and "ready for new jobs" in body
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client, org):
