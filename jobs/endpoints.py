@@ -95,7 +95,7 @@ def webhook_endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         "type": WebhookDelivery.TEST_EVENT,
         "created_at": now.isoformat().replace("+00:00", "Z"),
         "organization": str(endpoint.organization_id),
-        "message": "A test event from CodeFormer Cloud: this endpoint is reachable and the signature verifies.",
+        "message": "A test event from CodeFormer Cloud. Check its signature with your endpoint's signing secret.",
         "data": {"endpoint": str(endpoint.id), "url": endpoint.url},
     }
     return delivery_create(

@@ -337,9 +337,21 @@ class WebhookEndpointForm(forms.Form):
         "billing.payment_failed": "billing.payment_failed: a payment or auto-recharge failed",
         "billing.auto_recharge_disabled": "billing.auto_recharge_disabled: auto-recharge turned itself off",
     }
+    CARD_EVENTS = frozenset({"billing.payment_received", "billing.payment_failed", "billing.auto_recharge_disabled"})
+    NO_CARDS = " (card payments are not set up on this deployment)"
 
     def __init__(self, *args, **kwargs) -> None:
+        from billing.payments.client import is_enabled as card_payments_enabled
         from jobs.endpoints import endpoint_events
 
         super().__init__(*args, **kwargs)
-        self.fields["events"].choices = [(event, self.EVENT_HELP.get(event, event)) for event in endpoint_events()]
+        # Offered even without card payments (an endpoint outlives a deployment's set-up), but
+        # marked: those events cannot happen until payments are switched on.
+        cards = card_payments_enabled()
+        self.fields["events"].choices = [
+            (
+                event,
+                self.EVENT_HELP.get(event, event) + ("" if cards or event not in self.CARD_EVENTS else self.NO_CARDS),
+            )
+            for event in endpoint_events()
+        ]

@@ -220,3 +220,25 @@ def test_a_new_endpoint_starts_with_finished_jobs_and_every_billing_notice(owner
     assert {"billing.balance_low", "billing.payment_failed"} <= set(initial)
     labels = dict(form.fields["events"].choices)
     assert labels["billing.balance_low"].startswith("billing.balance_low: ")
+
+
+def test_a_new_endpoints_page_says_nothing_was_sent_to_it_yet(owner_client, endpoint):
+    page = owner_client.get(reverse("dashboard:webhook_endpoint", args=[endpoint.id])).content.decode()
+    assert "Nothing has been sent to this endpoint yet." in page
+    assert "Add an endpoint" not in page
+
+
+def test_card_payment_events_are_marked_while_card_payments_are_off(owner_client, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    page = owner_client.get(reverse("dashboard:webhook_endpoint_create")).content.decode()
+    assert "auto-recharge turned itself off (card payments are not set up on this deployment)" in page
+    assert "fell under your alert threshold (card payments" not in page
+    settings.STRIPE_SECRET_KEY = "sk_test_123"
+    page = owner_client.get(reverse("dashboard:webhook_endpoint_create")).content.decode()
+    assert "not set up on this deployment" not in page
+
+
+def test_the_test_events_message_does_not_claim_the_receiver_checked_its_signature(org, endpoint):
+    message = webhook_endpoint_send_test(endpoint=endpoint).payload["message"]
+    assert "Check its signature with your endpoint's signing secret." in message
+    assert "verifies" not in message
