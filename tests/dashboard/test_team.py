@@ -3,6 +3,7 @@ removal, leaving and switching. Every broken rule gives a clear message and chan
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from datetime import timedelta
 
@@ -373,3 +374,15 @@ def test_a_login_from_the_invitation_link_comes_back_to_it(owner_client, org):
     assert response.status_code == 302 and response["Location"] == link
     visitor.post(link)
     assert role_of(org, nina) == Role.MEMBER
+
+
+def test_team_dates_are_local_time_elements_like_the_rest_of_the_dashboard(owner_client, org):
+    invite(owner_client, "nina@example.com")
+    page = owner_client.get(reverse("dashboard:team")).content.decode()
+    invitation = Invitation.objects.get(organization=org, email="nina@example.com")
+    expires = invitation.expires_at.astimezone(dt.UTC)
+    assert (
+        f'<time datetime="{expires.isoformat(timespec="seconds").replace("+00:00", "Z")}" data-local="datetime">'
+        in page
+    )
+    assert 'data-local="date"' in page  # members' "since"
