@@ -218,3 +218,56 @@ def test_a_copy_button_never_covers_the_code(signed_in, filled, viewport):
         page.wait_for_load_state("load")
         assert page.locator(".snippet:not([hidden]) button.copy").count() >= 1, url
         assert page.evaluate(COPY_OVERLAP_JS) == [], url
+
+
+def test_every_team_field_and_button_is_on_a_390_px_screen_with_its_label(signed_in, customer):
+    from accounts.services import invitation_create, membership_add
+    from tests.accounts.factories import UserFactory
+
+    membership_add(organization=customer.organization, user=UserFactory(username="bob", email="bob.teammate@acme.test"))
+    owner = customer.organization.memberships.get(user=customer.user)
+    invitation_create(actor=owner, email="nina.newcomer@example.com", role="member", base_url="http://testserver")
+    page = signed_in(MOBILE)
+    page.goto("/team/")
+    page.wait_for_load_state("load")
+    assert page.locator("table.stack td[data-label]").count() >= 8
+    assert page.evaluate(STACKED_CELLS_JS) == []
+    for name in ("Change", "Remove", "Withdraw"):
+        buttons = page.get_by_role("button", name=name).all()
+        assert buttons, name
+        for button in buttons:
+            box = button.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= MOBILE["width"], name
+
+
+# How many lines each quick-start value takes (its label now sits above it on a phone).
+SECRET_LINES_JS = """
+() => [...document.querySelectorAll(".secret span[id]")].map((el) => {
+  const lineHeight = parseFloat(getComputedStyle(el).lineHeight) || parseFloat(getComputedStyle(el).fontSize) * 1.5;
+  return [el.id, Math.round(el.getBoundingClientRect().height / lineHeight)];
+})
+"""
+
+
+# Lines taken by the text of element #id from `start` to its end.
+UNBROKEN_JS = """
+([id, start]) => {
+  const text = document.getElementById(id).firstChild;
+  const range = document.createRange();
+  range.setStart(text, text.data.indexOf(start));
+  range.setEnd(text, text.data.length);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}
+"""
+
+
+def test_the_quick_starts_base_url_and_export_line_do_not_break_on_a_390_px_screen(signed_in):
+    page = signed_in(MOBILE)
+    page.goto("/quickstart/")
+    page.wait_for_load_state("load")
+    lines = dict(page.evaluate(SECRET_LINES_JS))
+    assert lines["qs-base-url"] == 1 and lines["qs-export"] <= 2, lines
+    # The export line may wrap at its space, never inside the variable's assignment.
+    assert page.evaluate(UNBROKEN_JS, ["qs-export", "CODEFORMER_KEY="]) == 1
+    overflow = page.evaluate(OVERFLOW_JS)
+    assert overflow["scrollWidth"] <= overflow["width"] and not overflow["out"], overflow
