@@ -169,7 +169,12 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
 def ledger_export(request: HttpRequest) -> StreamingHttpResponse:
     """The whole ledger as CSV, oldest first (for the accounts: every movement with the balance
     after it; the running balance of the last row is the wallet's balance)."""
-    entries = ledger_for(request.organization).order_by("created_at", "id")
+    # A job's movements are by whoever sent the job: the member (dashboard) or the key set (API).
+    entries = (
+        ledger_for(request.organization)
+        .select_related("job__created_by", "job__api_key__subscription")
+        .order_by("created_at", "id")
+    )
     currency = wallet_currency(request.organization)
 
     def rows():
@@ -189,6 +194,10 @@ def ledger_export(request: HttpRequest) -> StreamingHttpResponse:
             by = ""
             if entry.created_by_id:
                 by = "our staff" if entry.created_by.is_staff else (entry.created_by.email or entry.created_by.username)
+            elif entry.job_id and entry.job.created_by_id:
+                by = entry.job.created_by.email or entry.job.created_by.username
+            elif entry.job_id and entry.job.api_key_id:
+                by = f"key set {entry.job.api_key.subscription.name}"
             yield [
                 entry.created_at.isoformat(),
                 entry.kind_label,

@@ -244,3 +244,13 @@ def test_the_ledger_export_is_every_movement_oldest_first_ending_at_the_balance(
     stranger = Client()
     stranger.force_login(outsider)
     assert done.request_id not in str(_csv(stranger.get("/wallet/ledger.csv")))
+
+
+def test_the_ledger_export_names_who_sent_each_jobs_movements(owner_client, org, owner):
+    by_member = submit(org, user=owner, source="dashboard")
+    subscription, _ = make_key(org, name="nightly batch")
+    by_key = submit(org, api_key=ApiKey.objects.filter(subscription=subscription).first())
+    rows = _csv(owner_client.get("/wallet/ledger.csv"))[1:]
+    by = {row[3]: row[4] for row in rows if row[3]}
+    assert by[by_member.request_id] == owner.email
+    assert by[by_key.request_id] == "key set nightly batch"
