@@ -59,6 +59,12 @@ def test_a_photo_restored_in_the_playground_completes_live_and_downloads(
     expect(page.locator('[data-field="logs"]')).to_contain_text("Completed: 96x80")
     expect(page.locator('[data-field="output-size"]')).to_contain_text("96\u00d780 px")
     expect(page.locator('[data-field="charged"]')).to_have_text(format_money(job.price))
+    # The Details list fills in what only a final job has, still without a reload.
+    facts = page.locator('[data-field="facts"]')
+    for label in ("Started", "Finished", "Queue wait", "Processing", "Files kept until"):
+        expect(facts).to_contain_text(label)
+    assert page.evaluate("window.__samePage") is True
+    assert "UTC" not in facts.locator("time").first.inner_text()  # shown in the viewer's own time
 
     # The before/after viewer: the restored image, then the divider moves.
     after = page.locator('[data-field="output-img"]')

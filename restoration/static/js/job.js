@@ -89,6 +89,26 @@
     if (s.status === "COMPLETED" && s.output && s.output.media_url) {
       showOutput(s.output.media_url[0], s.live.output_size);
     }
+    if (terminal) refreshFacts();
+  }
+
+  // Once the job is final, the Details list (started, finished, queue wait, processing, files
+  // kept until, charged) is read again from the page as the server now renders it.
+  var factsRefreshed = false;
+  function refreshFacts() {
+    if (factsRefreshed || !window.fetch || !window.DOMParser) return;
+    factsRefreshed = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector('[data-field="facts"]');
+        var facts = field("facts");
+        if (!fresh || !facts) return;
+        facts.innerHTML = fresh.innerHTML;
+        if (window.cfLocalTime) window.cfLocalTime(facts);
+      })
+      .catch(function () {});
   }
 
   function showOutput(url, size) {
