@@ -192,3 +192,16 @@ def test_a_new_primary_address_is_announced_to_the_old_one(client):
     notices = [m for m in mail.outbox if "vera@example.com" in m.to]
     assert notices, [(m.to, m.subject) for m in mail.outbox]
     assert "vera.new@example.com" in notices[0].body
+
+
+def test_two_factor_refused_for_an_unverified_extra_address_says_which_address_to_fix(client):
+    user = verified_user()
+    EmailAddress.objects.create(user=user, email="old.work@example.com", verified=False, primary=False)
+    client.force_login(user)
+    response = client.get(reverse("mfa_activate_totp"), follow=True)
+    body = response.content.decode()
+    assert "once every email address on your account is verified" in body
+    assert "until you have verified your email address" not in body
+    EmailAddress.objects.filter(email="old.work@example.com").delete()
+    after = client.get(reverse("mfa_activate_totp"))  # no longer refused: on to the set-up (after reauthentication)
+    assert after.status_code == 302 and after["Location"].startswith(reverse("account_reauthenticate"))
