@@ -12,5 +12,6 @@ def public_base_url(request) -> str:
 
 def stored_base_url(recorded: str) -> str:
     """For work done later without a request (a worker's webhook): PUBLIC_BASE_URL, else the
-    origin recorded when the request came in."""
-    return settings.PUBLIC_BASE_URL or recorded or "http://localhost:8000"
+    origin recorded when the request came in, else where ``runservice`` serves (the embedded
+    mode), else localhost:8000."""
+    return settings.PUBLIC_BASE_URL or recorded or getattr(settings, "SERVED_BASE_URL", "") or "http://localhost:8000"

@@ -21,6 +21,11 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, **options):
         # SIGTERM (docker stop, a process manager) shuts down like Ctrl-C, so the worker stops cleanly.
         signal.signal(signal.SIGTERM, _interrupt)
+        served = served_origin(addrport)
+        if served and not settings.PUBLIC_BASE_URL:
+            # Links in mail and webhooks sent without a request (a low-balance notice, an owner's
+            # notice) point at this server rather than at the default localhost:8000.
+            settings.SERVED_BASE_URL = served
         embedded = None
         if settings.EMBEDDED_WORKER:
             from jobs.embedded import start_embedded_workers
@@ -33,6 +38,18 @@ class Command(BaseCommand):
         finally:
             if embedded is not None:
                 embedded.stop()
+
+
+def served_origin(addrport: str) -> str:
+    """The origin a browser on this machine reaches ``addrport`` at ("" for a wildcard address,
+    whose public name this process cannot know)."""
+    host, _, port = addrport.rpartition(":")
+    if not port.isdigit():
+        host, port = addrport, "8000"
+    host = host.strip("[]") or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - recognising a wildcard, not binding to one
+        return ""
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
 def _interrupt(signum, frame):
