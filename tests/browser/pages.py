@@ -110,6 +110,7 @@ def page_urls(filled: Filled) -> dict[str, str]:
         "two-factor": "/accounts/2fa/",
         "email-addresses": "/accounts/email/",
         "not-found": "/no/such/page/",
+        "form-target": "/keys/new/",  # a POST-only page opened with GET (405)
     }
 
 
