@@ -129,6 +129,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "connect_timeout", env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=2)
     )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A fresh clone has no var/ until `make run` makes it; `manage.py migrate` straight away
+    # would fail with "unable to open database file".
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The embedded default runs web requests and the in-process worker on threads; WAL and a
     # busy timeout keep SQLite's writer lock from surfacing as "database is locked".
     DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -96,3 +96,10 @@ def test_a_production_deployment_is_commercial_unless_its_operator_says_otherwis
     declared = _settings("s.COMMERCIAL_DEPLOYMENT", **PRODUCTION_ENV, COMMERCIAL_DEPLOYMENT="false")
     assert declared.stdout.strip() == "False"
     assert _settings("s.COMMERCIAL_DEPLOYMENT", DJANGO_DEBUG="true").stdout.strip() == "False"  # make run
+
+
+def test_the_embedded_database_folder_is_made_on_a_fresh_clone(tmp_path):
+    var = tmp_path / "fresh-clone" / "var"
+    done = _settings("s.DATABASES['default']['NAME']", DJANGO_DEBUG="true", DATABASE_URL=None, VAR_DIR=str(var))
+    assert done.returncode == 0, done.stderr
+    assert var.is_dir() and done.stdout.strip() == repr(str(var / "db.sqlite3"))
