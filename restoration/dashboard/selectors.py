@@ -45,7 +45,8 @@ def usage_for(organization: Organization, *, days: int = 30) -> Usage:
 
 def trial_credit_only(organization: Organization) -> int:
     """The trial credit the organization received, while it is all the credit it has had (no
-    top-up, plan credit or staff credit yet): what the overview names as the source of the balance. 0 otherwise."""
+    top-up, plan credit or staff credit yet): what the overview names as the source of the
+    balance. 0 otherwise."""
     Kind = LedgerEntry.Kind
     totals = LedgerEntry.objects.filter(organization=organization).aggregate(
         trial=Sum("amount", filter=Q(kind=Kind.TRIAL)),
