@@ -5,6 +5,7 @@ organization's owners read their part, and nobody else's."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -341,3 +342,14 @@ def test_staff_read_related_rows_by_name_with_their_id(admin_client, admin_user,
     organization = adjustment.visible_changes["organization"][1]
     assert organization == f"{acme.org.name} (#{acme.org.id})"
     assert adjustment.visible_changes["created_by"][1].endswith(f"(#{admin_user.pk})")
+
+
+def test_a_created_rows_many_fields_fold_behind_one_line_and_read_as_values(acme):
+    body = owner_client(acme).get(reverse("trust:organization_audit")).content.decode()
+    created = body.split('data-entry="')[1:]
+    folded = [row for row in created if '<details class="audit-changes"><summary>' in row]
+    assert folded, "a created organization has more than four fields"
+    assert any(re.search(r"<summary>\d+ fields set</summary>", row) for row in folded)
+    for row in folded:
+        if "fields set" in row:
+            assert "— →" not in row.split("</details>")[0]  # a new row has no before
