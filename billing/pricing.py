@@ -25,6 +25,9 @@ from billing.models import PlanPrice, PriceItem
 from jobs.types import JobParams
 
 BASE_UPSCALE = 2
+# The least one photo can cost on any plan: every price line adds a non-negative amount, so it is
+# the base restoration alone (no upscale step, no background enhancement, no face upsampling).
+CHEAPEST_PARAMS = JobParams(upscale=1, background_enhance=False, face_upsample=False)
 OPTIONAL_CODES = frozenset({"output_megapixel"})
 
 

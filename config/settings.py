@@ -56,6 +56,9 @@ CSRF_FAILURE_VIEW = "restoration.dashboard.error_pages.csrf_failure"
 # Absolute base for URLs handed to API clients (polling_url, media_url, webhooks). Empty means
 # "derive from the request".
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+# Set by `manage.py runservice` to the origin it serves (never from the environment): what links
+# built without a request use when PUBLIC_BASE_URL is not set (lib.base_url.stored_base_url).
+SERVED_BASE_URL = ""
 
 INSTALLED_APPS = [
     "django.contrib.admin",

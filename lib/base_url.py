@@ -14,4 +14,4 @@ def stored_base_url(recorded: str) -> str:
     """For work done later without a request (a worker's webhook): PUBLIC_BASE_URL, else the
     origin recorded when the request came in, else where ``runservice`` serves (the embedded
     mode), else localhost:8000."""
-    return settings.PUBLIC_BASE_URL or recorded or getattr(settings, "SERVED_BASE_URL", "") or "http://localhost:8000"
+    return settings.PUBLIC_BASE_URL or recorded or settings.SERVED_BASE_URL or "http://localhost:8000"

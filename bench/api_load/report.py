@@ -72,14 +72,15 @@ def summary(
     return "\n".join(out)
 
 
-def _web_ms(run: ApiRun) -> float:
-    accepted = run.load.count(202)
-    return run.cpu.groups.get("gunicorn", 0.0) / accepted * 1000 if accepted else 0.0
+def _ms_per_accepted(run: ApiRun, group: str = "gunicorn") -> float:
+    """CPU milliseconds a process group spent per accepted submission of ``run``."""
+    accepted = run.load.count(202) or 1
+    return run.cpu.groups.get(group, 0.0) / accepted * 1000
 
 
 def _floor_lines(one: ApiRun, floor: ApiRun, pg: PgbenchRun) -> list[str]:
     """The floor next to the service: what the Django request cycle and the project's layers keep."""
-    rate, web, floor_web = floor.accepted_per_s, _web_ms(one), _web_ms(floor)
+    rate, web, floor_web = floor.accepted_per_s, _ms_per_accepted(one), _ms_per_accepted(floor)
     other = [status for status in floor.load.status_counts if status != "202"]
     lines = [
         f"floor (the same work without Django, DRF or the ORM): {rate:8.1f} accepted/s, "
@@ -211,10 +212,9 @@ def render(
 def limits(*, api: ApiRun, pg: PgbenchRun, capture: Capture, tenants: int) -> list[str]:
     """Plain sentences drawn from the measurements, the binding limit first."""
     rate = api.accepted_per_s or 1e-9
-    accepted = api.load.count(202) or 1
     usage = api.cpu
-    gunicorn_ms = usage.groups.get("gunicorn", 0.0) / accepted * 1000
-    postgres_ms = usage.groups.get("postgres", 0.0) / accepted * 1000
+    gunicorn_ms = _ms_per_accepted(api)
+    postgres_ms = _ms_per_accepted(api, "postgres")
     holders = api.activity.mean_holders
     hold_ms = holders / rate * 1000
     pg_hold_ms = pg.activity.mean_holders / (pg.result.tps or 1e-9) * 1000

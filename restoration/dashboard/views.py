@@ -17,7 +17,7 @@ from django.urls import reverse
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from billing.errors import InsufficientBalance
-from billing.pricing import price_for, price_lines
+from billing.pricing import CHEAPEST_PARAMS, price_for, price_lines
 from billing.selectors import wallet_for
 from config.errors import ApplicationError
 from jobs import live
@@ -109,7 +109,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         # The price of one photo at the playground's defaults, and at its cheapest settings: under
         # the first the defaults cannot run, under the second nothing can.
         "photo_price": _price_or_none(JobParams(), plan=organization.plan),
-        "cheapest_price": _cheapest_price(organization.plan),
+        "cheapest_price": _price_or_none(CHEAPEST_PARAMS, plan=organization.plan),
         "trial_credit": trial_credit_only(organization),
         "recent_jobs": job_selectors.jobs_for(organization).select_related("api_key__subscription", "created_by")[:8],
         "key_count": account_selectors.subscriptions_for(organization).filter(revoked_at__isnull=True).count(),
@@ -431,18 +431,6 @@ def _form_params(form) -> JobParams:
         return JobParams.from_values({name: pick(name) for name in names} | {"model": pick("model") or "codeformer"})
     except (TypeError, ValueError):
         return JobParams()
-
-
-def _cheapest_price(plan) -> int | None:
-    """The least one photo can cost on the plan, over the playground's choices."""
-    prices = [
-        _price_or_none(JobParams(upscale=upscale, background_enhance=background, face_upsample=faces), plan=plan)
-        for upscale, _label in forms.UPSCALE_CHOICES
-        for background in (False, True)
-        for faces in (False, True)
-    ]
-    known = [price for price in prices if price is not None]
-    return min(known) if known else None
 
 
 def _price_or_none(params: JobParams, *, plan=None) -> int | None:

@@ -32,7 +32,7 @@ def test_a_link_without_a_request_prefers_the_configured_then_recorded_then_serv
     settings.PUBLIC_BASE_URL = "https://restore.example.com"
     assert stored_base_url("https://api.example.com") == "https://restore.example.com"
     settings.PUBLIC_BASE_URL = ""
-    del settings.SERVED_BASE_URL
+    settings.SERVED_BASE_URL = ""
     assert stored_base_url("") == "http://localhost:8000"
 
 
